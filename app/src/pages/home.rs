@@ -1,0 +1,63 @@
+//! `/`: who is signed in, on which device, and `Sign out`.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::server::{current_user, error_text, SignOut};
+
+#[component]
+pub fn HomePage() -> impl IntoView {
+    let me = Resource::new(|| (), |_| current_user());
+    let sign_out = ServerAction::<SignOut>::new();
+
+    view! {
+        <Title text="Home" />
+        <Suspense fallback=|| view! { <section class="card"><p class="muted">"Loading…"</p></section> }>
+            {move || {
+                me.get()
+                    .map(|result| match result {
+                        Ok(Some(me)) => {
+                            let role = me.user.role.as_str();
+                            view! {
+                                <section class="card">
+                                    <p class="eyebrow">"Signed in"</p>
+                                    <h1 data-testid="signed-in-as">{format!("Hello, {}", me.user.username)}</h1>
+                                    <dl class="facts">
+                                        <dt>"Role"</dt>
+                                        <dd>{role}</dd>
+                                        <dt>"This device"</dt>
+                                        <dd>{me.session.device.clone()}</dd>
+                                        <dt>"Signed in since"</dt>
+                                        <dd><time datetime=me.session.created_at.clone()>{me.session.created_at.clone()}</time></dd>
+                                        <dt>"From"</dt>
+                                        <dd>{me.session.ip.clone()}</dd>
+                                    </dl>
+                                    <ActionForm action=sign_out>
+                                        <button type="submit" class="button">"Sign out"</button>
+                                    </ActionForm>
+                                </section>
+                            }
+                                .into_any()
+                        }
+                        Ok(None) => {
+                            view! {
+                                <section class="card">
+                                    <h1>"You are signed out"</h1>
+                                    <a class="button primary" href="/login">"Sign in"</a>
+                                </section>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => {
+                            view! {
+                                <section class="card">
+                                    <p class="error" role="alert">{error_text(&e)}</p>
+                                </section>
+                            }
+                                .into_any()
+                        }
+                    })
+            }}
+        </Suspense>
+    }
+}

@@ -1,0 +1,131 @@
+//! Server functions: thin adapters that take the engine from context, call
+//! it and map its errors to messages for a person. The JSON API in the server
+//! crate offers the same operations to scripts.
+
+use bouncer_wire::Me;
+use leptos::prelude::*;
+
+/// The signed-in user and session, or `None` when signed out.
+#[server]
+pub async fn current_user() -> Result<Option<Me>, ServerFnError> {
+    use bouncer_engine::{Engine, SessionSnapshot, Visitor};
+
+    let engine = use_context::<Engine>()
+        .ok_or_else(|| ServerFnError::new("the engine is not in the server function context"))?;
+    let Visitor::Live(live) = leptos_axum::extract::<Visitor>().await? else {
+        return Ok(None);
+    };
+    let user = engine
+        .users()
+        .find_by_id(&live.user_id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = ?e, "Failed to load the current user");
+            ServerFnError::new("the server could not load your account")
+        })?;
+    Ok(user.map(|user| engine.me(&user, &SessionSnapshot::from(live.as_ref()))))
+}
+
+/// The sentence the login page shows for a session end `reason`.
+#[server]
+pub async fn end_notice(reason: String) -> Result<Option<String>, ServerFnError> {
+    use bouncer_engine::web::{reason_message, AutoLogoutMessage};
+
+    let Ok(reason) = reason.parse::<bouncer_wire::Reason>() else {
+        return Ok(None);
+    };
+    let auto_logout = use_context::<AutoLogoutMessage>()
+        .map(|m| m.0.to_string())
+        .unwrap_or_else(|| reason.message().to_owned());
+    Ok(Some(reason_message(reason, &auto_logout)))
+}
+
+/// Signs in and goes to `next` (a local path), or `/`.
+#[server]
+pub async fn sign_in(
+    username: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), ServerFnError> {
+    use bouncer_engine::{
+        password::Password,
+        registry::ClientInfo,
+        web::{self, CookieSignInError},
+        Engine, SignInError, Visitor,
+    };
+
+    let engine = use_context::<Engine>()
+        .ok_or_else(|| ServerFnError::new("the engine is not in the server function context"))?;
+    let (cookie, visitor, client): (tower_sessions::Session, Visitor, ClientInfo) =
+        leptos_axum::extract().await?;
+    let password = Password::new(password);
+    match web::sign_in(&engine, &cookie, &visitor, &username, &password, &client).await {
+        Ok(_) => {
+            leptos_axum::redirect(&safe_next(next.as_deref()));
+            Ok(())
+        }
+        Err(CookieSignInError::SignIn(SignInError::InvalidCredentials)) => {
+            Err(ServerFnError::new("The username or password is not correct."))
+        }
+        Err(CookieSignInError::SignIn(SignInError::AccountDisabled)) => {
+            Err(ServerFnError::new("This account is disabled."))
+        }
+        Err(CookieSignInError::SignIn(SignInError::LimitReached(_))) => Err(ServerFnError::new(
+            "You are signed in on as many devices as your plan allows. Sign out of one to continue.",
+        )),
+        Err(e) => {
+            tracing::error!(error = ?e, "Sign-in failed");
+            Err(ServerFnError::new("Something went wrong on the server. Please try again."))
+        }
+    }
+}
+
+/// Signs out (every session of the user, with logout-everywhere on) and goes to `/login`.
+#[server]
+pub async fn sign_out() -> Result<(), ServerFnError> {
+    use bouncer_engine::{web, Engine, Visitor};
+
+    let engine = use_context::<Engine>()
+        .ok_or_else(|| ServerFnError::new("the engine is not in the server function context"))?;
+    let (cookie, visitor): (tower_sessions::Session, Visitor) = leptos_axum::extract().await?;
+    web::sign_out(&engine, &cookie, &visitor)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = ?e, "Sign-out failed");
+            ServerFnError::new("Something went wrong on the server. Please try again.")
+        })?;
+    leptos_axum::redirect("/login?reason=logged_out");
+    Ok(())
+}
+
+/// `next` if it is a local path (never another site: no open redirect), else `/`.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+/// The text of a server function error, without the framework's prefix.
+pub fn error_text(error: &ServerFnError) -> String {
+    match error {
+        ServerFnError::ServerError(message) => message.clone(),
+        _ => "The server could not be reached. Check your connection and try again.".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_kept_only_when_it_is_a_local_path() {
+        assert_eq!(safe_next(Some("/watch?t=1")), "/watch?t=1");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,93 @@
+// Test support: start a real Bouncer server on a fresh SQLite database with the
+// demo accounts, and open Chromium (Debian's, never a downloaded one).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `bouncer serve --demo`; resolves once it listens, with the demo passwords. */
+export async function startServer(env = {}) {
+  const bin = process.env.BOUNCER_BIN;
+  if (!bin) throw new Error('BOUNCER_BIN must name the bouncer binary (scripts/test.sh sets it)');
+  const dir = mkdtempSync(join(tmpdir(), 'bouncer-e2e-'));
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const child = spawn(bin, ['serve', '--demo'], {
+    env: {
+      ...process.env,
+      BOUNCER_ADDR: `127.0.0.1:${port}`,
+      BOUNCER_DATABASE_URL: `sqlite://${join(dir, 'bouncer.db')}`,
+      RUST_LOG: process.env.RUST_LOG || 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => { stderr += chunk; });
+  const passwords = {};
+  await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${stderr}`)), 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${stderr}`));
+    });
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      for (const match of out.matchAll(/^\s+(alice|bob|sam|root)\s+\w+\s+(\S+)$/gm)) {
+        passwords[match[1]] = match[2];
+      }
+      if (out.includes('Bouncer is listening on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return {
+    origin,
+    passwords,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Launches headless Chromium. */
+export function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** Waits until the page has hydrated (the wasm bundle ran). */
+export async function waitForHydration(page) {
+  await page.waitForFunction(() => document.documentElement.dataset.hydrated === 'true', null, { timeout: 15_000 });
+}
+
+/** Signs in through the login form. */
+export async function signIn(page, origin, username, password) {
+  await page.goto(`${origin}/login`);
+  await waitForHydration(page);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}

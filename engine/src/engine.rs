@@ -1,0 +1,551 @@
+//! [`Engine`]: the one handle the HTTP layers hold. It composes the users,
+//! the registry, the policy and the revocation log into the operations the
+//! API offers: check a request, sign in, sign out, end sessions.
+//!
+//! Every ending goes through [`Engine::end`]: one transaction that marks the
+//! rows and appends the log, then the tailer applies it to the view *before*
+//! the call returns, so the very next request on this node is refused.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use bouncer_wire::Reason;
+use serde_json::{json, Value};
+use tokio::{sync::watch, task::JoinHandle};
+
+use crate::{
+    clock::{Clock, Timestamp},
+    db::Pool,
+    ids::{SecretHash, SessionId, UserId},
+    password::{check_strength, Password, PasswordHasher},
+    policy::{LimitDecision, Policy},
+    registry::{ClientInfo, LiveSession, Lookup, Registry, Scope, SessionRow},
+    revocation::{self, Actor, Ended, Tailer},
+    users::{CreateUserError, NewUser, UserRecord, Users},
+};
+
+/// How a request's session stands after the check.
+#[derive(Debug, Clone)]
+pub enum Visitor {
+    /// No session cookie, or one that matches no session.
+    Anonymous,
+    /// The cookie names a session that has ended, and why.
+    Ended(Reason),
+    /// A live session.
+    Live(Arc<LiveSession>),
+}
+
+impl Visitor {
+    /// The live session, if there is one.
+    pub fn live(&self) -> Option<&Arc<LiveSession>> {
+        match self {
+            Visitor::Live(live) => Some(live),
+            _ => None,
+        }
+    }
+}
+
+/// Why a sign-in failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Unknown user or wrong password: deliberately the same answer.
+    #[error("the username or password is not correct")]
+    InvalidCredentials,
+    #[error("the account is disabled")]
+    AccountDisabled,
+    /// `refuse_new` and the user holds all their slots: these sessions.
+    #[error("the session limit is reached")]
+    LimitReached(Vec<SessionRow>),
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+/// A point-in-time description of a session, merging the stored row with this
+/// node's fresher in-memory timestamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSnapshot {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub last_activity_at: Timestamp,
+    pub ip: String,
+    pub user_agent: String,
+    pub device: String,
+}
+
+impl From<&LiveSession> for SessionSnapshot {
+    fn from(live: &LiveSession) -> Self {
+        SessionSnapshot {
+            id: live.id.clone(),
+            user_id: live.user_id.clone(),
+            created_at: live.created_at,
+            last_seen_at: live.last_seen_at(),
+            last_activity_at: live.last_activity_at(),
+            ip: live.ip.clone(),
+            user_agent: live.user_agent.clone(),
+            device: live.device.clone(),
+        }
+    }
+}
+
+/// The session engine. Cheap to clone: every field is shared.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    pool: Pool,
+    /// Where "now" comes from (a manual clock in tests).
+    clock: Arc<dyn Clock>,
+    policy: Policy,
+    hasher: PasswordHasher,
+    users: Users,
+    registry: Registry,
+    tailer: Tailer,
+}
+
+/// How often the sweeper ends timed-out sessions and deletes old tombstones.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
+impl Engine {
+    /// Builds the engine on a migrated database. `hash_limit` bounds the number
+    /// of argon2 hashes computed at once.
+    pub async fn new(
+        pool: Pool,
+        policy: Policy,
+        clock: Arc<dyn Clock>,
+        hash_limit: usize,
+    ) -> anyhow::Result<Self> {
+        let registry = Registry::new(pool.clone());
+        let tailer = Tailer::start_at_end(pool.clone(), registry.clone()).await?;
+        Ok(Engine {
+            shared: Arc::new(Shared {
+                users: Users::new(pool.clone()),
+                hasher: PasswordHasher::new(hash_limit),
+                pool,
+                clock,
+                policy,
+                registry,
+                tailer,
+            }),
+        })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.shared.policy
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.shared.clock.now()
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.shared.pool
+    }
+
+    pub fn users(&self) -> &Users {
+        &self.shared.users
+    }
+
+    /// Every ending this node applies, as it applies it (for the push hub).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Ended> {
+        self.shared.tailer.subscribe()
+    }
+
+    /// Starts the tailer loop and the sweeper; both stop when `shutdown` turns true.
+    pub fn spawn_background(&self, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        let tailer = tokio::spawn(self.shared.tailer.clone().run(shutdown.clone()));
+        let engine = self.clone();
+        let mut stop = shutdown;
+        let sweeper = tokio::spawn(async move {
+            loop {
+                if let Err(e) = engine.sweep().await {
+                    tracing::warn!(error = ?e, "The session sweep failed; retrying later");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+        vec![tailer, sweeper]
+    }
+
+    /// Creates a user, checking the password rules.
+    pub async fn create_user(&self, new: NewUser) -> Result<UserRecord, CreateUserError> {
+        check_strength(&new.password)?;
+        let hash = self.shared.hasher.hash(&new.password).await?;
+        self.shared.users.insert(&new, hash, self.now()).await
+    }
+
+    /// The request-path check: how the session behind `secret` stands, and
+    /// (when live) record the request. From memory in the steady state; the
+    /// database is read only for a secret this node has not seen yet.
+    pub async fn check(&self, secret: &SecretHash, activity: bool) -> anyhow::Result<Visitor> {
+        let registry = &self.shared.registry;
+        let lookup = match registry.lookup_cached(secret) {
+            Some(lookup) => lookup,
+            None => registry.lookup_stored(secret).await?,
+        };
+        let live = match lookup {
+            Lookup::Live(live) => live,
+            Lookup::Ended(reason) => return Ok(Visitor::Ended(reason)),
+            Lookup::Unknown => return Ok(Visitor::Anonymous),
+        };
+        let now = self.now();
+        let policy = &self.shared.policy;
+        if let Some(reason) = policy.expired(live.created_at, live.last_activity_at(), now) {
+            self.end(
+                Scope::Sessions(vec![live.id.clone()]),
+                reason,
+                &Actor::system(),
+                json!({}),
+            )
+            .await?;
+            return Ok(Visitor::Ended(reason));
+        }
+        if live.touch(now, activity, policy.last_seen_write_interval) {
+            let registry = registry.clone();
+            let live = Arc::clone(&live);
+            // Off the request path: a slow write must not delay the answer.
+            tokio::spawn(async move {
+                if let Err(e) = registry.persist_activity(&live).await {
+                    tracing::warn!(error = ?e, session = %live.id, "Failed to persist last-seen");
+                }
+            });
+        }
+        Ok(Visitor::Live(live))
+    }
+
+    /// Verifies a username and password. Unknown users cost the same time as
+    /// wrong passwords and get the same error.
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: &Password,
+    ) -> Result<UserRecord, SignInError> {
+        let user = self.shared.users.find_by_username(username).await?;
+        let hash = user.as_ref().map(|u| u.password_hash.as_str());
+        if !self.shared.hasher.verify(password, hash).await? {
+            return Err(SignInError::InvalidCredentials);
+        }
+        let user = user.ok_or(SignInError::InvalidCredentials)?;
+        if !user.active {
+            return Err(SignInError::AccountDisabled);
+        }
+        Ok(user)
+    }
+
+    /// Opens a new session for `user` under `secret`, applying the session
+    /// limit atomically: the user's row is written first, which serialises
+    /// concurrent logins of one user (a row lock on PostgreSQL, the write lock
+    /// on SQLite), so two simultaneous logins can never both take the last slot.
+    pub async fn open_session(
+        &self,
+        user: &UserRecord,
+        id: SessionId,
+        secret: SecretHash,
+        client: &ClientInfo,
+    ) -> Result<Arc<LiveSession>, SignInError> {
+        let now = self.now();
+        let policy = &self.shared.policy;
+        let mut tx = self
+            .shared
+            .pool
+            .begin()
+            .await
+            .context("Failed to start a transaction")?;
+        let locked = sqlx::query(
+            "UPDATE users SET lock_version = lock_version + 1 WHERE id = $1 AND active = TRUE",
+        )
+        .bind(user.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .context("Failed to lock the user")?
+        .rows_affected();
+        if locked == 0 {
+            return Err(SignInError::AccountDisabled);
+        }
+
+        // Sessions past a deadline hold no slot, even if no request has ended them yet.
+        let mut holding = Vec::new();
+        let mut timed_out: Vec<(SessionId, Reason)> = Vec::new();
+        for row in Registry::live_of_user_in(&mut tx, &user.id).await? {
+            let id = SessionId::parse(&row.id).context("Found a session with an empty id")?;
+            let last_activity = self
+                .shared
+                .registry
+                .cached_by_id(&id)
+                .map(|live| live.last_activity_at())
+                .unwrap_or(Timestamp::from_millis(row.last_activity_at))
+                .max(Timestamp::from_millis(row.last_activity_at));
+            match policy.expired(Timestamp::from_millis(row.created_at), last_activity, now) {
+                Some(reason) => timed_out.push((id, reason)),
+                None => holding.push((id, row)),
+            }
+        }
+        for reason in [Reason::IdleTimeout, Reason::AbsoluteTimeout] {
+            let ids: Vec<SessionId> = timed_out
+                .iter()
+                .filter(|(_, r)| *r == reason)
+                .map(|(id, _)| id.clone())
+                .collect();
+            if !ids.is_empty() {
+                self.end_in(
+                    &mut tx,
+                    &Scope::Sessions(ids),
+                    reason,
+                    &Actor::system(),
+                    &json!({}),
+                    now,
+                )
+                .await?;
+            }
+        }
+
+        let ids: Vec<SessionId> = holding.iter().map(|(id, _)| id.clone()).collect();
+        match policy.decide_login(policy.limit_for(user), &ids) {
+            LimitDecision::Refuse => {
+                tx.rollback()
+                    .await
+                    .context("Failed to roll back a refused login")?;
+                let rows = holding.into_iter().map(|(_, row)| row).collect();
+                return Err(SignInError::LimitReached(rows));
+            }
+            LimitDecision::Admit { replace } => {
+                if !replace.is_empty() {
+                    let detail = json!({
+                        "device": client.device_label(),
+                        "ip": client.ip,
+                        "at": now.to_rfc3339(),
+                    });
+                    let actor = Actor::user(user.id.clone(), user.username.to_string());
+                    self.end_in(
+                        &mut tx,
+                        &Scope::Sessions(replace),
+                        Reason::SignedInElsewhere,
+                        &actor,
+                        &detail,
+                        now,
+                    )
+                    .await?;
+                }
+            }
+        }
+        let live = Arc::new(Registry::insert(&mut tx, &id, &user.id, &secret, client, now).await?);
+        tx.commit().await.context("Failed to commit a login")?;
+        self.apply_log().await?;
+        self.shared.registry.remember(secret, Arc::clone(&live));
+        Ok(live)
+    }
+
+    /// Continues a live session under a fresh secret (a repeated login in a
+    /// browser already signed in as that user). `false` if it ended meanwhile.
+    pub async fn continue_session(
+        &self,
+        live: &Arc<LiveSession>,
+        new_secret: SecretHash,
+    ) -> anyhow::Result<bool> {
+        self.shared.registry.rotate_secret(live, new_secret).await
+    }
+
+    /// Logs `live` out: it ends with `logged_out` (for its other tabs) and,
+    /// with logout-everywhere on, every other session of the user ends with
+    /// `logged_out_elsewhere`.
+    pub async fn sign_out(&self, live: &LiveSession, actor: &Actor) -> anyhow::Result<usize> {
+        let now = self.now();
+        let mut tx = self
+            .shared
+            .pool
+            .begin()
+            .await
+            .context("Failed to start a transaction")?;
+        let mut ended = self
+            .end_in(
+                &mut tx,
+                &Scope::Sessions(vec![live.id.clone()]),
+                Reason::LoggedOut,
+                actor,
+                &json!({}),
+                now,
+            )
+            .await?;
+        if self.shared.policy.logout_everywhere {
+            let others = Scope::User {
+                user_id: live.user_id.clone(),
+                except: Some(live.id.clone()),
+            };
+            ended += self
+                .end_in(
+                    &mut tx,
+                    &others,
+                    Reason::LoggedOutElsewhere,
+                    actor,
+                    &json!({}),
+                    now,
+                )
+                .await?;
+        }
+        tx.commit().await.context("Failed to commit a logout")?;
+        self.apply_log().await?;
+        Ok(ended)
+    }
+
+    /// Ends the sessions chosen by `scope`: durably first, then applied to this
+    /// node's view before returning. Returns how many were live.
+    pub async fn end(
+        &self,
+        scope: Scope,
+        reason: Reason,
+        actor: &Actor,
+        detail: Value,
+    ) -> anyhow::Result<usize> {
+        let now = self.now();
+        let mut tx = self
+            .shared
+            .pool
+            .begin()
+            .await
+            .context("Failed to start a transaction")?;
+        let ended = self
+            .end_in(&mut tx, &scope, reason, actor, &detail, now)
+            .await?;
+        tx.commit().await.context("Failed to commit an ending")?;
+        if ended > 0 {
+            self.apply_log().await?;
+        }
+        Ok(ended)
+    }
+
+    async fn end_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        scope: &Scope,
+        reason: Reason,
+        actor: &Actor,
+        detail: &Value,
+        now: Timestamp,
+    ) -> anyhow::Result<usize> {
+        let ended = Registry::end_in(tx, scope, reason, now).await?;
+        revocation::append(tx, &ended, reason, actor, detail, now).await?;
+        Ok(ended.len())
+    }
+
+    /// Applies the log to this node's view now (after one of our own commits).
+    async fn apply_log(&self) -> anyhow::Result<()> {
+        self.shared.tailer.catch_up().await?;
+        Ok(())
+    }
+
+    /// The live sessions of a user, newest first, with this node's fresher
+    /// timestamps where it has them.
+    pub async fn sessions_of(&self, user_id: &UserId) -> anyhow::Result<Vec<SessionSnapshot>> {
+        let rows = self.shared.registry.live_of_user(user_id).await?;
+        rows.into_iter()
+            .map(|row| self.snapshot_of_row(row))
+            .collect()
+    }
+
+    /// Describes a session row, preferring this node's in-memory timestamps.
+    pub fn snapshot_of_row(&self, row: SessionRow) -> anyhow::Result<SessionSnapshot> {
+        let id = SessionId::parse(&row.id).context("Found a session with an empty id")?;
+        if let Some(live) = self.shared.registry.cached_by_id(&id) {
+            return Ok(SessionSnapshot::from(live.as_ref()));
+        }
+        Ok(SessionSnapshot {
+            id,
+            user_id: UserId::parse(&row.user_id)
+                .context("Found a session with an empty user id")?,
+            created_at: Timestamp::from_millis(row.created_at),
+            last_seen_at: Timestamp::from_millis(row.last_seen_at),
+            last_activity_at: Timestamp::from_millis(row.last_activity_at),
+            ip: row.ip,
+            user_agent: row.user_agent,
+            device: row.device,
+        })
+    }
+
+    /// The API's Session object for `session`.
+    pub fn session_to_wire(
+        &self,
+        session: &SessionSnapshot,
+        username: &str,
+        current: bool,
+    ) -> bouncer_wire::Session {
+        let deadlines = self
+            .shared
+            .policy
+            .deadlines(session.created_at, session.last_activity_at);
+        bouncer_wire::Session {
+            id: session.id.to_string(),
+            user_id: session.user_id.to_string(),
+            username: username.to_owned(),
+            current,
+            created_at: session.created_at.to_rfc3339(),
+            last_seen_at: session.last_seen_at.to_rfc3339(),
+            last_activity_at: session.last_activity_at.to_rfc3339(),
+            ip: session.ip.clone(),
+            user_agent: session.user_agent.clone(),
+            device: session.device.clone(),
+            online_tabs: 0,
+            idle_expires_at: deadlines.idle.map(Timestamp::to_rfc3339),
+            absolute_expires_at: deadlines.absolute.map(Timestamp::to_rfc3339),
+        }
+    }
+
+    /// The `{"user", "session"}` answer for a caller's own session.
+    pub fn me(&self, user: &UserRecord, session: &SessionSnapshot) -> bouncer_wire::Me {
+        bouncer_wire::Me {
+            user: user.to_wire(),
+            session: self.session_to_wire(session, user.username.as_str(), true),
+        }
+    }
+
+    /// Ends the sessions that ran out of time without a request noticing, and
+    /// deletes tombstones and log rows past the retention period.
+    pub async fn sweep(&self) -> anyhow::Result<()> {
+        let now = self.now();
+        let policy = &self.shared.policy;
+        // Stored activity may lag memory (on any node) by one write interval.
+        let grace = policy.last_seen_write_interval;
+        let idle_before = policy.idle_timeout.map(|t| now.minus(t).minus(grace));
+        let created_before = policy.absolute_timeout.map(|t| now.minus(t));
+        let mut by_reason: [(Reason, Vec<SessionId>); 2] = [
+            (Reason::IdleTimeout, Vec::new()),
+            (Reason::AbsoluteTimeout, Vec::new()),
+        ];
+        for row in self
+            .shared
+            .registry
+            .expired_candidates(idle_before, created_before)
+            .await?
+        {
+            let snapshot = self.snapshot_of_row(row)?;
+            match policy.expired(snapshot.created_at, snapshot.last_activity_at, now) {
+                Some(Reason::IdleTimeout) => by_reason[0].1.push(snapshot.id),
+                Some(_) => by_reason[1].1.push(snapshot.id),
+                None => {}
+            }
+        }
+        for (reason, ids) in by_reason {
+            if !ids.is_empty() {
+                let ended = self
+                    .end(Scope::Sessions(ids), reason, &Actor::system(), json!({}))
+                    .await?;
+                tracing::info!(ended, %reason, "Ended timed-out sessions");
+            }
+        }
+        let before = now.minus(policy.tombstone_retention);
+        self.shared.registry.delete_tombstones(before).await?;
+        sqlx::query("DELETE FROM revocations WHERE at < $1")
+            .bind(before.as_millis())
+            .execute(&self.shared.pool)
+            .await
+            .context("Failed to delete old revocation log rows")?;
+        self.shared.registry.prune_tombstones(before);
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! Password hashing: argon2id with OWASP's parameters, off the async runtime.
+//!
+//! Hashing is deliberately slow and memory-hungry (19 MiB each), so it runs in
+//! `spawn_blocking` and at most `limit` hashes run at once: a login flood
+//! queues instead of exhausting memory or starving the runtime.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use argon2::{
+    password_hash::{
+        rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString,
+    },
+    Algorithm, Argon2, Params, Version,
+};
+use tokio::sync::{OnceCell, Semaphore};
+
+/// The smallest password length accepted for new passwords.
+pub const MIN_PASSWORD_LEN: usize = 8;
+/// The largest; longer input is refused before it reaches argon2.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// A password as typed. Never printed: its `Debug` is redacted.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(raw: impl Into<String>) -> Self {
+        Password(raw.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// Why a new password was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WeakPassword {
+    #[error("the password must be at least {MIN_PASSWORD_LEN} characters long")]
+    TooShort,
+    #[error("the password must be at most {MAX_PASSWORD_LEN} characters long")]
+    TooLong,
+}
+
+/// Checks the rules for a new password (length only, as NIST SP 800-63B advises).
+pub fn check_strength(password: &Password) -> Result<(), WeakPassword> {
+    let len = password.expose().chars().count();
+    if len < MIN_PASSWORD_LEN {
+        Err(WeakPassword::TooShort)
+    } else if len > MAX_PASSWORD_LEN {
+        Err(WeakPassword::TooLong)
+    } else {
+        Ok(())
+    }
+}
+
+/// Hashes and verifies passwords with a bound on concurrent work.
+#[derive(Debug, Clone)]
+pub struct PasswordHasher {
+    /// One permit per hash allowed to run at once.
+    permits: Arc<Semaphore>,
+    /// A real hash of a random password, verified against when the user does
+    /// not exist, so "unknown user" takes as long as "wrong password".
+    dummy: Arc<OnceCell<String>>,
+}
+
+fn argon2() -> Argon2<'static> {
+    // OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+impl PasswordHasher {
+    /// A hasher allowing `limit` hashes at once (at least one).
+    pub fn new(limit: usize) -> Self {
+        PasswordHasher {
+            permits: Arc::new(Semaphore::new(limit.max(1))),
+            dummy: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// Hashes a new password into a PHC string.
+    pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .context("Failed to acquire a hashing permit")?;
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            argon2()
+                .hash_password(password.expose().as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+                .map_err(|e| anyhow::anyhow!("Failed to hash a password: {e}"))
+        })
+        .await
+        .context("The password hashing task failed")?
+    }
+
+    /// Whether `password` matches the stored PHC `hash`. With `None` (no such
+    /// user) it spends the same time on a dummy hash and answers `false`.
+    pub async fn verify(&self, password: &Password, hash: Option<&str>) -> anyhow::Result<bool> {
+        let (hash, real) = match hash {
+            Some(hash) => (hash.to_owned(), true),
+            None => (self.dummy_hash().await?, false),
+        };
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .context("Failed to acquire a hashing permit")?;
+        let password = password.clone();
+        let matches = tokio::task::spawn_blocking(move || {
+            let parsed = PasswordHash::new(&hash)
+                .map_err(|e| anyhow::anyhow!("Failed to parse a stored password hash: {e}"))?;
+            Ok::<_, anyhow::Error>(
+                argon2()
+                    .verify_password(password.expose().as_bytes(), &parsed)
+                    .is_ok(),
+            )
+        })
+        .await
+        .context("The password verification task failed")??;
+        Ok(real && matches)
+    }
+
+    async fn dummy_hash(&self) -> anyhow::Result<String> {
+        self.dummy
+            .get_or_try_init(|| async {
+                let mut random = [0u8; 16];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
+                self.hash(&Password::new(hex::encode(random))).await
+            })
+            .await
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_only() {
+        let hasher = PasswordHasher::new(2);
+        let hash = hasher
+            .hash(&Password::new("correct horse"))
+            .await
+            .expect("hashes");
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(hasher
+            .verify(&Password::new("correct horse"), Some(&hash))
+            .await
+            .expect("verifies"));
+        assert!(!hasher
+            .verify(&Password::new("wrong horse"), Some(&hash))
+            .await
+            .expect("verifies"));
+        assert!(!hasher
+            .verify(&Password::new("correct horse"), None)
+            .await
+            .expect("verifies"));
+    }
+
+    #[test]
+    fn strength_is_about_length() {
+        assert_eq!(
+            check_strength(&Password::new("short")),
+            Err(WeakPassword::TooShort)
+        );
+        assert_eq!(check_strength(&Password::new("long enough")), Ok(()));
+        assert_eq!(
+            check_strength(&Password::new("x".repeat(2000))),
+            Err(WeakPassword::TooLong)
+        );
+        assert_eq!(format!("{:?}", Password::new("secret")), "Password(***)");
+    }
+}

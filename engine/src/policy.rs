@@ -1,0 +1,251 @@
+//! The rules: how many sessions a user may hold, what happens at the limit,
+//! and when a session runs out of time.
+//!
+//! Everything here is a pure function of its inputs (timestamps in, decisions
+//! out), so any node can compute the same answer and the unit tests below need
+//! no database and no clock.
+
+use std::time::Duration;
+
+use bouncer_wire::Reason;
+
+use crate::{clock::Timestamp, users::UserRecord};
+
+/// What a login does when the user already holds as many sessions as allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnLimit {
+    /// End the oldest sessions (`signed_in_elsewhere`) to make room.
+    ReplaceOldest,
+    /// Refuse the login and list the sessions holding the slots.
+    RefuseNew,
+}
+
+/// The server-wide session policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Live sessions per user; 0 means no limit. A user's `max_sessions` overrides it.
+    pub session_limit: u32,
+    /// What a login does at the limit.
+    pub on_limit: OnLimit,
+    /// Whether logging out ends every session of the user.
+    pub logout_everywhere: bool,
+    /// No user activity for this long ends the session; `None` disables it.
+    pub idle_timeout: Option<Duration>,
+    /// A session never lives longer than this; `None` disables it.
+    pub absolute_timeout: Option<Duration>,
+    /// How long before the idle deadline tabs are warned.
+    pub idle_warning: Duration,
+    /// At most one `last seen` write per session per this interval.
+    pub last_seen_write_interval: Duration,
+    /// How long an ended session's tombstone (and its reason) is kept.
+    pub tombstone_retention: Duration,
+}
+
+impl Default for Policy {
+    /// The defaults of the API's configuration table.
+    fn default() -> Self {
+        Policy {
+            session_limit: 1,
+            on_limit: OnLimit::ReplaceOldest,
+            logout_everywhere: true,
+            idle_timeout: Some(Duration::from_secs(30 * 60)),
+            absolute_timeout: Some(Duration::from_secs(12 * 60 * 60)),
+            idle_warning: Duration::from_secs(60),
+            last_seen_write_interval: Duration::from_secs(30),
+            tombstone_retention: Duration::from_secs(7 * 24 * 60 * 60),
+        }
+    }
+}
+
+/// The two deadlines of a session; `None` where that timeout is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    pub idle: Option<Timestamp>,
+    pub absolute: Option<Timestamp>,
+}
+
+/// What a login must do about the user's existing sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitDecision<Id> {
+    /// Admit the new session after ending these (oldest first; often none).
+    Admit { replace: Vec<Id> },
+    /// Refuse the new session: the limit is reached and the policy is `refuse_new`.
+    Refuse,
+}
+
+impl Policy {
+    /// The effective limit for `user`: `None` when unlimited.
+    pub fn limit_for(&self, user: &UserRecord) -> Option<u32> {
+        match user.max_sessions.unwrap_or(self.session_limit) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
+    /// The deadlines of a session created at `created_at` whose user was last
+    /// active at `last_activity_at`.
+    pub fn deadlines(&self, created_at: Timestamp, last_activity_at: Timestamp) -> Deadlines {
+        Deadlines {
+            idle: self.idle_timeout.map(|t| last_activity_at.plus(t)),
+            absolute: self.absolute_timeout.map(|t| created_at.plus(t)),
+        }
+    }
+
+    /// Why the session is over at `now`, if it is. The absolute deadline wins
+    /// when both have passed: it is the one the person cannot extend.
+    pub fn expired(
+        &self,
+        created_at: Timestamp,
+        last_activity_at: Timestamp,
+        now: Timestamp,
+    ) -> Option<Reason> {
+        let deadlines = self.deadlines(created_at, last_activity_at);
+        if deadlines.absolute.is_some_and(|at| now >= at) {
+            Some(Reason::AbsoluteTimeout)
+        } else if deadlines.idle.is_some_and(|at| now >= at) {
+            Some(Reason::IdleTimeout)
+        } else {
+            None
+        }
+    }
+
+    /// Decides a new login of a user whose live sessions are `live_oldest_first`.
+    pub fn decide_login<Id: Clone>(
+        &self,
+        limit: Option<u32>,
+        live_oldest_first: &[Id],
+    ) -> LimitDecision<Id> {
+        let Some(limit) = limit else {
+            return LimitDecision::Admit {
+                replace: Vec::new(),
+            };
+        };
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        if live_oldest_first.len() < limit {
+            return LimitDecision::Admit {
+                replace: Vec::new(),
+            };
+        }
+        match self.on_limit {
+            OnLimit::RefuseNew => LimitDecision::Refuse,
+            OnLimit::ReplaceOldest => {
+                // Room for one more: keep the newest `limit - 1`.
+                let excess = live_oldest_first.len() + 1 - limit;
+                LimitDecision::Admit {
+                    replace: live_oldest_first[..excess].to_vec(),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use bouncer_wire::Role;
+
+    use super::*;
+    use crate::{ids::UserId, users::Username};
+
+    fn user(max_sessions: Option<u32>) -> UserRecord {
+        UserRecord {
+            id: UserId::generate(),
+            username: Username::parse("alice").expect("valid"),
+            password_hash: String::new(),
+            role: Role::User,
+            permissions: BTreeSet::new(),
+            active: true,
+            max_sessions,
+            created_at: Timestamp::from_millis(0),
+        }
+    }
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_millis(seconds * 1000)
+    }
+
+    #[test]
+    fn per_user_max_sessions_overrides_the_global_limit_and_zero_means_none() {
+        let policy = Policy::default();
+        assert_eq!(policy.limit_for(&user(None)), Some(1));
+        assert_eq!(policy.limit_for(&user(Some(3))), Some(3));
+        assert_eq!(policy.limit_for(&user(Some(0))), None);
+        let unlimited = Policy {
+            session_limit: 0,
+            ..Policy::default()
+        };
+        assert_eq!(unlimited.limit_for(&user(None)), None);
+    }
+
+    #[test]
+    fn replace_oldest_ends_just_enough_of_the_oldest_sessions() {
+        let policy = Policy::default();
+        assert_eq!(
+            policy.decide_login(Some(1), &["a"]),
+            LimitDecision::Admit { replace: vec!["a"] }
+        );
+        assert_eq!(
+            policy.decide_login(Some(2), &["a", "b", "c"]),
+            LimitDecision::Admit {
+                replace: vec!["a", "b"]
+            }
+        );
+        assert_eq!(
+            policy.decide_login(Some(2), &["a"]),
+            LimitDecision::Admit { replace: vec![] }
+        );
+        assert_eq!(
+            policy.decide_login::<&str>(None, &["a", "b"]),
+            LimitDecision::Admit { replace: vec![] }
+        );
+    }
+
+    #[test]
+    fn refuse_new_refuses_only_at_the_limit() {
+        let policy = Policy {
+            on_limit: OnLimit::RefuseNew,
+            ..Policy::default()
+        };
+        assert_eq!(policy.decide_login(Some(1), &["a"]), LimitDecision::Refuse);
+        assert_eq!(
+            policy.decide_login(Some(2), &["a"]),
+            LimitDecision::Admit { replace: vec![] }
+        );
+    }
+
+    #[test]
+    fn idle_and_absolute_deadlines_follow_the_timestamps() {
+        let policy = Policy {
+            idle_timeout: Some(Duration::from_secs(60)),
+            absolute_timeout: Some(Duration::from_secs(600)),
+            ..Policy::default()
+        };
+        assert_eq!(policy.expired(at(0), at(0), at(59)), None);
+        assert_eq!(
+            policy.expired(at(0), at(0), at(60)),
+            Some(Reason::IdleTimeout)
+        );
+        assert_eq!(
+            policy.expired(at(0), at(550), at(600)),
+            Some(Reason::AbsoluteTimeout)
+        );
+        assert_eq!(
+            policy.expired(at(0), at(599), at(650)),
+            Some(Reason::AbsoluteTimeout)
+        );
+        let off = Policy {
+            idle_timeout: None,
+            absolute_timeout: None,
+            ..Policy::default()
+        };
+        assert_eq!(off.expired(at(0), at(0), at(1_000_000)), None);
+        assert_eq!(
+            off.deadlines(at(0), at(0)),
+            Deadlines {
+                idle: None,
+                absolute: None
+            }
+        );
+    }
+}

@@ -1,0 +1,558 @@
+//! The session registry: the `sessions` table and this node's in-memory view
+//! of it, which answers the request-path check without a database round trip.
+//!
+//! The view is kept true by the revocation log (see [`crate::revocation`]),
+//! never by expiry guesses: a session leaves the view only when the tailer
+//! applies its log row, or when this node ends it and applies the row itself.
+//! This module never decides *whether* a session should end; the policy and
+//! the engine do.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        atomic::{AtomicI64, Ordering},
+        Arc, RwLock,
+    },
+};
+
+use anyhow::Context;
+use bouncer_wire::Reason;
+use sqlx::{QueryBuilder, Sqlite};
+
+use crate::{
+    clock::Timestamp,
+    db::Pool,
+    ids::{SecretHash, SessionId, UserId},
+};
+
+/// The device a session was opened from, as the server saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl ClientInfo {
+    /// A readable label such as "Chrome on Linux", from a maintained
+    /// user-agent parser; "Unknown device" when it recognises nothing.
+    pub fn device_label(&self) -> String {
+        device_label(&self.user_agent)
+    }
+}
+
+fn device_label(user_agent: &str) -> String {
+    let Some(parsed) = woothee::parser::Parser::new().parse(user_agent) else {
+        return if user_agent.trim().is_empty() {
+            "Unknown device".to_owned()
+        } else {
+            // Scripts and tools (curl, a billing job) are named by their first token.
+            user_agent
+                .split(['/', ' '])
+                .next()
+                .unwrap_or("Unknown device")
+                .chars()
+                .take(40)
+                .collect()
+        };
+    };
+    if parsed.name == "HTTP Library" || parsed.name == "UNKNOWN" {
+        // woothee lumps curl, wget, scripts together; their own name says more.
+        return user_agent
+            .split(['/', ' '])
+            .next()
+            .unwrap_or("Unknown device")
+            .chars()
+            .take(40)
+            .collect();
+    }
+    let os = match parsed.os {
+        "UNKNOWN" => None,
+        "Mac OSX" => Some("macOS"),
+        other => Some(other),
+    };
+    match os {
+        Some(os) => format!("{} on {}", parsed.name, os),
+        None => parsed.name.to_owned(),
+    }
+}
+
+/// A live session as this node holds it in memory.
+///
+/// The activity timestamps are atomics: every request touches them, and the
+/// throttled writes to the database read them without a lock.
+#[derive(Debug)]
+pub struct LiveSession {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub ip: String,
+    pub user_agent: String,
+    pub device: String,
+    /// The last request of any kind, in milliseconds.
+    last_seen_at: AtomicI64,
+    /// The last user activity (page load, API call, `activity` message).
+    last_activity_at: AtomicI64,
+    /// When `last_seen_at` was last written to the database (the throttle).
+    persisted_at: AtomicI64,
+}
+
+impl LiveSession {
+    fn from_row(row: SessionRow) -> anyhow::Result<Self> {
+        Ok(LiveSession {
+            id: SessionId::parse(&row.id).context("Found a session with an empty id")?,
+            user_id: UserId::parse(&row.user_id)
+                .context("Found a session with an empty user id")?,
+            created_at: Timestamp::from_millis(row.created_at),
+            ip: row.ip,
+            user_agent: row.user_agent,
+            device: row.device,
+            last_seen_at: AtomicI64::new(row.last_seen_at),
+            last_activity_at: AtomicI64::new(row.last_activity_at),
+            persisted_at: AtomicI64::new(row.last_seen_at),
+        })
+    }
+
+    pub fn last_seen_at(&self) -> Timestamp {
+        Timestamp::from_millis(self.last_seen_at.load(Ordering::Relaxed))
+    }
+
+    pub fn last_activity_at(&self) -> Timestamp {
+        Timestamp::from_millis(self.last_activity_at.load(Ordering::Relaxed))
+    }
+
+    /// Records a request at `now` (and user activity when `activity`).
+    /// Returns whether the database copy is due for a write: at most once per
+    /// `interval`, and only to the one caller that wins the race.
+    pub fn touch(&self, now: Timestamp, activity: bool, interval: std::time::Duration) -> bool {
+        self.last_seen_at
+            .fetch_max(now.as_millis(), Ordering::Relaxed);
+        if activity {
+            self.last_activity_at
+                .fetch_max(now.as_millis(), Ordering::Relaxed);
+        }
+        let persisted = self.persisted_at.load(Ordering::Relaxed);
+        now.since(Timestamp::from_millis(persisted)) >= interval
+            && self
+                .persisted_at
+                .compare_exchange(
+                    persisted,
+                    now.as_millis(),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+}
+
+/// A `sessions` row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub last_activity_at: i64,
+    pub ip: String,
+    pub user_agent: String,
+    pub device: String,
+    pub ended_at: Option<i64>,
+    pub end_reason: Option<String>,
+}
+
+const SESSION_COLUMNS: &str = "id, user_id, created_at, last_seen_at, last_activity_at, ip, user_agent, device, ended_at, end_reason";
+
+/// How a session stood when a request presented its secret.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// Live, and now in the view.
+    Live(Arc<LiveSession>),
+    /// Ended; the tombstone says why.
+    Ended(Reason),
+    /// No such session (never existed, or its tombstone was cleaned up).
+    Unknown,
+}
+
+/// Bounds the memory spent remembering secrets that match nothing (garbage
+/// cookies, very old cookies); past it the set is simply cleared.
+const MAX_UNKNOWN_SECRETS: usize = 10_000;
+
+#[derive(Debug, Default)]
+struct View {
+    live: HashMap<SecretHash, Arc<LiveSession>>,
+    /// Public id → secret hash of the live sessions, for the tailer.
+    secret_of: HashMap<SessionId, SecretHash>,
+    /// Ended sessions this node had in its view, so their next request is
+    /// answered with the reason without a query.
+    ended: HashMap<SecretHash, (Reason, Timestamp)>,
+    /// Ended session ids whose secret this node never saw: a concurrent load
+    /// must not resurrect them.
+    ended_ids: HashMap<SessionId, (Reason, Timestamp)>,
+    unknown: HashSet<SecretHash>,
+}
+
+/// The registry: the table and the view.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pool: Pool,
+    view: Arc<RwLock<View>>,
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    // A panic while holding the lock cannot leave the maps half-updated in a way
+    // that matters more than refusing every request, so poisoning is ignored.
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Registry {
+    pub fn new(pool: Pool) -> Self {
+        Registry {
+            pool,
+            view: Arc::default(),
+        }
+    }
+
+    /// Answers from memory: `None` means the view does not know this secret.
+    pub fn lookup_cached(&self, secret: &SecretHash) -> Option<Lookup> {
+        let view = read(&self.view);
+        if let Some(live) = view.live.get(secret) {
+            Some(Lookup::Live(Arc::clone(live)))
+        } else if let Some((reason, _)) = view.ended.get(secret) {
+            Some(Lookup::Ended(*reason))
+        } else if view.unknown.contains(secret) {
+            Some(Lookup::Unknown)
+        } else {
+            None
+        }
+    }
+
+    /// Answers from the database and remembers the answer in the view.
+    pub async fn lookup_stored(&self, secret: &SecretHash) -> anyhow::Result<Lookup> {
+        let row = sqlx::query_as::<_, SessionRow>(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE secret_hash = $1"
+        ))
+        .bind(secret.to_hex())
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to look a session up by its secret")?;
+        let mut view = write(&self.view);
+        let Some(row) = row else {
+            if view.unknown.len() >= MAX_UNKNOWN_SECRETS {
+                view.unknown.clear();
+            }
+            view.unknown.insert(*secret);
+            return Ok(Lookup::Unknown);
+        };
+        if let (Some(ended_at), Some(reason)) = (row.ended_at, row.end_reason.as_deref()) {
+            let reason = reason
+                .parse::<Reason>()
+                .context("Found an unknown end reason")?;
+            view.ended
+                .insert(*secret, (reason, Timestamp::from_millis(ended_at)));
+            return Ok(Lookup::Ended(reason));
+        }
+        let live = Arc::new(LiveSession::from_row(row)?);
+        // The tailer may have applied this session's ending between our query
+        // and now; it recorded the id, so the ending wins.
+        if let Some(ended) = view.ended_ids.get(&live.id).copied() {
+            view.ended.insert(*secret, ended);
+            return Ok(Lookup::Ended(ended.0));
+        }
+        view.secret_of.insert(live.id.clone(), *secret);
+        view.live.insert(*secret, Arc::clone(&live));
+        Ok(Lookup::Live(live))
+    }
+
+    /// Puts a session this node just created or re-keyed into the view.
+    pub fn remember(&self, secret: SecretHash, live: Arc<LiveSession>) {
+        let mut view = write(&self.view);
+        view.unknown.remove(&secret);
+        if let Some(old) = view.secret_of.insert(live.id.clone(), secret) {
+            view.live.remove(&old);
+        }
+        view.live.insert(secret, live);
+    }
+
+    /// Applies one ending from the log: the session leaves the view and its
+    /// secret (if this node knew it) becomes a tombstone.
+    pub fn forget(&self, id: &SessionId, reason: Reason, at: Timestamp) {
+        let mut view = write(&self.view);
+        view.ended_ids.insert(id.clone(), (reason, at));
+        if let Some(secret) = view.secret_of.remove(id) {
+            view.live.remove(&secret);
+            view.ended.insert(secret, (reason, at));
+        }
+    }
+
+    /// The in-memory session with this public id, if this node holds it.
+    pub fn cached_by_id(&self, id: &SessionId) -> Option<Arc<LiveSession>> {
+        let view = read(&self.view);
+        view.secret_of
+            .get(id)
+            .and_then(|secret| view.live.get(secret))
+            .cloned()
+    }
+
+    /// Drops memory tombstones older than `before`.
+    pub fn prune_tombstones(&self, before: Timestamp) {
+        let mut view = write(&self.view);
+        view.ended.retain(|_, (_, at)| *at >= before);
+        view.ended_ids.retain(|_, (_, at)| *at >= before);
+    }
+
+    /// Inserts a new session row inside the caller's transaction.
+    pub async fn insert(
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        id: &SessionId,
+        user_id: &UserId,
+        secret: &SecretHash,
+        client: &ClientInfo,
+        now: Timestamp,
+    ) -> anyhow::Result<LiveSession> {
+        let row = SessionRow {
+            id: id.to_string(),
+            user_id: user_id.to_string(),
+            created_at: now.as_millis(),
+            last_seen_at: now.as_millis(),
+            last_activity_at: now.as_millis(),
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.chars().take(512).collect(),
+            device: client.device_label(),
+            ended_at: None,
+            end_reason: None,
+        };
+        sqlx::query(
+            "INSERT INTO sessions (id, secret_hash, user_id, created_at, last_seen_at, last_activity_at, ip, user_agent, device) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&row.id)
+        .bind(secret.to_hex())
+        .bind(&row.user_id)
+        .bind(row.created_at)
+        .bind(row.last_seen_at)
+        .bind(row.last_activity_at)
+        .bind(&row.ip)
+        .bind(&row.user_agent)
+        .bind(&row.device)
+        .execute(&mut **tx)
+        .await
+        .context("Failed to insert a session")?;
+        LiveSession::from_row(row)
+    }
+
+    /// Replaces a live session's secret (a login in a browser already signed
+    /// in continues its session under a fresh cookie id).
+    pub async fn rotate_secret(
+        &self,
+        live: &Arc<LiveSession>,
+        new_secret: SecretHash,
+    ) -> anyhow::Result<bool> {
+        let updated =
+            sqlx::query("UPDATE sessions SET secret_hash = $1 WHERE id = $2 AND ended_at IS NULL")
+                .bind(new_secret.to_hex())
+                .bind(live.id.as_str())
+                .execute(&self.pool)
+                .await
+                .context("Failed to rotate a session's secret")?
+                .rows_affected()
+                == 1;
+        if updated {
+            self.remember(new_secret, Arc::clone(live));
+        }
+        Ok(updated)
+    }
+
+    /// Writes the in-memory timestamps of a session to its row.
+    pub async fn persist_activity(&self, live: &LiveSession) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE sessions SET \
+               last_seen_at = CASE WHEN last_seen_at < $1 THEN $1 ELSE last_seen_at END, \
+               last_activity_at = CASE WHEN last_activity_at < $2 THEN $2 ELSE last_activity_at END \
+             WHERE id = $3 AND ended_at IS NULL",
+        )
+        .bind(live.last_seen_at().as_millis())
+        .bind(live.last_activity_at().as_millis())
+        .bind(live.id.as_str())
+        .execute(&self.pool)
+        .await
+        .context("Failed to record a session's last activity")?;
+        Ok(())
+    }
+
+    /// The live sessions of a user, oldest first, read inside `tx` (an index
+    /// range on `sessions_live_by_user`).
+    pub async fn live_of_user_in(
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        user_id: &UserId,
+    ) -> anyhow::Result<Vec<SessionRow>> {
+        sqlx::query_as::<_, SessionRow>(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND ended_at IS NULL ORDER BY created_at, id"
+        ))
+        .bind(user_id.as_str())
+        .fetch_all(&mut **tx)
+        .await
+        .context("Failed to list a user's sessions")
+    }
+
+    /// The live sessions of a user, newest first.
+    pub async fn live_of_user(&self, user_id: &UserId) -> anyhow::Result<Vec<SessionRow>> {
+        sqlx::query_as::<_, SessionRow>(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND ended_at IS NULL ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(user_id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to list a user's sessions")
+    }
+
+    /// Marks the sessions chosen by `scope` ended inside `tx` and returns
+    /// which ones were live until now (already-ended ones are left alone).
+    pub async fn end_in(
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        scope: &Scope,
+        reason: Reason,
+        now: Timestamp,
+    ) -> anyhow::Result<Vec<(SessionId, UserId)>> {
+        let mut query = QueryBuilder::<Sqlite>::new("UPDATE sessions SET ended_at = ");
+        query.push_bind(now.as_millis());
+        query.push(", end_reason = ");
+        query.push_bind(reason.as_str());
+        query.push(" WHERE ended_at IS NULL AND ");
+        scope.push_condition(&mut query);
+        query.push(" RETURNING id, user_id");
+        let rows: Vec<(String, String)> = query
+            .build_query_as()
+            .fetch_all(&mut **tx)
+            .await
+            .context("Failed to end sessions")?;
+        rows.into_iter()
+            .map(|(id, user_id)| {
+                Ok((
+                    SessionId::parse(&id).context("Ended a session with an empty id")?,
+                    UserId::parse(&user_id).context("Ended a session with an empty user id")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Deletes tombstones older than `before`.
+    pub async fn delete_tombstones(&self, before: Timestamp) -> anyhow::Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < $1")
+                .bind(before.as_millis())
+                .execute(&self.pool)
+                .await
+                .context("Failed to delete old tombstones")?
+                .rows_affected(),
+        )
+    }
+
+    /// The live sessions whose stored timestamps put them past a deadline at
+    /// `now`, with the reason; `grace` covers activity not yet written.
+    pub async fn expired_candidates(
+        &self,
+        idle_before: Option<Timestamp>,
+        created_before: Option<Timestamp>,
+    ) -> anyhow::Result<Vec<SessionRow>> {
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL AND (1 = 0"
+        ));
+        if let Some(before) = idle_before {
+            query
+                .push(" OR last_activity_at < ")
+                .push_bind(before.as_millis());
+        }
+        if let Some(before) = created_before {
+            query
+                .push(" OR created_at < ")
+                .push_bind(before.as_millis());
+        }
+        query.push(") LIMIT 10000");
+        query
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .context("Failed to find expired sessions")
+    }
+}
+
+/// Which sessions an ending applies to. Each variant is one indexed condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Exactly these sessions.
+    Sessions(Vec<SessionId>),
+    /// Every session of the user, except one (the caller's own) if given.
+    User {
+        user_id: UserId,
+        except: Option<SessionId>,
+    },
+}
+
+impl Scope {
+    fn push_condition(&self, query: &mut QueryBuilder<'_, Sqlite>) {
+        match self {
+            Scope::Sessions(ids) => {
+                if ids.is_empty() {
+                    query.push("1 = 0");
+                    return;
+                }
+                query.push("id IN (");
+                let mut list = query.separated(", ");
+                for id in ids {
+                    list.push_bind(id.to_string());
+                }
+                query.push(")");
+            }
+            Scope::User { user_id, except } => {
+                query.push("user_id = ").push_bind(user_id.to_string());
+                if let Some(except) = except {
+                    query.push(" AND id <> ").push_bind(except.to_string());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_labels_are_readable() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+        assert_eq!(device_label(chrome), "Chrome on Linux");
+        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+        assert_eq!(device_label(safari), "Safari on iPhone");
+        assert_eq!(device_label("curl/8.5.0"), "curl");
+        assert_eq!(device_label(""), "Unknown device");
+    }
+
+    #[test]
+    fn touch_asks_for_a_write_at_most_once_per_interval() {
+        let row = SessionRow {
+            id: "s_1".into(),
+            user_id: "u_1".into(),
+            created_at: 0,
+            last_seen_at: 0,
+            last_activity_at: 0,
+            ip: String::new(),
+            user_agent: String::new(),
+            device: String::new(),
+            ended_at: None,
+            end_reason: None,
+        };
+        let live = LiveSession::from_row(row).expect("valid row");
+        let interval = std::time::Duration::from_secs(30);
+        assert!(!live.touch(Timestamp::from_millis(10_000), false, interval));
+        assert_eq!(live.last_seen_at(), Timestamp::from_millis(10_000));
+        assert_eq!(live.last_activity_at(), Timestamp::from_millis(0));
+        assert!(live.touch(Timestamp::from_millis(30_000), true, interval));
+        assert!(!live.touch(Timestamp::from_millis(31_000), true, interval));
+        assert_eq!(live.last_activity_at(), Timestamp::from_millis(31_000));
+        assert!(live.touch(Timestamp::from_millis(60_000), false, interval));
+    }
+}

@@ -1,0 +1,80 @@
+# Shared helpers for Bouncer's scripts. Sourced, not run.
+# Every install step checks first, so running a script twice installs nothing twice.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+WASM_BINDGEN_VERSION="0.2.130"  # must equal the `=0.2.130` pin in Cargo.toml
+BINARYEN_VERSION="132"          # wasm-opt from npm; Debian's binaryen 108 breaks the wasm
+export PATH="$HOME/.cargo/bin:$ROOT/.tools/node_modules/.bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# apt-get update once per script run, only when something must be installed.
+APT_UPDATED=""
+apt_install() {
+  if [ -z "$APT_UPDATED" ]; then
+    say "apt-get update"
+    apt-get update -q >/dev/null
+    APT_UPDATED=1
+  fi
+  say "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
+}
+
+ensure_wasm_toolchain() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "Installing the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
+    # Without --locked on purpose: its lock file wants a crate the registry lacks.
+    say "Installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 3 minutes, once)"
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  fi
+}
+
+ensure_wasm_opt() {
+  if ! "$ROOT/.tools/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version $BINARYEN_VERSION"; then
+    say "Installing binaryen@$BINARYEN_VERSION (wasm-opt) from npm"
+    mkdir -p "$ROOT/.tools"
+    (cd "$ROOT/.tools" && npm install --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION" >/dev/null)
+  fi
+}
+
+ensure_browser_test_deps() {
+  if [ ! -x /usr/bin/chromium ]; then
+    apt_install chromium
+  fi
+  if [ ! -d "$ROOT/end2end/node_modules/playwright-core" ]; then
+    say "Installing the browser test packages (playwright-core, no browser download)"
+    (cd "$ROOT/end2end" && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
+# Builds the hydrate bundle into target/site/pkg: debug or release.
+build_frontend() {
+  local mode="$1" profile_dir cargo_profile
+  ensure_wasm_toolchain
+  if [ "$mode" = release ]; then
+    cargo_profile=(--profile wasm-release)
+    profile_dir=wasm-release
+  else
+    cargo_profile=()
+    profile_dir=debug
+  fi
+  say "Building the browser bundle ($mode)"
+  (cd "$ROOT" && cargo build -p frontend --target wasm32-unknown-unknown "${cargo_profile[@]}")
+  local out="$ROOT/target/site/pkg"
+  mkdir -p "$out"
+  wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name bouncer \
+    "$ROOT/target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
+  if [ "$mode" = release ]; then
+    ensure_wasm_opt
+    say "Optimising the wasm (wasm-opt -Oz)"
+    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+      -o "$out/bouncer_bg.wasm" "$out/bouncer_bg.wasm"
+  fi
+  # Records which build is in the site, so release is never served with debug wasm.
+  echo "$mode" > "$out/BUILD"
+}

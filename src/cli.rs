@@ -1,0 +1,188 @@
+//! The `bouncer` command line: `serve` (the default), `migrate`, `user add`,
+//! `user revoke`, `sessions list`. Every subcommand works on the configured
+//! database, also while a server runs on it: the server's tailer picks up a
+//! revocation made here within its poll interval and tells the open tabs.
+
+use std::{collections::BTreeSet, io::Read, sync::Arc};
+
+use anyhow::Context;
+use bouncer_engine::{
+    clock::SystemClock,
+    password::Password,
+    registry::Scope,
+    revocation::Actor,
+    users::{NewUser, Username},
+};
+use bouncer_wire::{Permission, Reason, Role};
+use clap::{Parser, Subcommand};
+
+use crate::{config::Settings, demo, startup};
+
+/// Controls user sessions and ends them live, in every open tab.
+#[derive(Debug, Parser)]
+#[command(name = "bouncer", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the server (the default when no command is given).
+    Serve {
+        /// Seeds demo accounts into an empty database and prints their passwords.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Applies database migrations and exits.
+    Migrate,
+    /// Manages users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Inspects sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Creates a user; the password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// May be given more than once.
+        #[arg(long = "permission", value_parser = parse_permission)]
+        permissions: Vec<Permission>,
+        /// Overrides the server-wide session limit for this user (0 = no limit).
+        #[arg(long)]
+        max_sessions: Option<u32>,
+        /// Read the password from standard input (the only way: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Ends every session of the user (`admin_revoked`); open tabs are told live.
+    Revoke { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Prints the live sessions.
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    raw.parse()
+}
+
+fn parse_permission(raw: &str) -> Result<Permission, String> {
+    raw.parse()
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => serve(settings, demo).await,
+        Command::Migrate => {
+            startup::open_engine(&settings, Arc::new(SystemClock)).await?;
+            println!(
+                "Migrations applied to {}",
+                settings.database_url_for_display()
+            );
+            Ok(())
+        }
+        Command::User(UserCommand::Add {
+            name,
+            role,
+            permissions,
+            max_sessions,
+            password_stdin: _,
+        }) => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .context("Failed to read the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']).to_owned();
+            let engine = startup::open_engine(&settings, Arc::new(SystemClock)).await?;
+            let user = engine
+                .create_user(NewUser {
+                    username: Username::parse(&name)?,
+                    password: Password::new(password),
+                    role,
+                    permissions: permissions.into_iter().collect::<BTreeSet<_>>(),
+                    max_sessions,
+                })
+                .await?;
+            println!("Created {} `{}` ({})", user.role, user.username, user.id);
+            Ok(())
+        }
+        Command::User(UserCommand::Revoke { name }) => {
+            let engine = startup::open_engine(&settings, Arc::new(SystemClock)).await?;
+            let user = engine
+                .users()
+                .find_by_username(&name)
+                .await?
+                .with_context(|| format!("No user named `{name}`"))?;
+            let ended = engine
+                .end(
+                    Scope::User {
+                        user_id: user.id.clone(),
+                        except: None,
+                    },
+                    Reason::AdminRevoked,
+                    &Actor::command_line(),
+                    serde_json::json!({}),
+                )
+                .await?;
+            println!("Ended {ended} session(s) of `{}`", user.username);
+            Ok(())
+        }
+        Command::Sessions(SessionsCommand::List { user }) => list_sessions(&settings, user).await,
+    }
+}
+
+async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<()> {
+    let database = settings.database_url_for_display();
+    let app = startup::Application::build(settings).await?;
+    if seed_demo {
+        demo::seed(app.engine()).await?;
+    }
+    let origin = app.public_origin().as_str().to_owned();
+    tracing::info!(%origin, %database, "Bouncer is listening");
+    println!("Bouncer is listening on {origin}");
+    app.run_until_stopped().await
+}
+
+async fn list_sessions(settings: &Settings, user: Option<String>) -> anyhow::Result<()> {
+    let engine = startup::open_engine(settings, Arc::new(SystemClock)).await?;
+    let users = match user {
+        Some(name) => vec![engine
+            .users()
+            .find_by_username(&name)
+            .await?
+            .with_context(|| format!("No user named `{name}`"))?],
+        None => engine.users().all().await?,
+    };
+    println!(
+        "{:<36} {:<16} {:<22} {:<22} {:<16} DEVICE",
+        "SESSION", "USER", "STARTED", "LAST SEEN", "IP"
+    );
+    for user in users {
+        for session in engine.sessions_of(&user.id).await? {
+            println!(
+                "{:<36} {:<16} {:<22} {:<22} {:<16} {}",
+                session.id,
+                user.username,
+                session.created_at,
+                session.last_seen_at,
+                session.ip,
+                session.device
+            );
+        }
+    }
+    Ok(())
+}

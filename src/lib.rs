@@ -1,0 +1,23 @@
+//! The Bouncer server: wires the session engine (`bouncer-engine`), the JSON
+//! API and the Leptos app (`app`) into one axum application, and the
+//! `bouncer` command line around it.
+//!
+//! # Layout
+//!
+//! - [`config`]: `Settings` from `bouncer.toml` and `BOUNCER_*` variables.
+//! - [`startup`]: `Application::build` (database, engine, router, listener).
+//! - [`api`]: the JSON API of `shared/API.md` and its error type.
+//! - [`origin`]: the cross-site request check.
+//! - [`pages`]: the page guard (redirects to `/login` with the reason).
+//! - [`cli`]: the `bouncer` subcommands.
+//! - [`demo`]: the `--demo` accounts.
+//! - [`telemetry`]: logging.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod origin;
+pub mod pages;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,278 @@
+//! Building and running the application: database, engine, router, listener.
+//!
+//! `Application::build` binds the listener first, so tests start the real app
+//! on port 0 and read the port back.
+
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::Context;
+use app::{shell, App};
+use axum::{
+    extract::FromRef,
+    http::{header, HeaderValue},
+    middleware,
+    routing::get,
+    Router,
+};
+use bouncer_engine::{
+    clock::{Clock, SystemClock},
+    policy::{OnLimit, Policy},
+    web::{check_session, session_layer, AutoLogoutMessage, SessionCheck},
+    Engine,
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::{net::TcpListener, sync::watch};
+use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+use crate::{
+    api,
+    config::{OnLimitSetting, PublicOrigin, Settings},
+    origin, pages,
+};
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub settings: Arc<Settings>,
+    pub leptos_options: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// The engine's policy from the settings.
+pub fn policy_from(settings: &Settings) -> Policy {
+    Policy {
+        session_limit: settings.session_limit,
+        on_limit: match settings.on_limit {
+            OnLimitSetting::ReplaceOldest => OnLimit::ReplaceOldest,
+            OnLimitSetting::RefuseNew => OnLimit::RefuseNew,
+        },
+        logout_everywhere: settings.logout_everywhere,
+        idle_timeout: settings.idle_timeout,
+        absolute_timeout: settings.absolute_timeout,
+        idle_warning: settings.idle_warning,
+        tombstone_retention: settings.retention,
+        ..Policy::default()
+    }
+}
+
+/// Opens and migrates the database, and builds the engine on it.
+pub async fn open_engine(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Engine> {
+    let pool = bouncer_engine::db::connect(&settings.database_url).await?;
+    bouncer_engine::db::migrate(&pool).await?;
+    SqliteStore::new(pool.clone())
+        .migrate()
+        .await
+        .context("Failed to create the cookie session table")?;
+    // As many hashes at once as there are cores: more only queues in memory.
+    let hash_limit = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    Engine::new(pool, policy_from(settings), clock, hash_limit).await
+}
+
+/// The compiled browser bundle and its stylesheet live under the site root.
+fn site_root() -> PathBuf {
+    std::env::var_os("BOUNCER_SITE_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/site"))
+}
+
+/// The plain-CSS stylesheet, compiled in so the pages are styled even when
+/// the site root is elsewhere.
+const STYLESHEET: &str = include_str!("../style/main.css");
+
+/// The built application, bound to its port, not yet serving.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    engine: Engine,
+    port: u16,
+    public_origin: PublicOrigin,
+}
+
+impl Application {
+    /// Builds on the wall clock.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Builds with the given clock (tests pass a manual one).
+    pub async fn build_with_clock(
+        mut settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let engine = open_engine(&settings, clock).await?;
+        let listener = TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("Failed to listen on {} (BOUNCER_ADDR)", settings.addr))?;
+        let bound = listener
+            .local_addr()
+            .context("Failed to read the bound address")?;
+        let port = bound.port();
+        // Port 0 (tests) means "any free port": the default origin follows the real one.
+        if settings.addr.port() == 0
+            && settings.public_origin == PublicOrigin::for_listen_addr(settings.addr)
+        {
+            settings.public_origin = PublicOrigin::for_listen_addr(bound);
+        }
+        let public_origin = settings.public_origin.clone();
+        let leptos_options = LeptosOptions::builder()
+            .output_name("bouncer")
+            .site_root(site_root().to_string_lossy().into_owned())
+            .site_pkg_dir("pkg")
+            .site_addr(
+                listener
+                    .local_addr()
+                    .context("Failed to read the bound address")?,
+            )
+            .build();
+        let state = AppState {
+            engine: engine.clone(),
+            settings: Arc::new(settings),
+            leptos_options,
+        };
+        let router = router(state);
+        Ok(Application {
+            listener,
+            router,
+            engine,
+            port,
+            public_origin,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The origin browsers use (after resolving port 0).
+    pub fn public_origin(&self) -> &PublicOrigin {
+        &self.public_origin
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then lets in-flight requests finish and
+    /// stops the background tasks.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let background = self.engine.spawn_background(shutdown_rx);
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await
+        .context("The server failed");
+        let _ = shutdown_tx.send(true);
+        for task in background {
+            let _ = task.await;
+        }
+        served
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    tracing::info!("Shutting down");
+}
+
+/// The whole router: API and pages behind the origin check, the cookie layer,
+/// the session check and the page guard; static files beside them, unchecked.
+fn router(state: AppState) -> Router {
+    let settings = Arc::clone(&state.settings);
+    let engine = state.engine.clone();
+    let check = SessionCheck {
+        engine: engine.clone(),
+        passive_paths: Arc::from(api::PASSIVE_PATHS),
+        auto_logout_message: Arc::from(settings.auto_logout_message.as_str()),
+    };
+    let auto_logout = AutoLogoutMessage(Arc::from(settings.auto_logout_message.as_str()));
+    let routes = generate_route_list(App);
+    let leptos_options = state.leptos_options.clone();
+    let context = {
+        let engine = engine.clone();
+        let auto_logout = auto_logout.clone();
+        move || {
+            provide_context(engine.clone());
+            provide_context(auto_logout.clone());
+        }
+    };
+
+    let store = SqliteStore::new(engine.pool().clone());
+    let dynamic = Router::new()
+        .merge(api::router())
+        .leptos_routes_with_context(&state, routes, context, {
+            let leptos_options = leptos_options.clone();
+            move || shell(leptos_options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .with_state(state)
+        .layer(middleware::from_fn(pages::guard_pages))
+        .layer(axum::Extension(auto_logout))
+        .layer(middleware::from_fn_with_state(check, check_session))
+        .layer(session_layer(store, settings.public_origin.is_https()))
+        .layer(middleware::from_fn_with_state(
+            settings.public_origin.clone(),
+            origin::check_origin,
+        ))
+        // Pages and API answers depend on the cookie: never cache them.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+
+    let pkg_dir = site_root().join("pkg");
+    let assets = Router::new()
+        .nest_service("/pkg", ServeDir::new(pkg_dir))
+        .route(
+            "/style/bouncer.css",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+                    STYLESHEET,
+                )
+            }),
+        );
+
+    dynamic.merge(assets).layer(TraceLayer::new_for_http())
+}

@@ -1,0 +1,280 @@
+//! The JSON shapes of Bouncer's public contract (`shared/API.md`), shared by the
+//! server and the browser.
+//!
+//! These are deliberate wire types: database rows and password hashes never
+//! derive `Serialize`; the server converts its domain types into these at the
+//! edge. Everything here compiles to wasm, so it depends on serde alone.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+
+/// Why a session ended. The names are the API's `reason` strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// The session limit was reached and a newer login replaced this session.
+    SignedInElsewhere,
+    /// The user logged out in another session and logout-everywhere is on.
+    LoggedOutElsewhere,
+    /// The user ended this session from another of their sessions.
+    RevokedByUser,
+    /// A staff member or an admin ended it (web, API or command line).
+    AdminRevoked,
+    /// The password was changed in another session.
+    PasswordChanged,
+    /// The account was deactivated.
+    Deactivated,
+    /// No user activity for the idle timeout.
+    IdleTimeout,
+    /// The session reached its maximum age.
+    AbsoluteTimeout,
+    /// This session itself logged out (seen only by its other tabs).
+    LoggedOut,
+}
+
+impl Reason {
+    /// Every reason, in the order of the API table.
+    pub const ALL: [Reason; 9] = [
+        Reason::SignedInElsewhere,
+        Reason::LoggedOutElsewhere,
+        Reason::RevokedByUser,
+        Reason::AdminRevoked,
+        Reason::PasswordChanged,
+        Reason::Deactivated,
+        Reason::IdleTimeout,
+        Reason::AbsoluteTimeout,
+        Reason::LoggedOut,
+    ];
+
+    /// The API's name for the reason, as stored in the revocation log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::SignedInElsewhere => "signed_in_elsewhere",
+            Reason::LoggedOutElsewhere => "logged_out_elsewhere",
+            Reason::RevokedByUser => "revoked_by_user",
+            Reason::AdminRevoked => "admin_revoked",
+            Reason::PasswordChanged => "password_changed",
+            Reason::Deactivated => "deactivated",
+            Reason::IdleTimeout => "idle_timeout",
+            Reason::AbsoluteTimeout => "absolute_timeout",
+            Reason::LoggedOut => "logged_out",
+        }
+    }
+
+    /// Whether the session ran out of time rather than being ended by someone;
+    /// the login page then shows the operator's auto-logout message.
+    pub fn is_timeout(self) -> bool {
+        matches!(self, Reason::IdleTimeout | Reason::AbsoluteTimeout)
+    }
+
+    /// The sentence a person reads on the login page. Timeouts use the
+    /// configurable auto-logout message instead (see [`Reason::is_timeout`]).
+    pub fn message(self) -> &'static str {
+        match self {
+            Reason::SignedInElsewhere => {
+                "You were signed out because your account signed in on another device."
+            }
+            Reason::LoggedOutElsewhere => {
+                "You were signed out because you signed out on another device."
+            }
+            Reason::RevokedByUser => "This device was signed out from another of your devices.",
+            Reason::AdminRevoked => "An administrator ended your session.",
+            Reason::PasswordChanged => {
+                "Your password was changed, so your other sessions were ended. Please sign in with the new password."
+            }
+            Reason::Deactivated => "Your account has been deactivated.",
+            Reason::IdleTimeout | Reason::AbsoluteTimeout => {
+                "Your session has expired. Please sign in again."
+            }
+            Reason::LoggedOut => "You signed out.",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that names no [`Reason`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownReason(pub String);
+
+impl fmt::Display for UnknownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown session end reason `{}`", self.0)
+    }
+}
+
+impl std::error::Error for UnknownReason {}
+
+impl FromStr for Reason {
+    type Err = UnknownReason;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Reason::ALL
+            .into_iter()
+            .find(|reason| reason.as_str() == s)
+            .ok_or_else(|| UnknownReason(s.to_owned()))
+    }
+}
+
+/// A user's role. Staff and admins reach the console; admins manage users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Staff,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Staff => "staff",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "user" => Ok(Role::User),
+            "staff" => Ok(Role::Staff),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "unknown role `{other}` (expected user, staff or admin)"
+            )),
+        }
+    }
+}
+
+/// A revoke permission a user may hold (admins hold both implicitly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// May end sessions of users and staff.
+    RevokeUsers,
+    /// May also end admins' sessions.
+    RevokeAdmins,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::RevokeUsers => "revoke_users",
+            Permission::RevokeAdmins => "revoke_admins",
+        }
+    }
+}
+
+impl FromStr for Permission {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "revoke_users" => Ok(Permission::RevokeUsers),
+            "revoke_admins" => Ok(Permission::RevokeAdmins),
+            other => Err(format!(
+                "unknown permission `{other}` (expected revoke_users or revoke_admins)"
+            )),
+        }
+    }
+}
+
+/// The API's User object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub role: Role,
+    pub permissions: Vec<Permission>,
+    pub active: bool,
+    pub max_sessions: Option<u32>,
+    pub created_at: String,
+}
+
+/// The API's Session object. `id` is the public id, never the cookie's secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub username: String,
+    pub current: bool,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub last_activity_at: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub device: String,
+    pub online_tabs: u32,
+    pub idle_expires_at: Option<String>,
+    pub absolute_expires_at: Option<String>,
+}
+
+/// `POST /api/auth/login` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// The answer of login and of `GET /api/auth/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub user: User,
+    pub session: Session,
+}
+
+/// The API's error body: `{"error": code, "message": text, ...extra}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<Vec<Session>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_names_round_trip_through_str_and_json() {
+        for reason in Reason::ALL {
+            assert_eq!(reason.as_str().parse::<Reason>(), Ok(reason));
+            let json = serde_json::to_string(&reason).expect("a reason serialises");
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+        }
+        assert!("expired".parse::<Reason>().is_err());
+    }
+
+    #[test]
+    fn error_body_omits_fields_that_do_not_apply() {
+        let body = ErrorBody {
+            error: "unauthenticated".into(),
+            message: None,
+            reason: None,
+            sessions: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&body).expect("serialises"),
+            r#"{"error":"unauthenticated"}"#
+        );
+    }
+}
