@@ -10,6 +10,7 @@ cargo fmt --all -- --check
 
 say "cargo clippy (server, engine, wire; then the app for wasm)"
 cargo clippy --all-targets -- -D warnings
+cargo clippy -p app --features ssr --all-targets -- -D warnings
 ensure_wasm_toolchain
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
 

@@ -4,14 +4,14 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: `Settings` from `bouncer.toml` and `BOUNCER_*` variables.
-//! - [`startup`]: `Application::build` (database, engine, router, listener).
-//! - [`api`]: the JSON API of `shared/API.md` and its error type.
-//! - [`origin`]: the cross-site request check.
-//! - [`pages`]: the page guard (redirects to `/login` with the reason).
-//! - [`cli`]: the `bouncer` subcommands.
-//! - [`demo`]: the `--demo` accounts.
-//! - [`telemetry`]: logging.
+//! - [`config`] — `Settings` from `bouncer.toml` and `BOUNCER_*` variables.
+//! - [`startup`] — `Application::build` (database, engine, router, listener).
+//! - [`api`] — the JSON API of `shared/API.md` and its error type.
+//! - [`origin`] — the cross-site request check.
+//! - [`pages`] — the page guard (redirects to `/login` with the reason).
+//! - [`cli`] — the `bouncer` subcommands.
+//! - [`demo`] — the `--demo` accounts.
+//! - [`telemetry`] — logging.
 
 pub mod api;
 pub mod cli;

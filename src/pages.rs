@@ -43,10 +43,15 @@ pub fn redirect_for(visitor: &Visitor, path_and_query: &str) -> Option<String> {
     }
 }
 
+/// Whether `path` belongs to the JSON API (which answers 401, never redirects).
+fn is_api(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
 /// The middleware form of [`redirect_for`], for page routes only.
 pub async fn guard_pages(request: Request, next: Next) -> Response {
-    let is_page = matches!(*request.method(), Method::GET | Method::HEAD)
-        && !request.uri().path().starts_with("/api/");
+    let is_page =
+        matches!(*request.method(), Method::GET | Method::HEAD) && !is_api(request.uri().path());
     if is_page {
         if let Some(visitor) = request.extensions().get::<Visitor>() {
             let target = request

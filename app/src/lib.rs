@@ -3,9 +3,9 @@
 //!
 //! # Layout
 //!
-//! - [`shell`] and [`App`]: the HTML document and the router.
-//! - [`server`]: server functions, thin adapters over the engine.
-//! - [`pages`]: one module per page.
+//! - [`shell`] and [`App`] — the HTML document and the router.
+//! - [`server`] — server functions, thin adapters over the engine.
+//! - [`pages`] — one module per page.
 //!
 //! Architecture invariant: this crate names the engine, axum and tokio only
 //! behind the `ssr` feature, so the `hydrate` build is pure wasm.

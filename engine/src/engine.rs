@@ -335,7 +335,15 @@ impl Engine {
                 }
             }
         }
-        let live = Arc::new(Registry::insert(&mut tx, &id, &user.id, &secret, client, now).await?);
+        // "Oldest" must be a strict order even for logins in the same
+        // millisecond (or after the clock stepped back): under the user lock,
+        // a new session is always created after every session it joins.
+        let created_at = holding
+            .iter()
+            .map(|(_, row)| Timestamp::from_millis(row.created_at.saturating_add(1)))
+            .fold(now, Timestamp::max);
+        let live =
+            Arc::new(Registry::insert(&mut tx, &id, &user.id, &secret, client, created_at).await?);
         tx.commit().await.context("Failed to commit a login")?;
         self.apply_log().await?;
         self.shared.registry.remember(secret, Arc::clone(&live));

@@ -4,16 +4,16 @@
 //!
 //! # Layout
 //!
-//! - [`clock`]: `Timestamp` and the `Clock` every deadline is computed from.
-//! - [`ids`]: `UserId`, `SessionId` (public) and `SecretHash` (the cookie's, hashed).
-//! - [`db`]: opening the pool and the migrations.
-//! - [`password`]: argon2id hashing off the runtime, bounded.
-//! - [`users`]: accounts, roles, permissions.
-//! - [`policy`]: limits and timeouts as pure functions.
-//! - [`registry`]: the `sessions` table and the in-memory view the request path reads.
-//! - [`revocation`]: the append-only log of endings and the tailer that applies it.
-//! - [`engine`]: `Engine`, the operations built from the above.
-//! - [`web`]: the cookie layer, the check middleware, extractors, sign-in/out.
+//! - [`clock`] — `Timestamp` and the `Clock` every deadline is computed from.
+//! - [`ids`] — `UserId`, `SessionId` (public) and `SecretHash` (the cookie's, hashed).
+//! - [`db`] — opening the pool and the migrations.
+//! - [`password`] — argon2id hashing off the runtime, bounded.
+//! - [`users`] — accounts, roles, permissions.
+//! - [`policy`] — limits and timeouts as pure functions.
+//! - [`registry`] — the `sessions` table and the in-memory view the request path reads.
+//! - [`revocation`] — the append-only log of endings and the tailer that applies it.
+//! - [`engine`] — `Engine`, the operations built from the above.
+//! - [`web`] — the cookie layer, the check middleware, extractors, sign-in/out.
 
 pub mod clock;
 pub mod db;

@@ -41,30 +41,24 @@ impl ClientInfo {
 }
 
 fn device_label(user_agent: &str) -> String {
-    let Some(parsed) = woothee::parser::Parser::new().parse(user_agent) else {
-        return if user_agent.trim().is_empty() {
-            "Unknown device".to_owned()
-        } else {
-            // Scripts and tools (curl, a billing job) are named by their first token.
-            user_agent
-                .split(['/', ' '])
-                .next()
-                .unwrap_or("Unknown device")
-                .chars()
-                .take(40)
-                .collect()
-        };
-    };
-    if parsed.name == "HTTP Library" || parsed.name == "UNKNOWN" {
-        // woothee lumps curl, wget, scripts together; their own name says more.
-        return user_agent
+    let parsed = woothee::parser::Parser::new().parse(user_agent);
+    // woothee lumps curl, wget and scripts together as "HTTP Library"; their
+    // own first token ("curl", "billing-job") says more.
+    let Some(parsed) = parsed.filter(|p| !matches!(p.name, "HTTP Library" | "UNKNOWN")) else {
+        let token: String = user_agent
+            .trim()
             .split(['/', ' '])
             .next()
-            .unwrap_or("Unknown device")
+            .unwrap_or_default()
             .chars()
             .take(40)
             .collect();
-    }
+        return if token.is_empty() {
+            "Unknown device".to_owned()
+        } else {
+            token
+        };
+    };
     let os = match parsed.os {
         "UNKNOWN" => None,
         "Mac OSX" => Some("macOS"),
@@ -268,9 +262,17 @@ impl Registry {
     }
 
     /// Puts a session this node just created or re-keyed into the view.
+    ///
+    /// A concurrent login may already have ended it and had the tailer apply
+    /// that before we got here; the recorded ending then wins, exactly as in
+    /// [`Registry::lookup_stored`].
     pub fn remember(&self, secret: SecretHash, live: Arc<LiveSession>) {
         let mut view = write(&self.view);
         view.unknown.remove(&secret);
+        if let Some(ended) = view.ended_ids.get(&live.id).copied() {
+            view.ended.insert(secret, ended);
+            return;
+        }
         if let Some(old) = view.secret_of.insert(live.id.clone(), secret) {
             view.live.remove(&old);
         }

@@ -1,0 +1,207 @@
+//! The integration harness: the real application on port 0, a fresh SQLite
+//! database file per test, a manual clock, and cookie-keeping HTTP clients
+//! that stand in for browsers.
+
+#![allow(dead_code)] // Each test binary uses a different part of the harness.
+
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
+
+use bouncer::{config::Settings, startup::Application};
+use bouncer_engine::{
+    clock::ManualClock,
+    password::Password,
+    users::{NewUser, UserRecord, Username},
+    Engine,
+};
+use bouncer_wire::{Permission, Role};
+use serde_json::{json, Value};
+
+/// A running server and what a test needs to drive it.
+pub struct TestApp {
+    pub address: String,
+    pub clock: ManualClock,
+    pub engine: Engine,
+    pub database_url: String,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts the app with the default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the app after `configure` adjusted the settings.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    // Server logs only when asked for (`RUST_LOG=info cargo test`): the
+    // hostile-input tests would otherwise fill the output with warnings.
+    if std::env::var_os("RUST_LOG").is_some() {
+        bouncer::telemetry::init();
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let database_url = format!("sqlite://{}", dir.path().join("bouncer.db").display());
+    let mut settings = Settings {
+        addr: "127.0.0.1:0".parse().expect("a valid address"),
+        database_url: database_url.clone(),
+        ..Settings::default()
+    };
+    settings.public_origin = bouncer::config::PublicOrigin::for_listen_addr(settings.addr);
+    configure(&mut settings);
+    let clock = ManualClock::starting_now();
+    let app = Application::build_with_clock(settings, Arc::new(clock.clone()))
+        .await
+        .expect("the application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let engine = app.engine().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        clock,
+        engine,
+        database_url,
+        _dir: dir,
+        stop: Some(stop),
+    }
+}
+
+impl TestApp {
+    /// Creates a user with a fixed test password (returned).
+    pub async fn add_user(
+        &self,
+        name: &str,
+        role: Role,
+        max_sessions: Option<u32>,
+    ) -> (UserRecord, String) {
+        self.add_user_with(name, role, &[], max_sessions).await
+    }
+
+    pub async fn add_user_with(
+        &self,
+        name: &str,
+        role: Role,
+        permissions: &[Permission],
+        max_sessions: Option<u32>,
+    ) -> (UserRecord, String) {
+        let password = format!("{name}-correct-horse");
+        let user = self
+            .engine
+            .create_user(NewUser {
+                username: Username::parse(name).expect("a valid username"),
+                password: Password::new(password.clone()),
+                role,
+                permissions: permissions.iter().copied().collect::<BTreeSet<_>>(),
+                max_sessions,
+            })
+            .await
+            .expect("the user is created");
+        (user, password)
+    }
+
+    /// A new "browser": its own cookie jar, redirects not followed.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36")
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("a client"),
+            address: self.address.clone(),
+        }
+    }
+
+    /// A client without a cookie jar, for hand-made cookies.
+    pub fn bare(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// How many live sessions the user holds, read from the database.
+    pub async fn live_sessions(&self, user: &UserRecord) -> usize {
+        self.engine
+            .sessions_of(&user.id)
+            .await
+            .expect("sessions are listed")
+            .len()
+    }
+}
+
+/// A cookie-keeping client standing in for one browser.
+#[derive(Clone)]
+pub struct Browser {
+    pub client: reqwest::Client,
+    address: String,
+}
+
+impl Browser {
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/auth/login", self.address))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .expect("the login request is answered")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("answered")
+    }
+
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("answered")
+    }
+
+    /// `GET /api/auth/me` as (status, body).
+    pub async fn me(&self) -> (u16, Value) {
+        let response = self.get("/api/auth/me").await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+}
+
+/// The `Set-Cookie` header for the session cookie, if the response has one.
+pub fn session_set_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("bouncer_session="))
+        .map(str::to_owned)
+}
+
+/// The cookie's value from a `Set-Cookie` header.
+pub fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .trim_start_matches("bouncer_session=")
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
