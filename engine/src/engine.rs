@@ -150,6 +150,14 @@ impl Engine {
         &self.shared.users
     }
 
+    pub(crate) fn hasher(&self) -> &PasswordHasher {
+        &self.shared.hasher
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
     /// Every ending this node applies, as it applies it (for the push hub).
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Ended> {
         self.shared.tailer.subscribe()
@@ -428,7 +436,7 @@ impl Engine {
         Ok(ended)
     }
 
-    async fn end_in(
+    pub(crate) async fn end_in(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
         scope: &Scope,
@@ -443,7 +451,7 @@ impl Engine {
     }
 
     /// Applies the log to this node's view now (after one of our own commits).
-    async fn apply_log(&self) -> anyhow::Result<()> {
+    pub(crate) async fn apply_log(&self) -> anyhow::Result<()> {
         self.shared.tailer.catch_up().await?;
         Ok(())
     }

@@ -13,8 +13,12 @@
 //! - [`registry`] — the `sessions` table and the in-memory view the request path reads.
 //! - [`revocation`] — the append-only log of endings and the tailer that applies it.
 //! - [`engine`] — `Engine`, the operations built from the above.
+//! - [`accounts`] — password changes and admin edits, with the sessions they end.
+//! - [`authz`] — who may do what, as pure functions.
 //! - [`web`] — the cookie layer, the check middleware, extractors, sign-in/out.
 
+pub mod accounts;
+pub mod authz;
 pub mod clock;
 pub mod db;
 pub mod engine;

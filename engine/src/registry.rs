@@ -441,6 +441,75 @@ impl Registry {
             .collect()
     }
 
+    /// A live session by its public id.
+    pub async fn find_live(&self, id: &SessionId) -> anyhow::Result<Option<SessionRow>> {
+        sqlx::query_as::<_, SessionRow>(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1 AND ended_at IS NULL"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to look a session up by id")
+    }
+
+    /// Live sessions with their usernames, newest first: of one user, or of
+    /// everyone (at most `limit`).
+    pub async fn live_with_usernames(
+        &self,
+        user_id: Option<&UserId>,
+        limit: i64,
+    ) -> anyhow::Result<Vec<(SessionRow, String)>> {
+        #[derive(sqlx::FromRow)]
+        struct Joined {
+            #[sqlx(flatten)]
+            session: SessionRow,
+            username: String,
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.last_activity_at, s.ip, s.user_agent, \
+             s.device, s.ended_at, s.end_reason, u.username \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.ended_at IS NULL",
+        );
+        if let Some(user_id) = user_id {
+            query
+                .push(" AND s.user_id = ")
+                .push_bind(user_id.to_string());
+        }
+        query
+            .push(" ORDER BY s.created_at DESC, s.id DESC LIMIT ")
+            .push_bind(limit);
+        let rows: Vec<Joined> = query
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .context("Failed to list live sessions")?;
+        Ok(rows.into_iter().map(|j| (j.session, j.username)).collect())
+    }
+
+    /// How many live sessions each of these users holds.
+    pub async fn live_counts(&self, user_ids: &[UserId]) -> anyhow::Result<HashMap<UserId, u32>> {
+        if user_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "SELECT user_id, COUNT(*) FROM sessions WHERE ended_at IS NULL AND user_id IN (",
+        );
+        let mut list = query.separated(", ");
+        for id in user_ids {
+            list.push_bind(id.to_string());
+        }
+        query.push(") GROUP BY user_id");
+        let rows: Vec<(String, i64)> = query
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .context("Failed to count live sessions")?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, n)| Some((UserId::parse(&id)?, u32::try_from(n).unwrap_or(u32::MAX))))
+            .collect())
+    }
+
     /// Deletes tombstones older than `before`.
     pub async fn delete_tombstones(&self, before: Timestamp) -> anyhow::Result<u64> {
         Ok(
@@ -487,10 +556,19 @@ impl Registry {
 pub enum Scope {
     /// Exactly these sessions.
     Sessions(Vec<SessionId>),
+    /// One session, only if it belongs to this user (a user ending their own).
+    SessionOfUser { id: SessionId, user_id: UserId },
     /// Every session of the user, except one (the caller's own) if given.
     User {
         user_id: UserId,
         except: Option<SessionId>,
+    },
+    /// Every session of these users.
+    Users(Vec<UserId>),
+    /// Every session but `except` (the caller's), admins' only when asked.
+    Everyone {
+        except: SessionId,
+        include_admins: bool,
     },
 }
 
@@ -508,6 +586,31 @@ impl Scope {
                     list.push_bind(id.to_string());
                 }
                 query.push(")");
+            }
+            Scope::SessionOfUser { id, user_id } => {
+                query.push("id = ").push_bind(id.to_string());
+                query.push(" AND user_id = ").push_bind(user_id.to_string());
+            }
+            Scope::Users(user_ids) => {
+                if user_ids.is_empty() {
+                    query.push("1 = 0");
+                    return;
+                }
+                query.push("user_id IN (");
+                let mut list = query.separated(", ");
+                for id in user_ids {
+                    list.push_bind(id.to_string());
+                }
+                query.push(")");
+            }
+            Scope::Everyone {
+                except,
+                include_admins,
+            } => {
+                query.push("id <> ").push_bind(except.to_string());
+                if !include_admins {
+                    query.push(" AND user_id NOT IN (SELECT id FROM users WHERE role = 'admin')");
+                }
             }
             Scope::User { user_id, except } => {
                 query.push("user_id = ").push_bind(user_id.to_string());

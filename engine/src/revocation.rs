@@ -104,6 +104,31 @@ pub async fn append(
     Ok(())
 }
 
+/// One row of the audit view of the log.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditRow {
+    pub at: i64,
+    pub actor_name: String,
+    pub reason: String,
+    /// The ended session's user, by name (the id if the user is gone).
+    pub target_user: String,
+    pub session_id: String,
+    pub tabs_notified: i64,
+}
+
+/// The newest `limit` endings, newest first.
+pub async fn audit(pool: &Pool, limit: i64) -> anyhow::Result<Vec<AuditRow>> {
+    sqlx::query_as::<_, AuditRow>(
+        "SELECT r.at, r.actor_name, r.reason, COALESCE(u.username, r.user_id) AS target_user, \
+         r.session_id, r.tabs_notified \
+         FROM revocations r LEFT JOIN users u ON u.id = r.user_id ORDER BY r.seq DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .context("Failed to read the audit log")
+}
+
 #[derive(sqlx::FromRow)]
 struct LogRow {
     seq: i64,

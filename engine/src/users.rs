@@ -117,7 +117,7 @@ pub enum CreateUserError {
 }
 
 #[derive(sqlx::FromRow)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: String,
     username: String,
     password_hash: String,
@@ -129,7 +129,7 @@ struct UserRow {
 }
 
 impl UserRow {
-    fn into_record(self) -> anyhow::Result<UserRecord> {
+    pub(crate) fn into_record(self) -> anyhow::Result<UserRecord> {
         let permissions = self
             .permissions
             .split_whitespace()
@@ -149,10 +149,10 @@ impl UserRow {
     }
 }
 
-const USER_COLUMNS: &str =
+pub(crate) const USER_COLUMNS: &str =
     "id, username, password_hash, role, permissions, active, max_sessions, created_at";
 
-fn permissions_column(permissions: &BTreeSet<Permission>) -> String {
+pub(crate) fn permissions_column(permissions: &BTreeSet<Permission>) -> String {
     permissions
         .iter()
         .map(|p| p.as_str())
@@ -246,6 +246,45 @@ impl Users {
         .into_iter()
         .map(UserRow::into_record)
         .collect()
+    }
+
+    /// Users whose name contains `query`, by name, one page of them, and the
+    /// total number of matches.
+    pub async fn search(
+        &self,
+        query: &str,
+        limit: i64,
+        offset: i64,
+    ) -> anyhow::Result<(Vec<UserRecord>, i64)> {
+        // `query` is matched literally: LIKE's wildcards are escaped.
+        let pattern = format!(
+            "%{}%",
+            query
+                .trim()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE LOWER(username) LIKE LOWER($1) ESCAPE '\\'",
+        )
+        .bind(&pattern)
+        .fetch_one(&self.pool)
+        .await
+        .context("Failed to count users")?;
+        let users = sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE LOWER(username) LIKE LOWER($1) ESCAPE '\\' ORDER BY username LIMIT $2 OFFSET $3"
+        ))
+        .bind(&pattern)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to search users")?
+        .into_iter()
+        .map(UserRow::into_record)
+        .collect::<anyhow::Result<_>>()?;
+        Ok((users, total))
     }
 
     /// How many users exist (the demo seed only fills an empty database).

@@ -275,6 +275,23 @@ async fn reissue(
     })
 }
 
+/// Changes the caller's password (see [`Engine::change_own_password`]) and
+/// keeps this session signed in under a fresh cookie id.
+pub async fn change_password(
+    engine: &Engine,
+    cookie: &Session,
+    live: &Arc<LiveSession>,
+    current: &Password,
+    new: &Password,
+) -> Result<usize, crate::accounts::AccountError> {
+    let ended = engine.change_own_password(live, current, new).await?;
+    let secret = reissue(engine, cookie, &live.id, live.created_at)
+        .await
+        .map_err(|e| anyhow::anyhow!("Failed to re-issue the session cookie: {e}"))?;
+    engine.continue_session(live, secret).await?;
+    Ok(ended)
+}
+
 /// Logs the request's session out (see [`Engine::sign_out`]) and clears the
 /// cookie. Harmless without a live session.
 pub async fn sign_out(engine: &Engine, cookie: &Session, visitor: &Visitor) -> anyhow::Result<()> {

@@ -49,7 +49,9 @@ CREATE TABLE revocations (
     at         BIGINT NOT NULL,
     -- JSON with what the ended tab should be told (e.g. the new device for
     -- `signed_in_elsewhere`); `{}` when there is nothing more to say.
-    detail     TEXT NOT NULL DEFAULT '{}'
+    detail     TEXT NOT NULL DEFAULT '{}',
+    -- How many open tabs were told (set by the push hub once it has told them).
+    tabs_notified INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE INDEX revocations_at ON revocations (at);

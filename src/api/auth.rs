@@ -11,7 +11,7 @@ use bouncer_engine::{
     web::{self, Authenticated, CookieSignInError},
     SessionSnapshot, SignInError, Visitor,
 };
-use bouncer_wire::{LoginRequest, Me};
+use bouncer_wire::{LoginRequest, Me, PasswordChange};
 use tower_sessions::Session;
 
 use super::ApiError;
@@ -66,6 +66,32 @@ pub async fn logout(
 ) -> Result<StatusCode, ApiError> {
     web::sign_out(&state.engine, &cookie, &visitor).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/auth/password`: the other sessions end, this one continues
+/// under a new cookie id.
+pub async fn change_password(
+    State(state): State<AppState>,
+    cookie: Session,
+    Authenticated(live): Authenticated,
+    body: Result<Json<PasswordChange>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(request) = body?;
+    web::change_password(
+        &state.engine,
+        &cookie,
+        &live,
+        &Password::new(request.current_password),
+        &Password::new(request.new_password),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/auth/activity`: the session check already counted this request
+/// as user activity; answering is all that is left.
+pub async fn activity(Authenticated(_): Authenticated) -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 /// `GET /api/auth/me`: not user activity (the tab's watcher calls it).

@@ -3,11 +3,13 @@
 //! are logged, never shown to the client.
 
 use axum::{
-    extract::rejection::JsonRejection,
+    extract::rejection::{JsonRejection, QueryRejection},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
 };
-use bouncer_engine::{web::json_error, SignInError};
+use bouncer_engine::{
+    accounts::AccountError, users::CreateUserError, web::json_error, SignInError,
+};
 use bouncer_wire::ErrorBody;
 
 /// A failed API call.
@@ -17,20 +19,38 @@ pub enum ApiError {
     BadRequest(String),
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// A wrong current password on a signed-in call (403, not 401: the
+    /// session itself is fine).
+    #[error("wrong current password")]
+    WrongPassword,
+    #[error("weak password: {0}")]
+    WeakPassword(String),
     #[error("account disabled")]
     AccountDisabled,
     #[error("session limit reached")]
     LimitReached(Vec<bouncer_wire::Session>),
     #[error("too many attempts")]
     TooManyAttempts { retry_after_secs: u64 },
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     #[error("not found")]
     NotFound,
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("last admin")]
+    LastAdmin,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
+        ApiError::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
         ApiError::BadRequest(rejection.body_text())
     }
 }
@@ -47,6 +67,28 @@ impl From<SignInError> for ApiError {
     }
 }
 
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::InvalidCredentials => ApiError::WrongPassword,
+            AccountError::WeakPassword(weak) => ApiError::WeakPassword(weak.to_string()),
+            AccountError::NotFound => ApiError::NotFound,
+            AccountError::LastAdmin => ApiError::LastAdmin,
+            AccountError::Store(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<CreateUserError> for ApiError {
+    fn from(error: CreateUserError) -> Self {
+        match error {
+            CreateUserError::UsernameTaken(_) => ApiError::UsernameTaken,
+            CreateUserError::WeakPassword(weak) => ApiError::WeakPassword(weak.to_string()),
+            CreateUserError::Store(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 fn body(error: &str, message: impl Into<String>) -> ErrorBody {
     ErrorBody {
         error: error.into(),
@@ -58,19 +100,23 @@ fn body(error: &str, message: impl Into<String>) -> ErrorBody {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        match self {
-            ApiError::BadRequest(detail) => {
-                json_error(StatusCode::BAD_REQUEST, body("bad_request", detail))
-            }
-            ApiError::InvalidCredentials => json_error(
+        let (status, body) = match self {
+            ApiError::BadRequest(detail) => (StatusCode::BAD_REQUEST, body("bad_request", detail)),
+            ApiError::InvalidCredentials => (
                 StatusCode::UNAUTHORIZED,
                 body("invalid_credentials", "The username or password is not correct."),
             ),
-            ApiError::AccountDisabled => json_error(
+            ApiError::WrongPassword => (
                 StatusCode::FORBIDDEN,
-                body("account_disabled", "This account is disabled."),
+                body("invalid_credentials", "The current password is not correct."),
             ),
-            ApiError::LimitReached(sessions) => json_error(
+            ApiError::WeakPassword(why) => {
+                (StatusCode::BAD_REQUEST, body("weak_password", format!("Choose another password: {why}.")))
+            }
+            ApiError::AccountDisabled => {
+                (StatusCode::FORBIDDEN, body("account_disabled", "This account is disabled."))
+            }
+            ApiError::LimitReached(sessions) => (
                 StatusCode::CONFLICT,
                 ErrorBody {
                     sessions: Some(sessions),
@@ -86,18 +132,25 @@ impl IntoResponse for ApiError {
                     body("too_many_attempts", "Too many failed attempts. Please wait and try again."),
                 );
                 response.headers_mut().insert(header::RETRY_AFTER, retry_after_secs.into());
-                response
+                return response;
             }
-            ApiError::NotFound => {
-                json_error(StatusCode::NOT_FOUND, body("not_found", "There is nothing here."))
+            ApiError::Forbidden(why) => (StatusCode::FORBIDDEN, body("forbidden", why)),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, body("not_found", "There is nothing here.")),
+            ApiError::UsernameTaken => {
+                (StatusCode::CONFLICT, body("username_taken", "That username is already taken."))
             }
+            ApiError::LastAdmin => (
+                StatusCode::CONFLICT,
+                body("last_admin", "The last active admin cannot be deactivated or demoted."),
+            ),
             ApiError::Internal(cause) => {
                 tracing::error!(error = ?cause, "An API call failed");
-                json_error(
+                (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     body("internal", "Something went wrong on the server. Please try again."),
                 )
             }
-        }
+        };
+        json_error(status, body)
     }
 }

@@ -2,11 +2,14 @@
 //! engine, map the result. Unknown `/api/...` routes answer 404 JSON, never
 //! the HTML app shell.
 
+mod admin;
 mod auth;
+mod caller;
 mod error;
+mod sessions;
 
 use axum::{
-    routing::{any, get, post},
+    routing::{any, delete, get, post},
     Router,
 };
 
@@ -23,6 +26,25 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))
         .route("/api/auth/me", get(auth::current))
+        .route("/api/auth/password", post(auth::change_password))
+        .route("/api/auth/activity", post(auth::activity))
+        .route("/api/sessions", get(sessions::list))
+        .route("/api/sessions/revoke-others", post(sessions::revoke_others))
+        .route("/api/sessions/{id}", delete(sessions::end_one))
+        .route(
+            "/api/admin/users",
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route(
+            "/api/admin/users/{id}",
+            axum::routing::patch(admin::update_user),
+        )
+        .route("/api/admin/users/{id}/revoke", post(admin::revoke_user))
+        .route("/api/admin/sessions", get(admin::list_sessions))
+        .route("/api/admin/sessions/{id}", delete(admin::end_session))
+        .route("/api/admin/revoke", post(admin::revoke_users))
+        .route("/api/admin/revoke-all", post(admin::revoke_all))
+        .route("/api/admin/audit", get(admin::audit))
         .route("/api", any(not_found))
         .route("/api/", any(not_found))
         .route("/api/{*rest}", any(not_found))

@@ -250,6 +250,110 @@ pub struct ErrorBody {
     pub sessions: Option<Vec<Session>>,
 }
 
+/// `POST /api/auth/password` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// The answer of every bulk revoke call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub revoked: usize,
+}
+
+/// A user as the admin console lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminUser {
+    #[serde(flatten)]
+    pub user: User,
+    /// Live sessions.
+    pub sessions: u32,
+    /// Whether any tab of the user is connected right now.
+    pub online: bool,
+}
+
+/// `GET /api/admin/users` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserList {
+    pub users: Vec<AdminUser>,
+    pub total: u64,
+}
+
+/// `POST /api/admin/users` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    #[serde(default = "default_role")]
+    pub role: Role,
+    #[serde(default)]
+    pub permissions: Vec<Permission>,
+    #[serde(default)]
+    pub max_sessions: Option<u32>,
+}
+
+fn default_role() -> Role {
+    Role::User
+}
+
+/// `PATCH /api/admin/users/{id}` body: absent fields stay as they are;
+/// `"max_sessions": null` returns the user to the server-wide limit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<Permission>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_sessions: Option<Option<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// Tells a present `null` (`Some(None)`) from an absent field (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// `POST /api/admin/revoke` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokeUsers {
+    pub user_ids: Vec<String>,
+}
+
+/// `POST /api/admin/revoke-all` body.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct RevokeAll {
+    #[serde(default)]
+    pub include_admins: bool,
+}
+
+/// One row of `GET /api/admin/audit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target_user: String,
+    pub session_id: String,
+    pub reason: Reason,
+    pub tabs_notified: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +366,17 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", reason.as_str()));
         }
         assert!("expired".parse::<Reason>().is_err());
+    }
+
+    #[test]
+    fn a_patch_tells_null_from_absent() {
+        let absent: UserPatch = serde_json::from_str("{}").expect("parses");
+        assert_eq!(absent.max_sessions, None);
+        let null: UserPatch = serde_json::from_str(r#"{"max_sessions": null}"#).expect("parses");
+        assert_eq!(null.max_sessions, Some(None));
+        let three: UserPatch = serde_json::from_str(r#"{"max_sessions": 3}"#).expect("parses");
+        assert_eq!(three.max_sessions, Some(Some(3)));
+        assert!(serde_json::from_str::<UserPatch>(r#"{"colour": "red"}"#).is_err());
     }
 
     #[test]

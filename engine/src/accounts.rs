@@ -1,0 +1,236 @@
+//! Changes to accounts that end sessions: a password change, deactivation,
+//! an admin's edit. Each is one transaction that writes the account and ends
+//! the affected sessions together, so no session outlives the change.
+//!
+//! The last-active-admin rule lives here because it must be checked under the
+//! same locks as the change.
+
+use std::collections::BTreeSet;
+
+use anyhow::Context;
+use bouncer_wire::{Permission, Reason, Role};
+use serde_json::json;
+
+use crate::{
+    engine::Engine,
+    ids::UserId,
+    password::{check_strength, Password, WeakPassword},
+    registry::{LiveSession, Scope},
+    revocation::Actor,
+    users::{permissions_column, UserRecord, UserRow, USER_COLUMNS},
+};
+
+/// Why an account change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("the current password is not correct")]
+    InvalidCredentials,
+    #[error(transparent)]
+    WeakPassword(#[from] WeakPassword),
+    #[error("there is no such user")]
+    NotFound,
+    #[error("the last active admin cannot be deactivated or demoted")]
+    LastAdmin,
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+/// An admin's edit of a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub active: Option<bool>,
+    pub role: Option<Role>,
+    pub permissions: Option<BTreeSet<Permission>>,
+    /// `Some(None)` resets to the server-wide limit.
+    pub max_sessions: Option<Option<u32>>,
+    pub password: Option<Password>,
+}
+
+async fn lock_user(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &UserId,
+) -> anyhow::Result<Option<UserRecord>> {
+    // Writing the row first takes the lock (see `Engine::open_session`).
+    let locked = sqlx::query("UPDATE users SET lock_version = lock_version + 1 WHERE id = $1")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await
+        .context("Failed to lock a user")?
+        .rows_affected();
+    if locked == 0 {
+        return Ok(None);
+    }
+    sqlx::query_as::<_, UserRow>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(id.as_str())
+        .fetch_one(&mut **tx)
+        .await
+        .context("Failed to read a locked user")?
+        .into_record()
+        .map(Some)
+}
+
+impl Engine {
+    /// Changes the caller's own password: every *other* session of the user
+    /// ends (`password_changed`). The caller keeps `current`; its cookie is
+    /// re-issued by the web layer. Returns how many sessions ended.
+    pub async fn change_own_password(
+        &self,
+        current: &LiveSession,
+        current_password: &Password,
+        new_password: &Password,
+    ) -> Result<usize, AccountError> {
+        let user = self
+            .users()
+            .find_by_id(&current.user_id)
+            .await?
+            .ok_or(AccountError::NotFound)?;
+        if !self
+            .hasher()
+            .verify(current_password, Some(&user.password_hash))
+            .await?
+        {
+            return Err(AccountError::InvalidCredentials);
+        }
+        check_strength(new_password)?;
+        let hash = self.hasher().hash(new_password).await?;
+        let now = self.now();
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .context("Failed to start a transaction")?;
+        lock_user(&mut tx, &user.id)
+            .await?
+            .ok_or(AccountError::NotFound)?;
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(&hash)
+            .bind(user.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .context("Failed to store a new password")?;
+        let others = Scope::User {
+            user_id: user.id.clone(),
+            except: Some(current.id.clone()),
+        };
+        let actor = Actor::user(user.id.clone(), user.username.to_string());
+        let ended = self
+            .end_in(
+                &mut tx,
+                &others,
+                Reason::PasswordChanged,
+                &actor,
+                &json!({}),
+                now,
+            )
+            .await?;
+        tx.commit()
+            .await
+            .context("Failed to commit a password change")?;
+        self.apply_log().await?;
+        Ok(ended)
+    }
+
+    /// Applies an admin's edit. Deactivation ends every session of the user
+    /// (`deactivated`); a new password ends every session (`password_changed`).
+    /// The last active admin can be neither deactivated nor demoted.
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        id: &UserId,
+        patch: UserPatch,
+    ) -> Result<UserRecord, AccountError> {
+        if let Some(password) = &patch.password {
+            check_strength(password)?;
+        }
+        // Hash before taking any lock: it is the slow part.
+        let new_hash = match &patch.password {
+            Some(password) => Some(self.hasher().hash(password).await?),
+            None => None,
+        };
+        let now = self.now();
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .context("Failed to start a transaction")?;
+        let mut user = lock_user(&mut tx, id)
+            .await?
+            .ok_or(AccountError::NotFound)?;
+        let was_active_admin = user.active && user.role == Role::Admin;
+        if let Some(active) = patch.active {
+            user.active = active;
+        }
+        if let Some(role) = patch.role {
+            user.role = role;
+        }
+        if let Some(permissions) = patch.permissions {
+            user.permissions = permissions;
+        }
+        if let Some(max_sessions) = patch.max_sessions {
+            user.max_sessions = max_sessions;
+        }
+        if let Some(hash) = &new_hash {
+            user.password_hash = hash.clone();
+        }
+        if was_active_admin && !(user.active && user.role == Role::Admin) {
+            // Lock every active admin's row, then count: two admins demoting
+            // each other at once cannot both succeed.
+            sqlx::query("UPDATE users SET lock_version = lock_version + 1 WHERE role = 'admin' AND active = TRUE")
+                .execute(&mut *tx)
+                .await
+                .context("Failed to lock the admins")?;
+            let others: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM users WHERE role = 'admin' AND active = TRUE AND id <> $1",
+            )
+            .bind(id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .context("Failed to count admins")?;
+            if others == 0 {
+                return Err(AccountError::LastAdmin);
+            }
+        }
+        sqlx::query(
+            "UPDATE users SET active = $1, role = $2, permissions = $3, max_sessions = $4, password_hash = $5 WHERE id = $6",
+        )
+        .bind(user.active)
+        .bind(user.role.as_str())
+        .bind(permissions_column(&user.permissions))
+        .bind(user.max_sessions.map(i64::from))
+        .bind(&user.password_hash)
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .context("Failed to update a user")?;
+        let everything = Scope::User {
+            user_id: id.clone(),
+            except: None,
+        };
+        if patch.active == Some(false) {
+            self.end_in(
+                &mut tx,
+                &everything,
+                Reason::Deactivated,
+                actor,
+                &json!({}),
+                now,
+            )
+            .await?;
+        } else if new_hash.is_some() {
+            self.end_in(
+                &mut tx,
+                &everything,
+                Reason::PasswordChanged,
+                actor,
+                &json!({}),
+                now,
+            )
+            .await?;
+        }
+        tx.commit()
+            .await
+            .context("Failed to commit a user change")?;
+        self.apply_log().await?;
+        Ok(user)
+    }
+}
