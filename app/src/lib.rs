@@ -22,6 +22,50 @@ use leptos_router::{
 
 use crate::pages::{home::HomePage, login::LoginPage, not_found::NotFound};
 
+/// The brand mark as an inline SVG icon: no extra request, no 404.
+const FAVICON: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Crect width='32' height='32' rx='8' fill='%233b5bdb'/%3E%3C/svg%3E";
+
+/// Formats an API timestamp (`2026-11-21T19:38:16Z`) for people:
+/// `21 Nov 2026, 19:38 UTC`. Deterministic, so server and browser render the
+/// same text and hydration matches.
+pub fn human_time(rfc3339: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let parts = (
+        rfc3339.get(0..4),
+        rfc3339.get(5..7),
+        rfc3339.get(8..10),
+        rfc3339.get(11..16),
+    );
+    match parts {
+        (Some(year), Some(month), Some(day), Some(clock)) => {
+            let month = month
+                .parse::<usize>()
+                .ok()
+                .and_then(|m| MONTHS.get(m.wrapping_sub(1)));
+            match (month, day.parse::<u8>()) {
+                (Some(month), Ok(day)) => format!("{day} {month} {year}, {clock} UTC"),
+                _ => rfc3339.to_owned(),
+            }
+        }
+        _ => rfc3339.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_time;
+
+    #[test]
+    fn timestamps_read_like_dates() {
+        assert_eq!(human_time("2026-11-21T19:38:16Z"), "21 Nov 2026, 19:38 UTC");
+        assert_eq!(human_time("2026-01-05T07:08:09Z"), "5 Jan 2026, 07:08 UTC");
+        assert_eq!(human_time("garbage"), "garbage");
+        assert_eq!(human_time("2026-13-05T07:08:09Z"), "2026-13-05T07:08:09Z");
+    }
+}
+
 /// The HTML document around the app (server side only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -31,6 +75,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
+                <link rel="icon" href=FAVICON />
                 <HydrationScripts options />
                 <MetaTags />
             </head>

@@ -3,7 +3,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::server::{current_user, error_text, SignOut};
+use crate::{
+    human_time,
+    server::{current_user, error_text, SignOut},
+};
 
 #[component]
 pub fn HomePage() -> impl IntoView {
@@ -28,7 +31,7 @@ pub fn HomePage() -> impl IntoView {
                                         <dt>"This device"</dt>
                                         <dd>{me.session.device.clone()}</dd>
                                         <dt>"Signed in since"</dt>
-                                        <dd><time datetime=me.session.created_at.clone()>{me.session.created_at.clone()}</time></dd>
+                                        <dd><time datetime=me.session.created_at.clone()>{human_time(&me.session.created_at)}</time></dd>
                                         <dt>"From"</dt>
                                         <dd>{me.session.ip.clone()}</dd>
                                     </dl>
