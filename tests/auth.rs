@@ -381,3 +381,32 @@ async fn me_is_not_activity_and_the_idle_timeout_ends_the_session() {
         "Your session has expired. Please sign in again."
     );
 }
+
+#[tokio::test]
+async fn repeated_failures_are_throttled_with_retry_after() {
+    let app = spawn_app().await;
+    let (_, password) = app.add_user("alice", Role::User, None).await;
+    for _ in 0..5 {
+        let response = app.browser().login("alice", "not-the-password").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = app.browser().login("alice", &password).await;
+    assert_eq!(
+        throttled.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    let retry_after: u64 = throttled.headers()[header::RETRY_AFTER]
+        .to_str()
+        .expect("ASCII")
+        .parse()
+        .expect("whole seconds");
+    assert!((1..=15 * 60).contains(&retry_after), "{retry_after}");
+    let body: Value = throttled.json().await.expect("JSON");
+    assert_eq!(body["error"], "too_many_attempts");
+    app.clock.advance(Duration::from_secs(retry_after));
+    assert_eq!(
+        app.browser().login("alice", &password).await.status(),
+        StatusCode::OK
+    );
+}

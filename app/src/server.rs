@@ -70,6 +70,10 @@ pub async fn sign_in(
         Err(CookieSignInError::SignIn(SignInError::AccountDisabled)) => {
             Err(ServerFnError::new("This account is disabled."))
         }
+        Err(CookieSignInError::SignIn(SignInError::TooManyAttempts(wait))) => Err(ServerFnError::new(format!(
+            "Too many failed attempts. Please wait {} and try again.",
+            if wait.as_secs() >= 90 { format!("{} minutes", wait.as_secs().div_ceil(60)) } else { format!("{} seconds", wait.as_secs().max(1)) }
+        ))),
         Err(CookieSignInError::SignIn(SignInError::LimitReached(_))) => Err(ServerFnError::new(
             "You are signed in on as many devices as your plan allows. Sign out of one to continue.",
         )),

@@ -21,6 +21,7 @@ use crate::{
     policy::{LimitDecision, Policy},
     registry::{ClientInfo, LiveSession, Lookup, Registry, Scope, SessionRow},
     revocation::{self, Actor, Ended, Tailer},
+    throttle::{Limits, LoginThrottle},
     users::{CreateUserError, NewUser, UserRecord, Users},
 };
 
@@ -53,6 +54,9 @@ pub enum SignInError {
     InvalidCredentials,
     #[error("the account is disabled")]
     AccountDisabled,
+    /// Too many failures for this account from this address: wait this long.
+    #[error("too many failed attempts")]
+    TooManyAttempts(Duration),
     /// `refuse_new` and the user holds all their slots: these sessions.
     #[error("the session limit is reached")]
     LimitReached(Vec<SessionRow>),
@@ -102,6 +106,8 @@ struct Shared {
     clock: Arc<dyn Clock>,
     policy: Policy,
     hasher: PasswordHasher,
+    /// Failed-login counts (see `throttle`).
+    throttle: LoginThrottle,
     users: Users,
     registry: Registry,
     tailer: Tailer,
@@ -125,6 +131,7 @@ impl Engine {
             shared: Arc::new(Shared {
                 users: Users::new(pool.clone()),
                 hasher: PasswordHasher::new(hash_limit),
+                throttle: LoginThrottle::new(Limits::default()),
                 pool,
                 clock,
                 policy,
@@ -230,17 +237,33 @@ impl Engine {
 
     /// Verifies a username and password. Unknown users cost the same time as
     /// wrong passwords and get the same error.
+    /// Repeated failures from `ip` are refused before any hashing.
     pub async fn authenticate(
         &self,
         username: &str,
         password: &Password,
+        ip: &str,
     ) -> Result<UserRecord, SignInError> {
+        let throttle = &self.shared.throttle;
+        throttle
+            .check(username, ip, self.now())
+            .map_err(SignInError::TooManyAttempts)?;
         let user = self.shared.users.find_by_username(username).await?;
         let hash = user.as_ref().map(|u| u.password_hash.as_str());
-        if !self.shared.hasher.verify(password, hash).await? {
-            return Err(SignInError::InvalidCredentials);
-        }
-        let user = user.ok_or(SignInError::InvalidCredentials)?;
+        let user = match user {
+            Some(user) if self.shared.hasher.verify(password, hash).await? => user,
+            Some(_) => {
+                throttle.record_failure(username, ip, self.now());
+                return Err(SignInError::InvalidCredentials);
+            }
+            None => {
+                // Same cost as a wrong password (a dummy hash is verified).
+                self.shared.hasher.verify(password, None).await?;
+                throttle.record_failure(username, ip, self.now());
+                return Err(SignInError::InvalidCredentials);
+            }
+        };
+        throttle.record_success(username, ip);
         if !user.active {
             return Err(SignInError::AccountDisabled);
         }

@@ -12,6 +12,7 @@
 //! - [`policy`] — limits and timeouts as pure functions.
 //! - [`registry`] — the `sessions` table and the in-memory view the request path reads.
 //! - [`revocation`] — the append-only log of endings and the tailer that applies it.
+//! - [`throttle`] — failed-login counts behind `too_many_attempts`.
 //! - [`engine`] — `Engine`, the operations built from the above.
 //! - [`accounts`] — password changes and admin edits, with the sessions they end.
 //! - [`authz`] — who may do what, as pure functions.
@@ -27,6 +28,7 @@ pub mod password;
 pub mod policy;
 pub mod registry;
 pub mod revocation;
+pub mod throttle;
 pub mod users;
 pub mod web;
 

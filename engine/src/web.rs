@@ -213,7 +213,7 @@ pub async fn sign_in(
     password: &Password,
     client: &ClientInfo,
 ) -> Result<(UserRecord, Arc<LiveSession>), CookieSignInError> {
-    let user = engine.authenticate(username, password).await?;
+    let user = engine.authenticate(username, password, &client.ip).await?;
     if let Visitor::Live(live) = visitor {
         if live.user_id == user.id {
             let secret = reissue(engine, cookie, &live.id, live.created_at).await?;

@@ -60,6 +60,10 @@ impl From<SignInError> for ApiError {
         match error {
             SignInError::InvalidCredentials => ApiError::InvalidCredentials,
             SignInError::AccountDisabled => ApiError::AccountDisabled,
+            SignInError::TooManyAttempts(wait) => ApiError::TooManyAttempts {
+                // Whole seconds, rounded up: never tell a client to retry too early.
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            },
             // The caller converts the rows into API sessions first.
             SignInError::LimitReached(_) => ApiError::LimitReached(Vec::new()),
             SignInError::Store(e) => ApiError::Internal(e),
