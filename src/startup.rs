@@ -59,6 +59,7 @@ pub fn policy_from(settings: &Settings) -> Policy {
         absolute_timeout: settings.absolute_timeout,
         idle_warning: settings.idle_warning,
         tombstone_retention: settings.retention,
+        auto_logout_message: settings.auto_logout_message.clone(),
         ..Policy::default()
     }
 }

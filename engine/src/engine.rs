@@ -9,13 +9,14 @@
 use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
-use bouncer_wire::Reason;
+use bouncer_wire::{Reason, ServerMessage, CLOSE_SESSION_ENDED};
 use serde_json::{json, Value};
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
     clock::{Clock, Timestamp},
     db::Pool,
+    hub::Hub,
     ids::{SecretHash, SessionId, UserId},
     password::{check_strength, Password, PasswordHasher},
     policy::{LimitDecision, Policy},
@@ -111,7 +112,12 @@ struct Shared {
     users: Users,
     registry: Registry,
     tailer: Tailer,
+    /// The tabs connected to this node.
+    hub: Hub,
 }
+
+/// How often the deadlines of sessions with connected tabs are checked.
+const DEADLINE_TICK: Duration = Duration::from_millis(200);
 
 /// How often the sweeper ends timed-out sessions and deletes old tombstones.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -137,6 +143,7 @@ impl Engine {
                 policy,
                 registry,
                 tailer,
+                hub: Hub::default(),
             }),
         })
     }
@@ -165,6 +172,37 @@ impl Engine {
         &self.shared.registry
     }
 
+    pub fn hub(&self) -> &Hub {
+        &self.shared.hub
+    }
+
+    /// Why the session ended, if this node has applied its ending.
+    pub fn ended_reason(&self, id: &SessionId) -> Option<Reason> {
+        self.shared.registry.ended_reason(id)
+    }
+
+    /// Records user activity of a session outside a request (a tab's
+    /// `activity` message) and tells its tabs the new idle deadline.
+    pub fn record_activity(&self, live: &Arc<LiveSession>) {
+        let now = self.now();
+        let policy = &self.shared.policy;
+        if live.touch(now, true, policy.last_seen_write_interval) {
+            let registry = self.shared.registry.clone();
+            let live = Arc::clone(live);
+            tokio::spawn(async move {
+                if let Err(e) = registry.persist_activity(&live).await {
+                    tracing::warn!(error = ?e, session = %live.id, "Failed to persist activity");
+                }
+            });
+        }
+        if let Some(idle) = policy
+            .deadlines(live.created_at, live.last_activity_at())
+            .idle
+        {
+            self.shared.hub.extended(&live.id, idle, now);
+        }
+    }
+
     /// Every ending this node applies, as it applies it (for the push hub).
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Ended> {
         self.shared.tailer.subscribe()
@@ -174,7 +212,7 @@ impl Engine {
     pub fn spawn_background(&self, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
         let tailer = tokio::spawn(self.shared.tailer.clone().run(shutdown.clone()));
         let engine = self.clone();
-        let mut stop = shutdown;
+        let mut stop = shutdown.clone();
         let sweeper = tokio::spawn(async move {
             loop {
                 if let Err(e) = engine.sweep().await {
@@ -186,7 +224,135 @@ impl Engine {
                 }
             }
         });
-        vec![tailer, sweeper]
+        let pusher = tokio::spawn(self.clone().push_endings(shutdown.clone()));
+        let ticker = tokio::spawn(self.clone().watch_deadlines(shutdown.clone()));
+        vec![tailer, sweeper, pusher, ticker]
+    }
+
+    /// Tells the tabs on this node about every ending the tailer applies.
+    async fn push_endings(self, mut shutdown: watch::Receiver<bool>) {
+        let mut endings = self.subscribe();
+        loop {
+            let ended = tokio::select! {
+                ended = endings.recv() => ended,
+                _ = shutdown.changed() => return,
+            };
+            match ended {
+                Ok(ended) => self.push_ending(&ended),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    // Some endings went by unseen: every session with tabs here
+                    // is checked against the view, which the tailer did update.
+                    tracing::warn!(missed, "The push hub lagged; resyncing its tabs");
+                    for (id, _) in self.shared.hub.sessions() {
+                        if let Some(reason) = self.ended_reason(&id) {
+                            let message = self.ended_message(reason, json!({}));
+                            self.shared
+                                .hub
+                                .end_session(&id, message, CLOSE_SESSION_ENDED);
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    fn ended_message(&self, reason: Reason, detail: Value) -> ServerMessage {
+        ServerMessage::SessionEnded {
+            reason,
+            message: crate::web::reason_message(reason, &self.shared.policy.auto_logout_message),
+            detail: if detail.is_object() {
+                detail
+            } else {
+                json!({})
+            },
+        }
+    }
+
+    fn push_ending(&self, ended: &Ended) {
+        let message = self.ended_message(ended.reason, ended.detail.clone());
+        let told = self
+            .shared
+            .hub
+            .end_session(&ended.session_id, message, CLOSE_SESSION_ENDED);
+        self.shared.hub.sessions_changed(&ended.user_id);
+        if told > 0 {
+            let pool = self.shared.pool.clone();
+            let seq = ended.seq;
+            tokio::spawn(async move {
+                let result = sqlx::query(
+                    "UPDATE revocations SET tabs_notified = tabs_notified + $1 WHERE seq = $2",
+                )
+                .bind(i64::try_from(told).unwrap_or(i64::MAX))
+                .bind(seq)
+                .execute(&pool)
+                .await;
+                if let Err(e) = result {
+                    tracing::warn!(error = ?e, seq, "Failed to record how many tabs were told");
+                }
+            });
+        }
+    }
+
+    /// For the sessions with tabs on this node: warn ahead of the idle
+    /// deadline and end the session when a deadline passes, with no request
+    /// needed. Deadlines are read from the engine's clock on every tick.
+    async fn watch_deadlines(self, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(DEADLINE_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            if let Err(e) = self.check_deadlines().await {
+                tracing::warn!(error = ?e, "Failed to end timed-out sessions");
+            }
+        }
+    }
+
+    /// One pass of [`Engine::watch_deadlines`].
+    pub async fn check_deadlines(&self) -> anyhow::Result<()> {
+        let now = self.now();
+        let policy = &self.shared.policy;
+        let mut expired: [(Reason, Vec<SessionId>); 2] = [
+            (Reason::IdleTimeout, Vec::new()),
+            (Reason::AbsoluteTimeout, Vec::new()),
+        ];
+        for (id, warned_for) in self.shared.hub.sessions() {
+            let Some(live) = self.shared.registry.cached_by_id(&id) else {
+                continue;
+            };
+            match policy.expired(live.created_at, live.last_activity_at(), now) {
+                Some(Reason::IdleTimeout) => expired[0].1.push(id),
+                Some(_) => expired[1].1.push(id),
+                None => {
+                    let Some(idle) = policy
+                        .deadlines(live.created_at, live.last_activity_at())
+                        .idle
+                    else {
+                        continue;
+                    };
+                    let in_window =
+                        now >= idle.minus(policy.idle_warning) && !policy.idle_warning.is_zero();
+                    if in_window && warned_for != Some(idle) {
+                        self.shared.hub.mark_warned(&id, Some(idle));
+                        let warning = ServerMessage::IdleWarning {
+                            idle_expires_at: idle.to_rfc3339(),
+                            seconds_left: idle.since(now).as_secs(),
+                        };
+                        self.shared.hub.send_to_session(&id, &warning);
+                    }
+                }
+            }
+        }
+        for (reason, ids) in expired {
+            if !ids.is_empty() {
+                self.end(Scope::Sessions(ids), reason, &Actor::system(), json!({}))
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Creates a user, checking the password rules.
@@ -378,6 +544,7 @@ impl Engine {
         tx.commit().await.context("Failed to commit a login")?;
         self.apply_log().await?;
         self.shared.registry.remember(secret, Arc::clone(&live));
+        self.shared.hub.sessions_changed(&user.id);
         Ok(live)
     }
 
@@ -529,7 +696,7 @@ impl Engine {
             ip: session.ip.clone(),
             user_agent: session.user_agent.clone(),
             device: session.device.clone(),
-            online_tabs: 0,
+            online_tabs: self.shared.hub.online_tabs(&session.id),
             idle_expires_at: deadlines.idle.map(Timestamp::to_rfc3339),
             absolute_expires_at: deadlines.absolute.map(Timestamp::to_rfc3339),
         }

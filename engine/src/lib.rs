@@ -13,6 +13,8 @@
 //! - [`registry`] — the `sessions` table and the in-memory view the request path reads.
 //! - [`revocation`] — the append-only log of endings and the tailer that applies it.
 //! - [`throttle`] — failed-login counts behind `too_many_attempts`.
+//! - [`hub`] — the tabs connected to this node and their bounded queues.
+//! - [`socket`] — one tab's WebSocket loop, generic over `Sink`/`Stream`.
 //! - [`engine`] — `Engine`, the operations built from the above.
 //! - [`accounts`] — password changes and admin edits, with the sessions they end.
 //! - [`authz`] — who may do what, as pure functions.
@@ -23,11 +25,13 @@ pub mod authz;
 pub mod clock;
 pub mod db;
 pub mod engine;
+pub mod hub;
 pub mod ids;
 pub mod password;
 pub mod policy;
 pub mod registry;
 pub mod revocation;
+pub mod socket;
 pub mod throttle;
 pub mod users;
 pub mod web;

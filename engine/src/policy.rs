@@ -39,6 +39,8 @@ pub struct Policy {
     pub last_seen_write_interval: Duration,
     /// How long an ended session's tombstone (and its reason) is kept.
     pub tombstone_retention: Duration,
+    /// What a person is told after an idle or absolute timeout.
+    pub auto_logout_message: String,
 }
 
 impl Default for Policy {
@@ -53,6 +55,7 @@ impl Default for Policy {
             idle_warning: Duration::from_secs(60),
             last_seen_write_interval: Duration::from_secs(30),
             tombstone_retention: Duration::from_secs(7 * 24 * 60 * 60),
+            auto_logout_message: "Your session has expired. Please sign in again.".to_owned(),
         }
     }
 }

@@ -290,6 +290,14 @@ impl Registry {
         }
     }
 
+    /// Why the session ended, if this node has applied its ending.
+    pub fn ended_reason(&self, id: &SessionId) -> Option<Reason> {
+        read(&self.view)
+            .ended_ids
+            .get(id)
+            .map(|(reason, _)| *reason)
+    }
+
     /// The in-memory session with this public id, if this node holds it.
     pub fn cached_by_id(&self, id: &SessionId) -> Option<Arc<LiveSession>> {
         let view = read(&self.view);

@@ -205,3 +205,76 @@ pub fn cookie_value(set_cookie: &str) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// A tab's WebSocket, as a test client.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl TestApp {
+    /// Signs in with a fresh browser; returns it and its `Cookie` header value.
+    pub async fn signed_in(&self, name: &str, password: &str) -> (Browser, String) {
+        let browser = self.browser();
+        let response = browser.login(name, password).await;
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::OK,
+            "{name} signs in"
+        );
+        let cookie = format!(
+            "bouncer_session={}",
+            cookie_value(&session_set_cookie(&response).expect("a cookie"))
+        );
+        (browser, cookie)
+    }
+
+    /// Opens `/api/ws` with this cookie (and Origin, if given).
+    pub async fn connect(
+        &self,
+        cookie: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("{}/api/ws", self.address.replacen("http", "ws", 1))
+            .into_client_request()
+            .expect("a valid request");
+        if let Some(cookie) = cookie {
+            request
+                .headers_mut()
+                .insert("cookie", cookie.parse().expect("a header value"));
+        }
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().expect("a header value"));
+        }
+        tokio_tungstenite::connect_async(request)
+            .await
+            .map(|(socket, _)| socket)
+    }
+}
+
+/// The next text message as JSON, within `wait`; `None` on close or timeout.
+pub async fn next_json(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(wait, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return serde_json::from_str(text.as_str()).ok(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Waits for the close frame and returns its code.
+pub async fn close_code(socket: &mut Socket, wait: Duration) -> Option<u16> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(wait, socket.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}

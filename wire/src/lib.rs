@@ -354,6 +354,46 @@ pub struct AuditEntry {
     pub tabs_notified: u32,
 }
 
+/// What the server sends a tab over `GET /api/ws`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First message on every connection.
+    Hello { session: Box<Session> },
+    /// The session ended; the server closes the socket with [`CLOSE_SESSION_ENDED`].
+    SessionEnded {
+        reason: Reason,
+        message: String,
+        /// For `signed_in_elsewhere`: the new session's `device`, `ip` and `at`.
+        detail: serde_json::Value,
+    },
+    /// The idle deadline is within the warning window.
+    IdleWarning {
+        idle_expires_at: String,
+        seconds_left: u64,
+    },
+    /// Activity in some tab moved the idle deadline.
+    Extended { idle_expires_at: String },
+    /// The user's list of sessions (or, for staff, anyone's) changed.
+    SessionsChanged,
+    /// The last client message was not understood; the socket stays open.
+    Error { error: String },
+}
+
+/// What a tab may send: user activity, nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    Activity,
+}
+
+/// The close code after `session_ended`.
+pub const CLOSE_SESSION_ENDED: u16 = 4001;
+/// The close code for a frame over [`MAX_CLIENT_FRAME`] (RFC 6455 "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+/// The largest client message accepted.
+pub const MAX_CLIENT_FRAME: usize = 4096;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +406,30 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", reason.as_str()));
         }
         assert!("expired".parse::<Reason>().is_err());
+    }
+
+    #[test]
+    fn socket_messages_have_the_api_shape() {
+        let ended = ServerMessage::SessionEnded {
+            reason: Reason::AdminRevoked,
+            message: "bye".into(),
+            detail: serde_json::json!({}),
+        };
+        assert_eq!(
+            serde_json::to_value(&ended).expect("serialises"),
+            serde_json::json!({"type": "session_ended", "reason": "admin_revoked", "message": "bye", "detail": {}})
+        );
+        assert_eq!(
+            serde_json::to_string(&ServerMessage::SessionsChanged).expect("serialises"),
+            r#"{"type":"sessions_changed"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<ClientMessage>(r#"{"type":"activity"}"#).expect("parses"),
+            ClientMessage::Activity
+        );
+        assert!(
+            serde_json::from_str::<ClientMessage>(r#"{"type":"revoke","session":"s_1"}"#).is_err()
+        );
     }
 
     #[test]

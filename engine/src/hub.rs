@@ -1,0 +1,359 @@
+//! The push hub: which tabs are connected to this node, per session and per
+//! user, and a bounded outbound queue for each.
+//!
+//! The hub never decides whether a session is valid — the request-path check
+//! and the revocation log do. It only delivers: when the tailer applies an
+//! ending, the engine asks the hub to tell that session's tabs and close them.
+//! A tab whose queue is full (slow or dead) is dropped from the hub instead of
+//! delaying anyone else; its socket then closes and the browser reconnects.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+};
+
+use bouncer_wire::ServerMessage;
+use tokio::sync::mpsc;
+
+use crate::{
+    clock::Timestamp,
+    ids::{SessionId, UserId},
+};
+
+/// How many messages may wait for one tab before it counts as stuck.
+pub const TAB_QUEUE: usize = 32;
+
+/// What the hub asks a tab's socket to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Push {
+    Message(ServerMessage),
+    /// Close the socket with this code and reason.
+    Close(u16, &'static str),
+}
+
+#[derive(Debug)]
+struct Tab {
+    sender: mpsc::Sender<Push>,
+    /// Staff consoles also hear about everyone's sessions starting and ending.
+    staff: bool,
+}
+
+#[derive(Debug)]
+struct SessionTabs {
+    user_id: UserId,
+    tabs: HashMap<u64, Tab>,
+    /// The idle deadline the tabs were last warned about, if any.
+    warned_for: Option<Timestamp>,
+    /// When `extended` was last sent (at most one a second per session).
+    extended_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    sessions: HashMap<SessionId, SessionTabs>,
+    by_user: HashMap<UserId, HashSet<SessionId>>,
+}
+
+/// The hub. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Hub {
+    state: Arc<Mutex<State>>,
+    next_tab: Arc<AtomicU64>,
+}
+
+/// A connected tab: its queue, and its place in the hub until dropped.
+#[derive(Debug)]
+pub struct TabRegistration {
+    pub id: u64,
+    pub session_id: SessionId,
+    pub receiver: mpsc::Receiver<Push>,
+    hub: Hub,
+}
+
+impl Drop for TabRegistration {
+    fn drop(&mut self) {
+        self.hub.unregister(&self.session_id, self.id);
+    }
+}
+
+impl Hub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a tab of `session_id`.
+    pub fn register(&self, session_id: SessionId, user_id: UserId, staff: bool) -> TabRegistration {
+        let id = self.next_tab.fetch_add(1, Ordering::Relaxed);
+        let (sender, receiver) = mpsc::channel(TAB_QUEUE);
+        let mut state = self.lock();
+        state
+            .by_user
+            .entry(user_id.clone())
+            .or_default()
+            .insert(session_id.clone());
+        state
+            .sessions
+            .entry(session_id.clone())
+            .or_insert_with(|| SessionTabs {
+                user_id,
+                tabs: HashMap::new(),
+                warned_for: None,
+                extended_at: None,
+            })
+            .tabs
+            .insert(id, Tab { sender, staff });
+        TabRegistration {
+            id,
+            session_id,
+            receiver,
+            hub: self.clone(),
+        }
+    }
+
+    fn unregister(&self, session_id: &SessionId, tab: u64) {
+        let mut state = self.lock();
+        let Some(tabs) = state.sessions.get_mut(session_id) else {
+            return;
+        };
+        tabs.tabs.remove(&tab);
+        if tabs.tabs.is_empty() {
+            let user_id = tabs.user_id.clone();
+            state.sessions.remove(session_id);
+            remove_from_user(&mut state, &user_id, session_id);
+        }
+    }
+
+    /// How many tabs of the session are connected here.
+    pub fn online_tabs(&self, session_id: &SessionId) -> u32 {
+        self.lock()
+            .sessions
+            .get(session_id)
+            .map(|s| u32::try_from(s.tabs.len()).unwrap_or(u32::MAX))
+            .unwrap_or(0)
+    }
+
+    /// Whether any tab of the user is connected here.
+    pub fn user_online(&self, user_id: &UserId) -> bool {
+        self.lock()
+            .by_user
+            .get(user_id)
+            .is_some_and(|s| !s.is_empty())
+    }
+
+    /// Total connected tabs.
+    pub fn tab_count(&self) -> usize {
+        self.lock().sessions.values().map(|s| s.tabs.len()).sum()
+    }
+
+    /// The sessions with tabs here and the deadline each was warned about.
+    pub fn sessions(&self) -> Vec<(SessionId, Option<Timestamp>)> {
+        self.lock()
+            .sessions
+            .iter()
+            .map(|(id, s)| (id.clone(), s.warned_for))
+            .collect()
+    }
+
+    /// Tells every tab of the session that it ended and closes them; the
+    /// session leaves the hub. Returns how many tabs were told.
+    pub fn end_session(
+        &self,
+        session_id: &SessionId,
+        message: ServerMessage,
+        close_code: u16,
+    ) -> usize {
+        let mut state = self.lock();
+        let Some(tabs) = state.sessions.remove(session_id) else {
+            return 0;
+        };
+        remove_from_user(&mut state, &tabs.user_id, session_id);
+        drop(state);
+        let mut told = 0;
+        for tab in tabs.tabs.values() {
+            // Two slots are needed: the message and the close.
+            if tab.sender.capacity() >= 2 {
+                let _ = tab.sender.try_send(Push::Message(message.clone()));
+                let _ = tab
+                    .sender
+                    .try_send(Push::Close(close_code, "session ended"));
+                told += 1;
+            }
+            // A stuck tab loses its sender here: its socket closes, and the
+            // browser's reconnect finds the session ended.
+        }
+        told
+    }
+
+    /// Sends `message` to every tab of the session; drops stuck tabs.
+    pub fn send_to_session(&self, session_id: &SessionId, message: &ServerMessage) -> usize {
+        let mut state = self.lock();
+        let Some(tabs) = state.sessions.get_mut(session_id) else {
+            return 0;
+        };
+        deliver(tabs, message)
+    }
+
+    /// Records that the session's tabs were warned about `deadline`.
+    pub fn mark_warned(&self, session_id: &SessionId, deadline: Option<Timestamp>) {
+        if let Some(tabs) = self.lock().sessions.get_mut(session_id) {
+            tabs.warned_for = deadline;
+        }
+    }
+
+    /// Sends `extended` after activity: always when a warning is showing,
+    /// otherwise at most once a second per session.
+    pub fn extended(&self, session_id: &SessionId, idle_expires_at: Timestamp, now: Timestamp) {
+        let mut state = self.lock();
+        let Some(tabs) = state.sessions.get_mut(session_id) else {
+            return;
+        };
+        let recent = tabs
+            .extended_at
+            .is_some_and(|at| now.since(at).as_millis() < 1000);
+        if tabs.warned_for.is_some() || !recent {
+            tabs.warned_for = None;
+            tabs.extended_at = Some(now);
+            deliver(
+                tabs,
+                &ServerMessage::Extended {
+                    idle_expires_at: idle_expires_at.to_rfc3339(),
+                },
+            );
+        }
+    }
+
+    /// `sessions_changed` to the user's tabs and to every staff console.
+    pub fn sessions_changed(&self, user_id: &UserId) {
+        let mut state = self.lock();
+        let message = ServerMessage::SessionsChanged;
+        for tabs in state.sessions.values_mut() {
+            if &tabs.user_id == user_id {
+                deliver(tabs, &message);
+            } else {
+                let staff: Vec<u64> = tabs
+                    .tabs
+                    .iter()
+                    .filter(|(_, t)| t.staff)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in staff {
+                    if let Some(tab) = tabs.tabs.get(&id) {
+                        if tab.sender.try_send(Push::Message(message.clone())).is_err() {
+                            tabs.tabs.remove(&id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn remove_from_user(state: &mut State, user_id: &UserId, session_id: &SessionId) {
+    if let Some(sessions) = state.by_user.get_mut(user_id) {
+        sessions.remove(session_id);
+        if sessions.is_empty() {
+            state.by_user.remove(user_id);
+        }
+    }
+}
+
+/// Sends to every tab; a tab whose queue is full or closed is dropped.
+fn deliver(tabs: &mut SessionTabs, message: &ServerMessage) -> usize {
+    let mut sent = 0;
+    tabs.tabs.retain(
+        |_, tab| match tab.sender.try_send(Push::Message(message.clone())) {
+            Ok(()) => {
+                sent += 1;
+                true
+            }
+            Err(_) => false,
+        },
+    );
+    sent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> (SessionId, UserId) {
+        (SessionId::generate(), UserId::generate())
+    }
+
+    #[tokio::test]
+    async fn only_the_ended_sessions_tabs_are_told_and_closed() {
+        let hub = Hub::default();
+        let (s1, u1) = ids();
+        let (s2, u2) = ids();
+        let mut a = hub.register(s1.clone(), u1.clone(), false);
+        let mut b = hub.register(s1.clone(), u1.clone(), false);
+        let mut other = hub.register(s2.clone(), u2, false);
+        assert_eq!(hub.online_tabs(&s1), 2);
+        let message = ServerMessage::SessionsChanged;
+        assert_eq!(hub.end_session(&s1, message.clone(), 4001), 2);
+        for tab in [&mut a, &mut b] {
+            assert_eq!(
+                tab.receiver.recv().await,
+                Some(Push::Message(message.clone()))
+            );
+            assert_eq!(
+                tab.receiver.recv().await,
+                Some(Push::Close(4001, "session ended"))
+            );
+        }
+        assert!(other.receiver.try_recv().is_err());
+        assert_eq!(hub.online_tabs(&s1), 0);
+        assert!(!hub.user_online(&u1));
+    }
+
+    #[tokio::test]
+    async fn a_stuck_tab_is_dropped_without_delaying_the_others() {
+        let hub = Hub::default();
+        let (s, u) = ids();
+        let _stuck = hub.register(s.clone(), u.clone(), false);
+        let mut live = hub.register(s.clone(), u, false);
+        for _ in 0..TAB_QUEUE {
+            hub.send_to_session(&s, &ServerMessage::SessionsChanged);
+            let _ = live.receiver.recv().await;
+        }
+        // The stuck tab's queue is full now: the next send drops it.
+        assert_eq!(hub.send_to_session(&s, &ServerMessage::SessionsChanged), 1);
+        assert_eq!(hub.online_tabs(&s), 1);
+    }
+
+    #[test]
+    fn dropping_a_registration_unregisters_the_tab() {
+        let hub = Hub::default();
+        let (s, u) = ids();
+        let tab = hub.register(s.clone(), u.clone(), false);
+        assert!(hub.user_online(&u));
+        drop(tab);
+        assert_eq!(hub.online_tabs(&s), 0);
+        assert!(!hub.user_online(&u));
+        assert_eq!(hub.tab_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn staff_consoles_hear_about_everyones_sessions() {
+        let hub = Hub::default();
+        let (alice_session, alice) = ids();
+        let (sam_session, sam) = ids();
+        let (bob_session, bob) = ids();
+        let mut alice_tab = hub.register(alice_session, alice.clone(), false);
+        let mut console = hub.register(sam_session, sam, true);
+        let mut bob_tab = hub.register(bob_session, bob, false);
+        hub.sessions_changed(&alice);
+        assert_eq!(
+            alice_tab.receiver.try_recv().ok(),
+            Some(Push::Message(ServerMessage::SessionsChanged))
+        );
+        assert_eq!(
+            console.receiver.try_recv().ok(),
+            Some(Push::Message(ServerMessage::SessionsChanged))
+        );
+        assert!(bob_tab.receiver.try_recv().is_err());
+    }
+}

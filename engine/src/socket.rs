@@ -1,0 +1,134 @@
+//! One tab's WebSocket: `hello` first, then whatever the hub pushes, and the
+//! tab's `activity` messages in. Written over any `Sink`/`Stream` of axum
+//! messages, so it runs the same on a real socket and on channels in tests.
+//!
+//! Nothing a client sends can end or extend another session: the only message
+//! understood is `activity`, and it applies to this socket's own session.
+
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message};
+use bouncer_wire::{
+    ClientMessage, ServerMessage, CLOSE_SESSION_ENDED, CLOSE_TOO_BIG, MAX_CLIENT_FRAME,
+};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+
+use crate::{hub::Push, registry::LiveSession, web::reason_message, Engine, SessionSnapshot};
+
+/// Who is on the other end of the socket.
+#[derive(Debug, Clone)]
+pub struct TabOwner {
+    pub live: Arc<LiveSession>,
+    pub username: String,
+    /// Staff consoles also get `sessions_changed` for everyone.
+    pub staff: bool,
+}
+
+async fn send_json<S>(sink: &mut S, message: &ServerMessage) -> bool
+where
+    S: Sink<Message> + Unpin,
+{
+    match serde_json::to_string(message) {
+        Ok(text) => sink.send(Message::Text(text.into())).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+async fn close<S>(sink: &mut S, code: u16, reason: &str)
+where
+    S: Sink<Message> + Unpin,
+{
+    let frame = CloseFrame {
+        code,
+        reason: reason.to_owned().into(),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+}
+
+/// Serves one tab until its session ends, the client leaves, or the hub drops it.
+pub async fn serve_tab<Tx, Rx>(engine: Engine, owner: TabOwner, mut sink: Tx, mut stream: Rx)
+where
+    Tx: Sink<Message> + Unpin,
+    Rx: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let live = owner.live;
+    // Register before saying hello, then look again: an ending applied between
+    // the upgrade's check and the registration must not be missed.
+    let mut tab = engine
+        .hub()
+        .register(live.id.clone(), live.user_id.clone(), owner.staff);
+    if let Some(reason) = engine.ended_reason(&live.id) {
+        let message = ServerMessage::SessionEnded {
+            reason,
+            message: reason_message(reason, &engine.policy().auto_logout_message),
+            detail: serde_json::json!({}),
+        };
+        send_json(&mut sink, &message).await;
+        close(&mut sink, CLOSE_SESSION_ENDED, "session ended").await;
+        return;
+    }
+    let session =
+        engine.session_to_wire(&SessionSnapshot::from(live.as_ref()), &owner.username, true);
+    if !send_json(&mut sink, &ServerMessage::Hello { session: Box::new(session) }).await {
+        return;
+    }
+    loop {
+        tokio::select! {
+            push = tab.receiver.recv() => match push {
+                Some(Push::Message(message)) => {
+                    if !send_json(&mut sink, &message).await {
+                        return;
+                    }
+                }
+                Some(Push::Close(code, reason)) => {
+                    close(&mut sink, code, reason).await;
+                    return;
+                }
+                // The hub dropped this tab (its queue was stuck): let the
+                // browser reconnect and resync.
+                None => {
+                    close(&mut sink, 1013, "try again").await;
+                    return;
+                }
+            },
+            frame = stream.next() => match frame {
+                None | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Text(text))) => {
+                    if text.len() > MAX_CLIENT_FRAME {
+                        close(&mut sink, CLOSE_TOO_BIG, "message too big").await;
+                        return;
+                    }
+                    match serde_json::from_str::<ClientMessage>(text.as_str()) {
+                        Ok(ClientMessage::Activity) => engine.record_activity(&live),
+                        Err(_) => {
+                            let error = ServerMessage::Error { error: "bad_message".into() };
+                            if !send_json(&mut sink, &error).await {
+                                return;
+                            }
+                        }
+                    }
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    if bytes.len() > MAX_CLIENT_FRAME {
+                        close(&mut sink, CLOSE_TOO_BIG, "message too big").await;
+                        return;
+                    }
+                    let error = ServerMessage::Error { error: "bad_message".into() };
+                    if !send_json(&mut sink, &error).await {
+                        return;
+                    }
+                }
+                // Pings are answered by the socket itself and are not activity.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Err(e)) => {
+                    // tungstenite refuses an oversized frame as a read error
+                    // and leaves the close to us.
+                    if e.to_string().contains("too long") {
+                        close(&mut sink, CLOSE_TOO_BIG, "message too big").await;
+                    }
+                    return;
+                }
+            },
+        }
+    }
+}
