@@ -6,12 +6,14 @@
 //! - [`shell`] and [`App`] — the HTML document and the router.
 //! - [`server`] — server functions, thin adapters over the engine.
 //! - [`pages`] — one module per page.
+//! - [`watcher`] — the tab's WebSocket: live endings, idle warning, activity.
 //!
 //! Architecture invariant: this crate names the engine, axum and tokio only
 //! behind the `ssr` feature, so the `hydrate` build is pure wasm.
 
 pub mod pages;
 pub mod server;
+pub mod watcher;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -20,7 +22,10 @@ use leptos_router::{
     path,
 };
 
-use crate::pages::{home::HomePage, login::LoginPage, not_found::NotFound};
+use crate::{
+    pages::{home::HomePage, login::LoginPage, not_found::NotFound, watch::WatchPage},
+    watcher::SessionWatcher,
+};
 
 /// The brand mark as an inline SVG icon: no extra request, no 404.
 const FAVICON: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Crect width='32' height='32' rx='8' fill='%233b5bdb'/%3E%3C/svg%3E";
@@ -99,11 +104,17 @@ pub fn App() -> impl IntoView {
                     <span class="brand-mark" aria-hidden="true"></span>
                     "Bouncer"
                 </a>
+                <nav class="nav" aria-label="Main">
+                    <a href="/">"Home"</a>
+                    <a href="/watch">"Watch"</a>
+                </nav>
             </header>
+            <SessionWatcher />
             <main class="content">
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=HomePage />
                     <Route path=path!("/login") view=LoginPage />
+                    <Route path=path!("/watch") view=WatchPage />
                 </Routes>
             </main>
         </Router>

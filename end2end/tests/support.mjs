@@ -91,3 +91,63 @@ export async function signIn(page, origin, username, password) {
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
+
+/** Signs in over the JSON API (no Origin header, like a script); returns the cookie. */
+export async function apiLogin(origin, username, password) {
+  const response = await fetch(`${origin}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  if (response.status !== 200) throw new Error(`login of ${username} answered ${response.status}`);
+  const cookie = response.headers.get('set-cookie').split(';')[0];
+  return { cookie, me: await response.json() };
+}
+
+/** Waits until the tab's session socket is open. */
+export async function waitForSocket(page) {
+  await page.waitForFunction(() => document.documentElement.dataset.sessionSocket === 'open', null, { timeout: 15_000 });
+}
+
+/** Marks the page's JavaScript world; a reload would lose the mark. */
+export async function markWorld(page) {
+  await page.evaluate(() => { window.__bouncerMark = 'same-document'; });
+}
+
+export async function worldKept(page) {
+  return page.evaluate(() => window.__bouncerMark === 'same-document');
+}
+
+/** Waits until the tab shows the login page, within `timeout` ms. */
+export async function waitForLogin(page, timeout) {
+  await page.waitForFunction(() => location.pathname === '/login', null, { timeout, polling: 20 });
+}
+
+/**
+ * A TCP proxy in front of the server that can cut every connection through
+ * it (and refuse new ones) to stand in for a network drop.
+ */
+export async function startProxy(port) {
+  const { createServer: createTcpServer, connect } = await import('node:net');
+  const sockets = new Set();
+  let cut = false;
+  let targetPort = null;
+  const server = createTcpServer((client) => {
+    if (cut || targetPort === null) { client.destroy(); return; }
+    const upstream = connect(targetPort, '127.0.0.1');
+    sockets.add(client); sockets.add(upstream);
+    client.pipe(upstream); upstream.pipe(client);
+    const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
+    client.on('error', drop); upstream.on('error', drop); client.on('close', drop); upstream.on('close', drop);
+  });
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    forwardTo(target) { targetPort = target; },
+    cut() { cut = true; for (const socket of sockets) socket.destroy(); sockets.clear(); },
+    resume() { cut = false; },
+    close() { for (const socket of sockets) socket.destroy(); return new Promise((resolve) => server.close(resolve)); },
+  };
+}
+
+export { freePort };

@@ -69,7 +69,14 @@ where
     }
     let session =
         engine.session_to_wire(&SessionSnapshot::from(live.as_ref()), &owner.username, true);
-    if !send_json(&mut sink, &ServerMessage::Hello { session: Box::new(session) }).await {
+    if !send_json(
+        &mut sink,
+        &ServerMessage::Hello {
+            session: Box::new(session),
+        },
+    )
+    .await
+    {
         return;
     }
     loop {

@@ -12,11 +12,13 @@ pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
     let reason = move || query.read().get("reason").unwrap_or_default();
     let next = move || query.read().get("next").unwrap_or_else(|| "/".to_owned());
+    // Most reasons have a fixed sentence; only timeouts use the operator's
+    // configured message, which the server knows.
     let notice = Resource::new(reason, |reason| async move {
-        if reason.is_empty() {
-            None
-        } else {
-            end_notice(reason).await.ok().flatten()
+        match reason.parse::<bouncer_wire::Reason>() {
+            Ok(known) if !known.is_timeout() => Some(known.message().to_owned()),
+            Ok(_) => end_notice(reason).await.ok().flatten(),
+            Err(_) => None,
         }
     });
     let sign_in = ServerAction::<SignIn>::new();
