@@ -79,11 +79,23 @@ pub async fn open_engine(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::
     Engine::new(pool, policy_from(settings), clock, hash_limit).await
 }
 
-/// The compiled browser bundle and its stylesheet live under the site root.
+/// Where the compiled browser bundle lives: `BOUNCER_SITE_ROOT`, else
+/// `target/site` under the working directory, else the `site` folder beside
+/// the binary's own build directory (`target/release/bouncer` →
+/// `target/site`), so the binary works from any directory.
 fn site_root() -> PathBuf {
-    std::env::var_os("BOUNCER_SITE_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target/site"))
+    if let Some(root) = std::env::var_os("BOUNCER_SITE_ROOT") {
+        return PathBuf::from(root);
+    }
+    let local = PathBuf::from("target/site");
+    if local.join("pkg").is_dir() {
+        return local;
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("site")))
+        .filter(|root| root.join("pkg").is_dir())
+        .unwrap_or(local)
 }
 
 /// The plain-CSS stylesheet, compiled in so the pages are styled even when
