@@ -14,6 +14,17 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 const WAIT: Duration = Duration::from_secs(2);
 
+/// The next message other than `sessions_changed` (tabs coming online
+/// announce themselves to the user's other tabs).
+async fn next_event(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    loop {
+        let message = next_json(socket, wait).await?;
+        if message["type"] != "sessions_changed" {
+            return Some(message);
+        }
+    }
+}
+
 /// Connects and reads the `hello`.
 async fn tab(app: &support::TestApp, cookie: &str) -> (Socket, Value) {
     let mut socket = app
@@ -28,7 +39,7 @@ async fn tab(app: &support::TestApp, cookie: &str) -> (Socket, Value) {
 /// Reads until a `session_ended`, then expects the 4001 close.
 async fn ended(socket: &mut Socket) -> Value {
     loop {
-        let message = next_json(socket, WAIT)
+        let message = next_event(socket, WAIT)
             .await
             .expect("a session_ended message");
         if message["type"] == "session_ended" {
@@ -43,7 +54,7 @@ async fn ended(socket: &mut Socket) -> Value {
 }
 
 async fn quiet(socket: &mut Socket) -> bool {
-    match next_json(socket, Duration::from_millis(300)).await {
+    match next_event(socket, Duration::from_millis(300)).await {
         None => true,
         Some(message) => message["type"] == "sessions_changed",
     }
@@ -226,7 +237,7 @@ async fn timeouts_end_open_tabs_with_no_request_and_warn_first() {
 
     app.clock.advance(Duration::from_secs(29 * 60 + 30));
     for socket in [&mut one, &mut two] {
-        let warning = next_json(socket, WAIT).await.expect("an idle warning");
+        let warning = next_event(socket, WAIT).await.expect("an idle warning");
         assert_eq!(warning["type"], "idle_warning");
         assert_eq!(warning["seconds_left"], 30);
     }
@@ -235,13 +246,13 @@ async fn timeouts_end_open_tabs_with_no_request_and_warn_first() {
         .await
         .expect("sent");
     for socket in [&mut one, &mut two] {
-        let extended = next_json(socket, WAIT).await.expect("extended");
+        let extended = next_event(socket, WAIT).await.expect("extended");
         assert_eq!(extended["type"], "extended");
         assert!(extended["idle_expires_at"].as_str().is_some());
     }
     app.clock.advance(Duration::from_secs(29 * 60));
     assert_eq!(
-        next_json(&mut one, WAIT).await.expect("warned again")["type"],
+        next_event(&mut one, WAIT).await.expect("warned again")["type"],
         "idle_warning"
     );
     app.clock.advance(Duration::from_secs(61));
@@ -283,7 +294,7 @@ async fn bad_messages_get_an_error_and_oversized_frames_close_1009() {
         r#"{"type":"extend"}"#,
     ] {
         socket.send(Message::Text(bad.into())).await.expect("sent");
-        let reply = next_json(&mut socket, WAIT).await.expect("a reply");
+        let reply = next_event(&mut socket, WAIT).await.expect("a reply");
         assert_eq!(
             reply,
             json!({"type": "error", "error": "bad_message"}),
@@ -295,7 +306,7 @@ async fn bad_messages_get_an_error_and_oversized_frames_close_1009() {
         .await
         .expect("sent");
     assert_eq!(
-        next_json(&mut socket, WAIT).await.expect("a reply")["error"],
+        next_event(&mut socket, WAIT).await.expect("a reply")["error"],
         "bad_message"
     );
     socket
@@ -303,7 +314,7 @@ async fn bad_messages_get_an_error_and_oversized_frames_close_1009() {
         .await
         .expect("still open");
     assert_eq!(
-        next_json(&mut socket, WAIT).await.expect("extended")["type"],
+        next_event(&mut socket, WAIT).await.expect("extended")["type"],
         "extended"
     );
 
@@ -353,4 +364,34 @@ async fn a_revoke_from_the_command_line_in_another_process_reaches_an_open_socke
         revoked_at.elapsed()
     );
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn tabs_coming_and_going_are_announced_and_counted() {
+    let app = spawn_app().await;
+    let (_, password) = app.add_user("alice", Role::User, None).await;
+    let (browser, cookie) = app.signed_in("alice", &password).await;
+    let (mut first, _) = tab(&app, &cookie).await;
+    let online = |browser: support::Browser| async move {
+        let sessions: Vec<Value> = browser
+            .get("/api/sessions")
+            .await
+            .json()
+            .await
+            .expect("JSON");
+        sessions[0]["online_tabs"].as_u64()
+    };
+    assert_eq!(online(browser.clone()).await, Some(1));
+    let (second, _) = tab(&app, &cookie).await;
+    assert_eq!(
+        next_json(&mut first, WAIT).await.expect("announced")["type"],
+        "sessions_changed"
+    );
+    assert_eq!(online(browser.clone()).await, Some(2));
+    drop(second);
+    assert_eq!(
+        next_json(&mut first, WAIT).await.expect("announced")["type"],
+        "sessions_changed"
+    );
+    assert_eq!(online(browser.clone()).await, Some(1));
 }

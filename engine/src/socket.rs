@@ -15,6 +15,30 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 
 use crate::{hub::Push, registry::LiveSession, web::reason_message, Engine, SessionSnapshot};
 
+/// Announces `sessions_changed` once the tab is online and again after it has
+/// left, so device lists show online tabs live. Declared before the tab's
+/// registration so it drops after it (the count is then already lower).
+struct OnlineAnnouncer {
+    engine: Engine,
+    user_id: crate::ids::UserId,
+    armed: bool,
+}
+
+impl OnlineAnnouncer {
+    fn arm(&mut self) {
+        self.armed = true;
+        self.engine.hub().sessions_changed(&self.user_id);
+    }
+}
+
+impl Drop for OnlineAnnouncer {
+    fn drop(&mut self) {
+        if self.armed {
+            self.engine.hub().sessions_changed(&self.user_id);
+        }
+    }
+}
+
 /// Who is on the other end of the socket.
 #[derive(Debug, Clone)]
 pub struct TabOwner {
@@ -54,6 +78,11 @@ where
     let live = owner.live;
     // Register before saying hello, then look again: an ending applied between
     // the upgrade's check and the registration must not be missed.
+    let mut announcer = OnlineAnnouncer {
+        engine: engine.clone(),
+        user_id: live.user_id.clone(),
+        armed: false,
+    };
     let mut tab = engine
         .hub()
         .register(live.id.clone(), live.user_id.clone(), owner.staff);
@@ -79,6 +108,7 @@ where
     {
         return;
     }
+    announcer.arm();
     loop {
         tokio::select! {
             push = tab.receiver.recv() => match push {

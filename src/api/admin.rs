@@ -60,8 +60,8 @@ pub async fn list_users(
         .map(|user| AdminUser {
             user: user.to_wire(),
             sessions: counts.get(&user.id).copied().unwrap_or(0),
-            // No tab is connected until the push hub exists on this node.
-            online: false,
+            // Tabs connected to this node (one node on SQLite).
+            online: state.engine.hub().user_online(&user.id),
         })
         .collect();
     Ok(Json(UserList {
