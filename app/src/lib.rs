@@ -23,7 +23,10 @@ use leptos_router::{
 };
 
 use crate::{
-    pages::{home::HomePage, login::LoginPage, not_found::NotFound, watch::WatchPage},
+    pages::{
+        account::AccountPage, home::HomePage, login::LoginPage, not_found::NotFound,
+        watch::WatchPage,
+    },
     watcher::SessionWatcher,
 };
 
@@ -107,6 +110,7 @@ pub fn App() -> impl IntoView {
                 <nav class="nav" aria-label="Main">
                     <a href="/">"Home"</a>
                     <a href="/watch">"Watch"</a>
+                    <a href="/account">"Account"</a>
                 </nav>
             </header>
             <SessionWatcher />
@@ -115,6 +119,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=HomePage />
                     <Route path=path!("/login") view=LoginPage />
                     <Route path=path!("/watch") view=WatchPage />
+                    <Route path=path!("/account") view=AccountPage />
                 </Routes>
             </main>
         </Router>

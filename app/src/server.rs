@@ -102,6 +102,140 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
     Ok(())
 }
 
+/// The engine and the caller's live session and account, for server
+/// functions that need a signed-in person.
+#[cfg(feature = "ssr")]
+async fn signed_in() -> Result<
+    (
+        bouncer_engine::Engine,
+        std::sync::Arc<bouncer_engine::registry::LiveSession>,
+        bouncer_engine::users::UserRecord,
+    ),
+    ServerFnError,
+> {
+    use bouncer_engine::{Engine, Visitor};
+
+    let engine = use_context::<Engine>()
+        .ok_or_else(|| ServerFnError::new("the engine is not in the server function context"))?;
+    let Visitor::Live(live) = leptos_axum::extract::<Visitor>().await? else {
+        return Err(ServerFnError::new(
+            "You are signed out. Please sign in again.",
+        ));
+    };
+    let user = engine
+        .users()
+        .find_by_id(&live.user_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ServerFnError::new("You are signed out. Please sign in again."))?;
+    Ok((engine, live, user))
+}
+
+/// Logs the cause and gives the person a sentence without internals.
+#[cfg(feature = "ssr")]
+fn internal(error: anyhow::Error) -> ServerFnError {
+    tracing::error!(error = ?error, "A server function failed");
+    ServerFnError::new("Something went wrong on the server. Please try again.")
+}
+
+/// The caller's live sessions, newest first.
+#[server]
+pub async fn my_sessions() -> Result<Vec<bouncer_wire::Session>, ServerFnError> {
+    let (engine, live, user) = signed_in().await?;
+    let sessions = engine.sessions_of(&user.id).await.map_err(internal)?;
+    Ok(sessions
+        .iter()
+        .map(|s| engine.session_to_wire(s, user.username.as_str(), s.id == live.id))
+        .collect())
+}
+
+/// Ends one of the caller's sessions; ending the current one signs out.
+#[server]
+pub async fn end_my_session(id: String) -> Result<(), ServerFnError> {
+    use bouncer_engine::{ids::SessionId, registry::Scope, revocation::Actor, web, Visitor};
+
+    let (engine, live, user) = signed_in().await?;
+    let id =
+        SessionId::parse(&id).ok_or_else(|| ServerFnError::new("That session does not exist."))?;
+    if id == live.id {
+        let cookie: tower_sessions::Session = leptos_axum::extract().await?;
+        web::sign_out(&engine, &cookie, &Visitor::Live(live))
+            .await
+            .map_err(internal)?;
+        leptos_axum::redirect("/login?reason=logged_out");
+        return Ok(());
+    }
+    let actor = Actor::user(user.id.clone(), user.username.to_string());
+    let scope = Scope::SessionOfUser {
+        id,
+        user_id: user.id,
+    };
+    match engine
+        .end(
+            scope,
+            bouncer_wire::Reason::RevokedByUser,
+            &actor,
+            serde_json::json!({}),
+        )
+        .await
+        .map_err(internal)?
+    {
+        0 => Err(ServerFnError::new("That session has already ended.")),
+        _ => Ok(()),
+    }
+}
+
+/// Ends every other session of the caller; returns how many.
+#[server]
+pub async fn end_other_sessions() -> Result<usize, ServerFnError> {
+    use bouncer_engine::{registry::Scope, revocation::Actor};
+
+    let (engine, live, user) = signed_in().await?;
+    let actor = Actor::user(user.id.clone(), user.username.to_string());
+    let scope = Scope::User {
+        user_id: user.id,
+        except: Some(live.id.clone()),
+    };
+    engine
+        .end(
+            scope,
+            bouncer_wire::Reason::RevokedByUser,
+            &actor,
+            serde_json::json!({}),
+        )
+        .await
+        .map_err(internal)
+}
+
+/// Changes the caller's password; the other sessions end, this one goes on.
+#[server]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+) -> Result<usize, ServerFnError> {
+    use bouncer_engine::{accounts::AccountError, password::Password, web};
+
+    if new_password != confirm_password {
+        return Err(ServerFnError::new("The new passwords do not match."));
+    }
+    let (engine, live, _) = signed_in().await?;
+    let cookie: tower_sessions::Session = leptos_axum::extract().await?;
+    let current = Password::new(current_password);
+    let new = Password::new(new_password);
+    match web::change_password(&engine, &cookie, &live, &current, &new).await {
+        Ok(ended) => Ok(ended),
+        Err(AccountError::InvalidCredentials) => {
+            Err(ServerFnError::new("The current password is not correct."))
+        }
+        Err(AccountError::WeakPassword(weak)) => Err(ServerFnError::new(format!(
+            "Choose another password: {weak}."
+        ))),
+        Err(AccountError::Store(e)) => Err(internal(e)),
+        Err(other) => Err(ServerFnError::new(other.to_string())),
+    }
+}
+
 /// `next` if it is a local path (never another site: no open redirect), else `/`.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
