@@ -18,11 +18,13 @@
 //! - [`engine`] — `Engine`, the operations built from the above.
 //! - [`accounts`] — password changes and admin edits, with the sessions they end.
 //! - [`authz`] — who may do what, as pure functions.
+//! - [`console`] — the operator's calls, permission checks included.
 //! - [`web`] — the cookie layer, the check middleware, extractors, sign-in/out.
 
 pub mod accounts;
 pub mod authz;
 pub mod clock;
+pub mod console;
 pub mod db;
 pub mod engine;
 pub mod hub;

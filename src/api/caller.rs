@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::{extract::FromRequestParts, http::request::Parts, response::Response};
 use bouncer_engine::{
-    authz,
+    console::Operator,
     registry::LiveSession,
     revocation::Actor,
     users::UserRecord,
@@ -25,27 +25,17 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The caller as the console's operations take them.
+    pub fn operator(&self) -> Operator<'_> {
+        Operator {
+            user: &self.user,
+            session: &self.live.id,
+        }
+    }
+
     /// The caller as the audit log names them.
     pub fn actor(&self) -> Actor {
         Actor::user(self.user.id.clone(), self.user.username.to_string())
-    }
-
-    /// Staff or admin, else 403.
-    pub fn require_staff(&self) -> Result<(), ApiError> {
-        if authz::is_staff(&self.user) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden("This needs a staff or admin account."))
-        }
-    }
-
-    /// Admin, else 403.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if authz::can_manage_users(&self.user) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden("Only admins can manage users."))
-        }
     }
 }
 

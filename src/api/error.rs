@@ -8,7 +8,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bouncer_engine::{
-    accounts::AccountError, users::CreateUserError, web::json_error, SignInError,
+    accounts::AccountError, console::ConsoleError, users::CreateUserError, web::json_error,
+    SignInError,
 };
 use bouncer_wire::ErrorBody;
 
@@ -79,6 +80,19 @@ impl From<AccountError> for ApiError {
             AccountError::NotFound => ApiError::NotFound,
             AccountError::LastAdmin => ApiError::LastAdmin,
             AccountError::Store(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<ConsoleError> for ApiError {
+    fn from(error: ConsoleError) -> Self {
+        match error {
+            ConsoleError::Forbidden(why) => ApiError::Forbidden(why),
+            ConsoleError::NotFound => ApiError::NotFound,
+            ConsoleError::Invalid(why) => ApiError::BadRequest(why),
+            ConsoleError::Account(e) => e.into(),
+            ConsoleError::CreateUser(e) => e.into(),
+            ConsoleError::Store(e) => ApiError::Internal(e),
         }
     }
 }
