@@ -24,8 +24,8 @@ use leptos_router::{
 
 use crate::{
     pages::{
-        account::AccountPage, home::HomePage, login::LoginPage, not_found::NotFound,
-        watch::WatchPage,
+        account::AccountPage, admin::AdminPage, home::HomePage, login::LoginPage,
+        not_found::NotFound, watch::WatchPage,
     },
     watcher::SessionWatcher,
 };
@@ -111,6 +111,7 @@ pub fn App() -> impl IntoView {
                     <a href="/">"Home"</a>
                     <a href="/watch">"Watch"</a>
                     <a href="/account">"Account"</a>
+                    <a href="/admin">"Console"</a>
                 </nav>
             </header>
             <SessionWatcher />
@@ -120,6 +121,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=LoginPage />
                     <Route path=path!("/watch") view=WatchPage />
                     <Route path=path!("/account") view=AccountPage />
+                    <Route path=path!("/admin") view=AdminPage />
                 </Routes>
             </main>
         </Router>

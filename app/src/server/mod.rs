@@ -2,6 +2,8 @@
 //! it and map its errors to messages for a person. The JSON API in the server
 //! crate offers the same operations to scripts.
 
+pub mod console;
+
 use bouncer_wire::Me;
 use leptos::prelude::*;
 

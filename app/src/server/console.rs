@@ -1,0 +1,197 @@
+//! The admin console's server functions: thin adapters over
+//! `bouncer_engine::console`, which checks every permission.
+
+use bouncer_wire::{AuditEntry, Session, UserList};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// What the caller may do in the console; the page shows only that (the
+/// server still checks every call).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub staff: bool,
+    pub revoke_users: bool,
+    pub revoke_admins: bool,
+    pub manage_users: bool,
+}
+
+impl Capabilities {
+    /// Whether the caller may end sessions of a user with this role.
+    pub fn can_revoke(&self, role: bouncer_wire::Role) -> bool {
+        self.revoke_users && (role != bouncer_wire::Role::Admin || self.revoke_admins)
+    }
+}
+
+#[cfg(feature = "ssr")]
+async fn operator() -> Result<
+    (
+        bouncer_engine::Engine,
+        std::sync::Arc<bouncer_engine::registry::LiveSession>,
+        bouncer_engine::users::UserRecord,
+    ),
+    ServerFnError,
+> {
+    super::signed_in().await
+}
+
+#[cfg(feature = "ssr")]
+fn refused(error: bouncer_engine::console::ConsoleError) -> ServerFnError {
+    use bouncer_engine::{accounts::AccountError, console::ConsoleError, users::CreateUserError};
+    match error {
+        ConsoleError::Store(e)
+        | ConsoleError::Account(AccountError::Store(e))
+        | ConsoleError::CreateUser(CreateUserError::Store(e)) => super::internal(e),
+        ConsoleError::NotFound => ServerFnError::new("That user or session no longer exists."),
+        ConsoleError::Account(AccountError::LastAdmin) => {
+            ServerFnError::new("The last active admin cannot be deactivated or demoted.")
+        }
+        other => ServerFnError::new(other.to_string()),
+    }
+}
+
+/// Runs a console operation as the signed-in operator.
+#[cfg(feature = "ssr")]
+macro_rules! as_operator {
+    (|$engine:ident, $op:ident| $body:expr) => {{
+        let ($engine, live, user) = operator().await?;
+        let $op = bouncer_engine::console::Operator {
+            user: &user,
+            session: &live.id,
+        };
+        $body.await.map_err(refused)
+    }};
+}
+
+#[server]
+pub async fn my_capabilities() -> Result<Capabilities, ServerFnError> {
+    use bouncer_engine::authz;
+    use bouncer_wire::Role;
+
+    let (_, _, user) = operator().await?;
+    Ok(Capabilities {
+        staff: authz::is_staff(&user),
+        revoke_users: authz::can_revoke(&user, Role::User),
+        revoke_admins: authz::can_revoke(&user, Role::Admin),
+        manage_users: authz::can_manage_users(&user),
+    })
+}
+
+#[server]
+pub async fn console_users(query: String, offset: u32) -> Result<UserList, ServerFnError> {
+    as_operator!(|engine, op| engine.console_users(&op, &query, PAGE_SIZE, offset))
+}
+
+/// Users per page in the console.
+pub const PAGE_SIZE: u32 = 20;
+
+#[server]
+pub async fn console_user_sessions(user_id: String) -> Result<Vec<Session>, ServerFnError> {
+    as_operator!(|engine, op| engine.console_sessions(&op, Some(&user_id)))
+}
+
+#[server]
+pub async fn console_end_session(id: String) -> Result<(), ServerFnError> {
+    as_operator!(|engine, op| engine.console_end_session(&op, &id))
+}
+
+/// Ends every session of the users (comma-separated ids), all or nothing.
+#[server]
+pub async fn console_revoke_users(user_ids: String) -> Result<usize, ServerFnError> {
+    let ids: Vec<String> = user_ids
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    as_operator!(|engine, op| engine.console_revoke_users(&op, &ids))
+}
+
+#[server]
+pub async fn console_revoke_all(include_admins: bool) -> Result<usize, ServerFnError> {
+    as_operator!(|engine, op| engine.console_revoke_all(&op, include_admins))
+}
+
+#[server]
+pub async fn console_set_active(user_id: String, active: bool) -> Result<(), ServerFnError> {
+    let patch = bouncer_wire::UserPatch {
+        active: Some(active),
+        ..Default::default()
+    };
+    as_operator!(|engine, op| async {
+        engine
+            .console_update_user(&op, &user_id, patch)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// Sets a user's session limit; an empty value returns them to the default.
+#[server]
+pub async fn console_set_max_sessions(
+    user_id: String,
+    max_sessions: String,
+) -> Result<(), ServerFnError> {
+    let max = match max_sessions.trim() {
+        "" => None,
+        raw => Some(raw.parse::<u32>().map_err(|_| {
+            ServerFnError::new("The session limit is a whole number (0 for no limit).")
+        })?),
+    };
+    let patch = bouncer_wire::UserPatch {
+        max_sessions: Some(max),
+        ..Default::default()
+    };
+    as_operator!(|engine, op| async {
+        engine
+            .console_update_user(&op, &user_id, patch)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// Creates a user from the console's form.
+#[server]
+pub async fn console_create_user(
+    username: String,
+    password: String,
+    role: String,
+    revoke_users: Option<String>,
+    revoke_admins: Option<String>,
+    max_sessions: String,
+) -> Result<String, ServerFnError> {
+    use bouncer_wire::Permission;
+
+    let role = role
+        .parse::<bouncer_wire::Role>()
+        .map_err(ServerFnError::new)?;
+    let max_sessions = match max_sessions.trim() {
+        "" => None,
+        raw => Some(raw.parse::<u32>().map_err(|_| {
+            ServerFnError::new("The session limit is a whole number (0 for no limit).")
+        })?),
+    };
+    let mut permissions = Vec::new();
+    if revoke_users.is_some() {
+        permissions.push(Permission::RevokeUsers);
+    }
+    if revoke_admins.is_some() {
+        permissions.push(Permission::RevokeAdmins);
+    }
+    let new = bouncer_wire::NewUser {
+        username,
+        password,
+        role,
+        permissions,
+        max_sessions,
+    };
+    as_operator!(|engine, op| async {
+        engine
+            .console_create_user(&op, new)
+            .await
+            .map(|user| user.username)
+    })
+}
+
+#[server]
+pub async fn console_audit() -> Result<Vec<AuditEntry>, ServerFnError> {
+    as_operator!(|engine, op| engine.console_audit(&op, 50))
+}
