@@ -208,3 +208,40 @@ async fn the_absolute_timeout_ends_even_an_active_session() {
     assert_eq!(status, 401);
     assert_eq!(body["reason"], "absolute_timeout");
 }
+
+#[tokio::test]
+async fn under_refuse_new_a_login_may_end_one_of_the_holders_and_continue() {
+    let app = spawn_app_with(|s| s.on_limit = OnLimitSetting::RefuseNew).await;
+    let (alice, password) = app.add_user("alice", Role::User, None).await;
+    let (_, bob_pw) = app.add_user("bob", Role::User, None).await;
+    let tv = app.browser();
+    let held: Value = tv
+        .login("alice", &password)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let tv_session = held["session"]["id"].as_str().expect("id").to_owned();
+    let bob = app.browser();
+    let bob_session: Value = bob.login("bob", &bob_pw).await.json().await.expect("JSON");
+
+    let phone = app.browser();
+    let login = |replace: &str| {
+        phone
+            .client
+            .post(app.url("/api/auth/login"))
+            .json(&serde_json::json!({"username": "alice", "password": password, "replace_session": replace}))
+            .send()
+    };
+    // Someone else's session is no choice of alice's.
+    let refused = login(bob_session["session"]["id"].as_str().expect("id"))
+        .await
+        .expect("answered");
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert_eq!(bob.me().await.0, 200);
+    let admitted = login(&tv_session).await.expect("answered");
+    assert_eq!(admitted.status(), StatusCode::OK);
+    assert_eq!(app.live_sessions(&alice).await, 1);
+    assert_eq!(tv.me().await.1["reason"], "signed_in_elsewhere");
+    assert_eq!(phone.me().await.0, 200);
+}

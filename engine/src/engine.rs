@@ -446,6 +446,7 @@ impl Engine {
         id: SessionId,
         secret: SecretHash,
         client: &ClientInfo,
+        replace_choice: Option<&SessionId>,
     ) -> Result<Arc<LiveSession>, SignInError> {
         let now = self.now();
         let policy = &self.shared.policy;
@@ -504,7 +505,7 @@ impl Engine {
         }
 
         let ids: Vec<SessionId> = holding.iter().map(|(id, _)| id.clone()).collect();
-        match policy.decide_login(policy.limit_for(user), &ids) {
+        match policy.decide_login_replacing(policy.limit_for(user), &ids, replace_choice) {
             LimitDecision::Refuse => {
                 tx.rollback()
                     .await

@@ -142,6 +142,31 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Like [`Policy::decide_login`], when the person chose one of their
+    /// sessions to give up (the `refuse_new` device picker): a refused login
+    /// is admitted by ending `chosen`, if it is theirs and ending it is enough.
+    pub fn decide_login_replacing<Id: Clone + PartialEq>(
+        &self,
+        limit: Option<u32>,
+        live_oldest_first: &[Id],
+        chosen: Option<&Id>,
+    ) -> LimitDecision<Id> {
+        match (self.decide_login(limit, live_oldest_first), chosen, limit) {
+            (LimitDecision::Refuse, Some(chosen), Some(limit))
+                if live_oldest_first.contains(chosen)
+                    && live_oldest_first.len() + 1
+                        == usize::try_from(limit).unwrap_or(usize::MAX) + 1 =>
+            {
+                LimitDecision::Admit {
+                    replace: vec![chosen.clone()],
+                }
+            }
+            (decision, _, _) => decision,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -213,6 +238,36 @@ mod tests {
         assert_eq!(policy.decide_login(Some(1), &["a"]), LimitDecision::Refuse);
         assert_eq!(
             policy.decide_login(Some(2), &["a"]),
+            LimitDecision::Admit { replace: vec![] }
+        );
+    }
+
+    #[test]
+    fn a_chosen_session_makes_room_under_refuse_new_only_if_it_is_enough() {
+        let policy = Policy {
+            on_limit: OnLimit::RefuseNew,
+            ..Policy::default()
+        };
+        assert_eq!(
+            policy.decide_login_replacing(Some(2), &["a", "b"], Some(&"b")),
+            LimitDecision::Admit { replace: vec!["b"] }
+        );
+        assert_eq!(
+            policy.decide_login_replacing(Some(2), &["a", "b"], Some(&"z")),
+            LimitDecision::Refuse
+        );
+        assert_eq!(
+            policy.decide_login_replacing(Some(2), &["a", "b"], None),
+            LimitDecision::Refuse
+        );
+        // Over the limit (it was lowered): ending one is not enough.
+        assert_eq!(
+            policy.decide_login_replacing(Some(1), &["a", "b"], Some(&"a")),
+            LimitDecision::Refuse
+        );
+        // Below the limit the choice is not needed and nothing ends.
+        assert_eq!(
+            policy.decide_login_replacing(Some(3), &["a", "b"], Some(&"a")),
             LimitDecision::Admit { replace: vec![] }
         );
     }

@@ -129,6 +129,39 @@ pub async fn audit(pool: &Pool, limit: i64) -> anyhow::Result<Vec<AuditRow>> {
     .context("Failed to read the audit log")
 }
 
+/// The detail recorded when the session behind this cookie secret ended
+/// (for `signed_in_elsewhere`: the new session's device, IP and time).
+pub async fn detail_for_secret(
+    pool: &Pool,
+    secret: &crate::ids::SecretHash,
+) -> anyhow::Result<Option<Value>> {
+    let detail: Option<String> = sqlx::query_scalar(
+        "SELECT r.detail FROM sessions s JOIN revocations r ON r.session_id = s.id \
+         WHERE s.secret_hash = $1 AND s.ended_at IS NOT NULL ORDER BY r.seq DESC LIMIT 1",
+    )
+    .bind(secret.to_hex())
+    .fetch_optional(pool)
+    .await
+    .context("Failed to read why a session ended")?;
+    Ok(detail.and_then(|d| serde_json::from_str(&d).ok()))
+}
+
+/// An IP address with its host part hidden, for showing to the person who
+/// was displaced: `203.0.113.x`, or the first 48 bits of an IPv6 address.
+pub fn approximate_ip(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.x")
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+        Err(_) => "an unknown address".to_owned(),
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct LogRow {
     seq: i64,
@@ -248,5 +281,20 @@ impl Tailer {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::approximate_ip;
+
+    #[test]
+    fn addresses_are_shown_approximately() {
+        assert_eq!(approximate_ip("203.0.113.77"), "203.0.113.x");
+        assert_eq!(
+            approximate_ip("2001:db8:85a3::8a2e:370:7334"),
+            "2001:db8:85a3::/48"
+        );
+        assert_eq!(approximate_ip("unknown"), "an unknown address");
     }
 }

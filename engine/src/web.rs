@@ -201,6 +201,8 @@ pub enum CookieSignInError {
 
 /// Signs in with a username and password and binds the result to the
 /// request's cookie, always under a fresh cookie id (no fixation).
+/// `replace_choice` names one of the user's sessions to end when the
+/// `refuse_new` limit would otherwise refuse the login.
 ///
 /// A browser already signed in as the same user keeps its session (same public
 /// id; it is not a new device and replaces nobody). A browser signed in as
@@ -212,6 +214,7 @@ pub async fn sign_in(
     username: &str,
     password: &Password,
     client: &ClientInfo,
+    replace_choice: Option<&SessionId>,
 ) -> Result<(UserRecord, Arc<LiveSession>), CookieSignInError> {
     let user = engine.authenticate(username, password, &client.ip).await?;
     if let Visitor::Live(live) = visitor {
@@ -239,7 +242,10 @@ pub async fn sign_in(
     }
     let id = SessionId::generate();
     let secret = reissue(engine, cookie, &id, engine.now()).await?;
-    match engine.open_session(&user, id, secret, client).await {
+    match engine
+        .open_session(&user, id, secret, client, replace_choice)
+        .await
+    {
         Ok(live) => Ok((user, live)),
         Err(e) => {
             // The refused session must not keep a cookie.

@@ -6,6 +6,7 @@ use axum::{
     Json,
 };
 use bouncer_engine::{
+    ids::SessionId,
     password::Password,
     registry::ClientInfo,
     web::{self, Authenticated, CookieSignInError},
@@ -30,6 +31,10 @@ pub async fn login(
     tracing::Span::current().record("username", request.username.as_str());
     let engine = &state.engine;
     let password = Password::new(request.password);
+    let replace = request
+        .replace_session
+        .as_deref()
+        .and_then(SessionId::parse);
     match web::sign_in(
         engine,
         &cookie,
@@ -37,6 +42,7 @@ pub async fn login(
         &request.username,
         &password,
         &client,
+        replace.as_ref(),
     )
     .await
     {

@@ -229,6 +229,10 @@ pub struct Session {
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
+    /// With `refuse_new` at the limit: one of the user's sessions (from the
+    /// 409's list) to end so this login can proceed. An extension of v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace_session: Option<String>,
 }
 
 /// The answer of login and of `GET /api/auth/me`.

@@ -160,6 +160,9 @@ fn DeviceRow(session: Session, end_one: ServerAction<EndMySession>) -> impl Into
 #[component]
 fn PasswordForm(change: ServerAction<ChangePassword>) -> impl IntoView {
     let result = move || change.value().get();
+    // `?secure=1`: arrived from "Not you? Sign in and secure your account".
+    let query = leptos_router::hooks::use_query_map();
+    let secure = Memo::new(move |_| query.read().get("secure").as_deref() == Some("1"));
     view! {
         <section class="card narrow-left">
             <h2>"Change password"</h2>
@@ -175,6 +178,15 @@ fn PasswordForm(change: ServerAction<ChangePassword>) -> impl IntoView {
                 }
                 Some(Err(e)) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
                 None => ().into_any(),
+            }}
+            {move || {
+                secure.get().then(|| {
+                    view! {
+                        <p class="notice" role="status">
+                            "If someone else signed in, change your password now: every other device is signed out at once."
+                        </p>
+                    }
+                })
             }}
             <ActionForm action=change attr:class="form">
                 <label for="current_password">"Current password"</label>

@@ -28,10 +28,32 @@ pub async fn current_user() -> Result<Option<Me>, ServerFnError> {
     Ok(user.map(|user| engine.me(&user, &SessionSnapshot::from(live.as_ref()))))
 }
 
-/// The sentence the login page shows for a session end `reason`.
+/// What the login page tells a person whose session ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionEndNotice {
+    pub message: String,
+    /// For `signed_in_elsewhere`: where the new sign-in came from.
+    pub displaced_by: Option<Displacer>,
+}
+
+/// The sign-in that replaced a session, as shown to the displaced person.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Displacer {
+    pub device: String,
+    /// Approximate: the host part is hidden.
+    pub ip: String,
+    pub at: String,
+}
+
+/// The notice for a session end `reason`; for `signed_in_elsewhere` it also
+/// says, from this browser's own ended session, where the new sign-in came from.
 #[server]
-pub async fn end_notice(reason: String) -> Result<Option<String>, ServerFnError> {
-    use bouncer_engine::web::{reason_message, AutoLogoutMessage};
+pub async fn end_notice(reason: String) -> Result<Option<SessionEndNotice>, ServerFnError> {
+    use bouncer_engine::{
+        revocation::{approximate_ip, detail_for_secret},
+        web::{reason_message, secret_of, AutoLogoutMessage},
+        Engine,
+    };
 
     let Ok(reason) = reason.parse::<bouncer_wire::Reason>() else {
         return Ok(None);
@@ -39,7 +61,40 @@ pub async fn end_notice(reason: String) -> Result<Option<String>, ServerFnError>
     let auto_logout = use_context::<AutoLogoutMessage>()
         .map(|m| m.0.to_string())
         .unwrap_or_else(|| reason.message().to_owned());
-    Ok(Some(reason_message(reason, &auto_logout)))
+    let message = reason_message(reason, &auto_logout);
+    let mut displaced_by = None;
+    if reason == bouncer_wire::Reason::SignedInElsewhere {
+        let engine = use_context::<Engine>().ok_or_else(|| {
+            ServerFnError::new("the engine is not in the server function context")
+        })?;
+        let cookie: tower_sessions::Session = leptos_axum::extract().await?;
+        if let Some(secret) = secret_of(&cookie) {
+            let detail = detail_for_secret(engine.pool(), &secret)
+                .await
+                .map_err(internal)?;
+            displaced_by = detail.and_then(|d| {
+                Some(Displacer {
+                    device: d.get("device")?.as_str()?.to_owned(),
+                    ip: approximate_ip(d.get("ip")?.as_str()?),
+                    at: d.get("at")?.as_str()?.to_owned(),
+                })
+            });
+        }
+    }
+    Ok(Some(SessionEndNotice {
+        message,
+        displaced_by,
+    }))
+}
+
+/// What a sign-in attempt came to, when it did not fail outright.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SignInResult {
+    /// Signed in; the browser is being sent on to `next`.
+    SignedIn,
+    /// `refuse_new` and every slot is taken: these devices hold them. Signing
+    /// in again with one of their ids as `replace_session` ends it and continues.
+    LimitReached(Vec<bouncer_wire::Session>),
 }
 
 /// Signs in and goes to `next` (a local path), or `/`.
@@ -48,8 +103,10 @@ pub async fn sign_in(
     username: String,
     password: String,
     next: Option<String>,
-) -> Result<(), ServerFnError> {
+    replace_session: Option<String>,
+) -> Result<SignInResult, ServerFnError> {
     use bouncer_engine::{
+        ids::SessionId,
         password::Password,
         registry::ClientInfo,
         web::{self, CookieSignInError},
@@ -61,27 +118,54 @@ pub async fn sign_in(
     let (cookie, visitor, client): (tower_sessions::Session, Visitor, ClientInfo) =
         leptos_axum::extract().await?;
     let password = Password::new(password);
-    match web::sign_in(&engine, &cookie, &visitor, &username, &password, &client).await {
+    let replace = replace_session
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(SessionId::parse);
+    match web::sign_in(
+        &engine,
+        &cookie,
+        &visitor,
+        &username,
+        &password,
+        &client,
+        replace.as_ref(),
+    )
+    .await
+    {
         Ok(_) => {
             leptos_axum::redirect(&safe_next(next.as_deref()));
-            Ok(())
+            Ok(SignInResult::SignedIn)
         }
-        Err(CookieSignInError::SignIn(SignInError::InvalidCredentials)) => {
-            Err(ServerFnError::new("The username or password is not correct."))
-        }
+        Err(CookieSignInError::SignIn(SignInError::InvalidCredentials)) => Err(ServerFnError::new(
+            "The username or password is not correct.",
+        )),
         Err(CookieSignInError::SignIn(SignInError::AccountDisabled)) => {
             Err(ServerFnError::new("This account is disabled."))
         }
-        Err(CookieSignInError::SignIn(SignInError::TooManyAttempts(wait))) => Err(ServerFnError::new(format!(
-            "Too many failed attempts. Please wait {} and try again.",
-            if wait.as_secs() >= 90 { format!("{} minutes", wait.as_secs().div_ceil(60)) } else { format!("{} seconds", wait.as_secs().max(1)) }
-        ))),
-        Err(CookieSignInError::SignIn(SignInError::LimitReached(_))) => Err(ServerFnError::new(
-            "You are signed in on as many devices as your plan allows. Sign out of one to continue.",
-        )),
+        Err(CookieSignInError::SignIn(SignInError::TooManyAttempts(wait))) => {
+            Err(ServerFnError::new(format!(
+                "Too many failed attempts. Please wait {} and try again.",
+                if wait.as_secs() >= 90 {
+                    format!("{} minutes", wait.as_secs().div_ceil(60))
+                } else {
+                    format!("{} seconds", wait.as_secs().max(1))
+                }
+            )))
+        }
+        Err(CookieSignInError::SignIn(SignInError::LimitReached(rows))) => {
+            let mut sessions = Vec::with_capacity(rows.len());
+            for row in rows {
+                let snapshot = engine.snapshot_of_row(row).map_err(internal)?;
+                sessions.push(engine.session_to_wire(&snapshot, &username, false));
+            }
+            Ok(SignInResult::LimitReached(sessions))
+        }
         Err(e) => {
             tracing::error!(error = ?e, "Sign-in failed");
-            Err(ServerFnError::new("Something went wrong on the server. Please try again."))
+            Err(ServerFnError::new(
+                "Something went wrong on the server. Please try again.",
+            ))
         }
     }
 }
