@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  launchBrowser, signIn, startServer, waitForHydration, waitForLogin, waitForSocket,
+  apiLogin, launchBrowser, signIn, startServer, waitForHydration, waitForLogin, waitForSocket,
 } from './support.mjs';
 
 let server;
@@ -118,4 +118,28 @@ test('an admin ends one session, manages accounts and ends everyone after confir
   await waitForLogin(carol.page, 2_000);
   assert.equal(new URL(console_.url()).pathname, '/admin', 'the caller stays');
   for (const c of [bob, bob2, root, carol]) await c.context.close();
+});
+
+test('the users table pages through many users', async () => {
+  const { cookie } = await apiLogin(server.origin, 'root', server.passwords.root);
+  for (let n = 0; n < 20; n += 1) {
+    const created = await fetch(`${server.origin}/api/admin/users`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json' },
+      body: JSON.stringify({ username: `viewer${String(n).padStart(2, '0')}`, password: 'a-long-password', role: 'user' }),
+    });
+    assert.equal(created.status, 201);
+  }
+  const sam = await signedIn('sam', server.passwords.sam, '/admin');
+  const pager = sam.page.getByRole('navigation', { name: 'Pages' });
+  await pager.getByText(/^1–20 of \d+$/).waitFor();
+  const total = Number((await pager.getByText(/of \d+$/).innerText()).split('of ')[1]);
+  assert.ok(total > 20);
+  assert.equal(await pager.getByRole('button', { name: 'Previous' }).isDisabled(), true);
+  await pager.getByRole('button', { name: 'Next' }).click();
+  await pager.getByText(`21–${total} of ${total}`).waitFor();
+  assert.equal(await pager.getByRole('button', { name: 'Next' }).isDisabled(), true);
+  await pager.getByRole('button', { name: 'Previous' }).click();
+  await pager.getByText(/^1–20 of/).waitFor();
+  await sam.context.close();
 });
