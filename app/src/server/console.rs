@@ -110,12 +110,20 @@ pub async fn console_revoke_all(include_admins: bool) -> Result<usize, ServerFnE
     as_operator!(|engine, op| engine.console_revoke_all(&op, include_admins))
 }
 
-#[server]
-pub async fn console_set_active(user_id: String, active: bool) -> Result<(), ServerFnError> {
-    let patch = bouncer_wire::UserPatch {
-        active: Some(active),
-        ..Default::default()
-    };
+/// A session limit as typed in the console: empty is the server default.
+pub fn parse_max_sessions(raw: &str) -> Result<Option<u32>, String> {
+    match raw.trim() {
+        "" => Ok(None),
+        raw => raw
+            .parse::<u32>()
+            .map(Some)
+            .map_err(|_| "The session limit is a whole number (0 for no limit).".to_owned()),
+    }
+}
+
+/// Applies an edit to a user as the signed-in operator.
+#[cfg(feature = "ssr")]
+async fn patch_user(user_id: String, patch: bouncer_wire::UserPatch) -> Result<(), ServerFnError> {
     as_operator!(|engine, op| async {
         engine
             .console_update_user(&op, &user_id, patch)
@@ -124,28 +132,33 @@ pub async fn console_set_active(user_id: String, active: bool) -> Result<(), Ser
     })
 }
 
+#[server]
+pub async fn console_set_active(user_id: String, active: bool) -> Result<(), ServerFnError> {
+    patch_user(
+        user_id,
+        bouncer_wire::UserPatch {
+            active: Some(active),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 /// Sets a user's session limit; an empty value returns them to the default.
 #[server]
 pub async fn console_set_max_sessions(
     user_id: String,
     max_sessions: String,
 ) -> Result<(), ServerFnError> {
-    let max = match max_sessions.trim() {
-        "" => None,
-        raw => Some(raw.parse::<u32>().map_err(|_| {
-            ServerFnError::new("The session limit is a whole number (0 for no limit).")
-        })?),
-    };
-    let patch = bouncer_wire::UserPatch {
-        max_sessions: Some(max),
-        ..Default::default()
-    };
-    as_operator!(|engine, op| async {
-        engine
-            .console_update_user(&op, &user_id, patch)
-            .await
-            .map(|_| ())
-    })
+    let max = parse_max_sessions(&max_sessions).map_err(ServerFnError::new)?;
+    patch_user(
+        user_id,
+        bouncer_wire::UserPatch {
+            max_sessions: Some(max),
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 /// Creates a user from the console's form.
@@ -163,12 +176,7 @@ pub async fn console_create_user(
     let role = role
         .parse::<bouncer_wire::Role>()
         .map_err(ServerFnError::new)?;
-    let max_sessions = match max_sessions.trim() {
-        "" => None,
-        raw => Some(raw.parse::<u32>().map_err(|_| {
-            ServerFnError::new("The session limit is a whole number (0 for no limit).")
-        })?),
-    };
+    let max_sessions = parse_max_sessions(&max_sessions).map_err(ServerFnError::new)?;
     let mut permissions = Vec::new();
     if revoke_users.is_some() {
         permissions.push(Permission::RevokeUsers);
@@ -194,4 +202,18 @@ pub async fn console_create_user(
 #[server]
 pub async fn console_audit() -> Result<Vec<AuditEntry>, ServerFnError> {
     as_operator!(|engine, op| engine.console_audit(&op, 50))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_max_sessions;
+
+    #[test]
+    fn a_typed_session_limit_is_a_whole_number_or_empty() {
+        assert_eq!(parse_max_sessions(" "), Ok(None));
+        assert_eq!(parse_max_sessions("0"), Ok(Some(0)));
+        assert_eq!(parse_max_sessions(" 3 "), Ok(Some(3)));
+        assert!(parse_max_sessions("-1").is_err());
+        assert!(parse_max_sessions("two").is_err());
+    }
 }
