@@ -37,8 +37,6 @@ pub enum Push {
 #[derive(Debug)]
 struct Tab {
     sender: mpsc::Sender<Push>,
-    /// Staff consoles also hear about everyone's sessions starting and ending.
-    staff: bool,
 }
 
 #[derive(Debug)]
@@ -55,6 +53,8 @@ struct SessionTabs {
 struct State {
     sessions: HashMap<SessionId, SessionTabs>,
     by_user: HashMap<UserId, HashSet<SessionId>>,
+    /// Staff consoles, indexed so announcing a change never scans every tab.
+    staff: HashSet<(SessionId, u64)>,
 }
 
 /// The hub. Cheap to clone.
@@ -94,6 +94,9 @@ impl Hub {
             .entry(user_id.clone())
             .or_default()
             .insert(session_id.clone());
+        if staff {
+            state.staff.insert((session_id.clone(), id));
+        }
         state
             .sessions
             .entry(session_id.clone())
@@ -104,7 +107,7 @@ impl Hub {
                 extended_at: None,
             })
             .tabs
-            .insert(id, Tab { sender, staff });
+            .insert(id, Tab { sender });
         TabRegistration {
             id,
             session_id,
@@ -226,25 +229,38 @@ impl Hub {
     }
 
     /// `sessions_changed` to the user's tabs and to every staff console.
+    /// Costs the user's sessions plus the staff tabs, never a scan of all tabs.
     pub fn sessions_changed(&self, user_id: &UserId) {
         let mut state = self.lock();
         let message = ServerMessage::SessionsChanged;
-        for tabs in state.sessions.values_mut() {
-            if &tabs.user_id == user_id {
+        let own: Vec<SessionId> = state
+            .by_user
+            .get(user_id)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for session_id in &own {
+            if let Some(tabs) = state.sessions.get_mut(session_id) {
                 deliver(tabs, &message);
-            } else {
-                let staff: Vec<u64> = tabs
-                    .tabs
-                    .iter()
-                    .filter(|(_, t)| t.staff)
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in staff {
-                    if let Some(tab) = tabs.tabs.get(&id) {
-                        if tab.sender.try_send(Push::Message(message.clone())).is_err() {
-                            tabs.tabs.remove(&id);
-                        }
-                    }
+            }
+        }
+        let consoles: Vec<(SessionId, u64)> = state
+            .staff
+            .iter()
+            .filter(|(session, _)| !own.contains(session))
+            .cloned()
+            .collect();
+        for (session_id, tab_id) in consoles {
+            let stuck = state
+                .sessions
+                .get(&session_id)
+                .and_then(|tabs| tabs.tabs.get(&tab_id))
+                .is_some_and(|tab| tab.sender.try_send(Push::Message(message.clone())).is_err());
+            if stuck {
+                state.staff.remove(&(session_id.clone(), tab_id));
+                if let Some(tabs) = state.sessions.get_mut(&session_id) {
+                    tabs.tabs.remove(&tab_id);
                 }
             }
         }
