@@ -70,6 +70,53 @@ async fn lock_user(
 }
 
 impl Engine {
+    /// The user's live sessions as the API shows them, newest first, with
+    /// `current` marking the caller's.
+    pub async fn own_sessions(
+        &self,
+        user: &UserRecord,
+        current: &crate::ids::SessionId,
+    ) -> anyhow::Result<Vec<bouncer_wire::Session>> {
+        let sessions = self.sessions_of(&user.id).await?;
+        Ok(sessions
+            .iter()
+            .map(|s| self.session_to_wire(s, user.username.as_str(), &s.id == current))
+            .collect())
+    }
+
+    /// Ends one of the user's own sessions from another of them
+    /// (`revoked_by_user`). `false` when it is not theirs or already ended.
+    pub async fn end_own_session(
+        &self,
+        user: &UserRecord,
+        id: crate::ids::SessionId,
+    ) -> anyhow::Result<bool> {
+        let actor = Actor::user(user.id.clone(), user.username.to_string());
+        let scope = Scope::SessionOfUser {
+            id,
+            user_id: user.id.clone(),
+        };
+        Ok(self
+            .end(scope, Reason::RevokedByUser, &actor, json!({}))
+            .await?
+            > 0)
+    }
+
+    /// Ends every session of the user but `current` (`revoked_by_user`).
+    pub async fn end_other_own_sessions(
+        &self,
+        user: &UserRecord,
+        current: &crate::ids::SessionId,
+    ) -> anyhow::Result<usize> {
+        let actor = Actor::user(user.id.clone(), user.username.to_string());
+        let scope = Scope::User {
+            user_id: user.id.clone(),
+            except: Some(current.clone()),
+        };
+        self.end(scope, Reason::RevokedByUser, &actor, json!({}))
+            .await
+    }
+
     /// Changes the caller's own password: every *other* session of the user
     /// ends (`password_changed`). The caller keeps `current`; its cookie is
     /// re-issued by the web layer. Returns how many sessions ended.

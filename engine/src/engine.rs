@@ -94,6 +94,26 @@ impl From<&LiveSession> for SessionSnapshot {
     }
 }
 
+/// Sessions found past a deadline, by which deadline.
+#[derive(Debug, Default)]
+struct TimedOut {
+    idle: Vec<SessionId>,
+    absolute: Vec<SessionId>,
+}
+
+impl TimedOut {
+    fn add(&mut self, id: SessionId, reason: Reason) {
+        match reason {
+            Reason::AbsoluteTimeout => self.absolute.push(id),
+            _ => self.idle.push(id),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.idle.is_empty() && self.absolute.is_empty()
+    }
+}
+
 /// The session engine. Cheap to clone: every field is shared.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -187,13 +207,7 @@ impl Engine {
         let now = self.now();
         let policy = &self.shared.policy;
         if live.touch(now, true, policy.last_seen_write_interval) {
-            let registry = self.shared.registry.clone();
-            let live = Arc::clone(live);
-            tokio::spawn(async move {
-                if let Err(e) = registry.persist_activity(&live).await {
-                    tracing::warn!(error = ?e, session = %live.id, "Failed to persist activity");
-                }
-            });
+            self.persist_later(live);
         }
         if let Some(idle) = policy
             .deadlines(live.created_at, live.last_activity_at())
@@ -315,17 +329,13 @@ impl Engine {
     pub async fn check_deadlines(&self) -> anyhow::Result<()> {
         let now = self.now();
         let policy = &self.shared.policy;
-        let mut expired: [(Reason, Vec<SessionId>); 2] = [
-            (Reason::IdleTimeout, Vec::new()),
-            (Reason::AbsoluteTimeout, Vec::new()),
-        ];
+        let mut expired = TimedOut::default();
         for (id, warned_for) in self.shared.hub.sessions() {
             let Some(live) = self.shared.registry.cached_by_id(&id) else {
                 continue;
             };
             match policy.expired(live.created_at, live.last_activity_at(), now) {
-                Some(Reason::IdleTimeout) => expired[0].1.push(id),
-                Some(_) => expired[1].1.push(id),
+                Some(reason) => expired.add(id, reason),
                 None => {
                     let Some(idle) = policy
                         .deadlines(live.created_at, live.last_activity_at())
@@ -346,13 +356,56 @@ impl Engine {
                 }
             }
         }
-        for (reason, ids) in expired {
+        self.end_timed_out(expired).await?;
+        Ok(())
+    }
+
+    /// Ends timed-out sessions in one transaction, then applies the log.
+    async fn end_timed_out(&self, timed_out: TimedOut) -> anyhow::Result<usize> {
+        if timed_out.is_empty() {
+            return Ok(0);
+        }
+        let now = self.now();
+        let mut tx = self
+            .shared
+            .pool
+            .begin()
+            .await
+            .context("Failed to start a transaction")?;
+        let ended = self.end_timed_out_in(&mut tx, timed_out, now).await?;
+        tx.commit()
+            .await
+            .context("Failed to commit timed-out endings")?;
+        self.apply_log().await?;
+        Ok(ended)
+    }
+
+    /// Ends timed-out sessions inside `tx`, each with its own reason.
+    async fn end_timed_out_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        timed_out: TimedOut,
+        now: Timestamp,
+    ) -> anyhow::Result<usize> {
+        let mut ended = 0;
+        for (reason, ids) in [
+            (Reason::IdleTimeout, timed_out.idle),
+            (Reason::AbsoluteTimeout, timed_out.absolute),
+        ] {
             if !ids.is_empty() {
-                self.end(Scope::Sessions(ids), reason, &Actor::system(), json!({}))
+                ended += self
+                    .end_in(
+                        tx,
+                        &Scope::Sessions(ids),
+                        reason,
+                        &Actor::system(),
+                        &json!({}),
+                        now,
+                    )
                     .await?;
             }
         }
-        Ok(())
+        Ok(ended)
     }
 
     /// Creates a user, checking the password rules.
@@ -389,16 +442,21 @@ impl Engine {
             return Ok(Visitor::Ended(reason));
         }
         if live.touch(now, activity, policy.last_seen_write_interval) {
-            let registry = registry.clone();
-            let live = Arc::clone(&live);
-            // Off the request path: a slow write must not delay the answer.
-            tokio::spawn(async move {
-                if let Err(e) = registry.persist_activity(&live).await {
-                    tracing::warn!(error = ?e, session = %live.id, "Failed to persist last-seen");
-                }
-            });
+            self.persist_later(&live);
         }
         Ok(Visitor::Live(live))
+    }
+
+    /// Writes a session's in-memory timestamps to its row, off the request
+    /// path: a slow write must not delay the answer.
+    fn persist_later(&self, live: &Arc<LiveSession>) {
+        let registry = self.shared.registry.clone();
+        let live = Arc::clone(live);
+        tokio::spawn(async move {
+            if let Err(e) = registry.persist_activity(&live).await {
+                tracing::warn!(error = ?e, session = %live.id, "Failed to persist last-seen");
+            }
+        });
     }
 
     /// Verifies a username and password. Unknown users cost the same time as
@@ -470,7 +528,7 @@ impl Engine {
 
         // Sessions past a deadline hold no slot, even if no request has ended them yet.
         let mut holding = Vec::new();
-        let mut timed_out: Vec<(SessionId, Reason)> = Vec::new();
+        let mut timed_out = TimedOut::default();
         for row in Registry::live_of_user_in(&mut tx, &user.id).await? {
             let id = SessionId::parse(&row.id).context("Found a session with an empty id")?;
             let last_activity = self
@@ -481,28 +539,11 @@ impl Engine {
                 .unwrap_or(Timestamp::from_millis(row.last_activity_at))
                 .max(Timestamp::from_millis(row.last_activity_at));
             match policy.expired(Timestamp::from_millis(row.created_at), last_activity, now) {
-                Some(reason) => timed_out.push((id, reason)),
+                Some(reason) => timed_out.add(id, reason),
                 None => holding.push((id, row)),
             }
         }
-        for reason in [Reason::IdleTimeout, Reason::AbsoluteTimeout] {
-            let ids: Vec<SessionId> = timed_out
-                .iter()
-                .filter(|(_, r)| *r == reason)
-                .map(|(id, _)| id.clone())
-                .collect();
-            if !ids.is_empty() {
-                self.end_in(
-                    &mut tx,
-                    &Scope::Sessions(ids),
-                    reason,
-                    &Actor::system(),
-                    &json!({}),
-                    now,
-                )
-                .await?;
-            }
-        }
+        self.end_timed_out_in(&mut tx, timed_out, now).await?;
 
         let ids: Vec<SessionId> = holding.iter().map(|(id, _)| id.clone()).collect();
         match policy.decide_login_replacing(policy.limit_for(user), &ids, replace_choice) {
@@ -720,10 +761,7 @@ impl Engine {
         let grace = policy.last_seen_write_interval;
         let idle_before = policy.idle_timeout.map(|t| now.minus(t).minus(grace));
         let created_before = policy.absolute_timeout.map(|t| now.minus(t));
-        let mut by_reason: [(Reason, Vec<SessionId>); 2] = [
-            (Reason::IdleTimeout, Vec::new()),
-            (Reason::AbsoluteTimeout, Vec::new()),
-        ];
+        let mut timed_out = TimedOut::default();
         for row in self
             .shared
             .registry
@@ -731,19 +769,15 @@ impl Engine {
             .await?
         {
             let snapshot = self.snapshot_of_row(row)?;
-            match policy.expired(snapshot.created_at, snapshot.last_activity_at, now) {
-                Some(Reason::IdleTimeout) => by_reason[0].1.push(snapshot.id),
-                Some(_) => by_reason[1].1.push(snapshot.id),
-                None => {}
+            if let Some(reason) =
+                policy.expired(snapshot.created_at, snapshot.last_activity_at, now)
+            {
+                timed_out.add(snapshot.id, reason);
             }
         }
-        for (reason, ids) in by_reason {
-            if !ids.is_empty() {
-                let ended = self
-                    .end(Scope::Sessions(ids), reason, &Actor::system(), json!({}))
-                    .await?;
-                tracing::info!(ended, %reason, "Ended timed-out sessions");
-            }
+        let ended = self.end_timed_out(timed_out).await?;
+        if ended > 0 {
+            tracing::info!(ended, "Ended timed-out sessions");
         }
         let before = now.minus(policy.tombstone_retention);
         self.shared.registry.delete_tombstones(before).await?;

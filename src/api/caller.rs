@@ -8,7 +8,6 @@ use axum::{extract::FromRequestParts, http::request::Parts, response::Response};
 use bouncer_engine::{
     console::Operator,
     registry::LiveSession,
-    revocation::Actor,
     users::UserRecord,
     web::{self, Authenticated},
     Visitor,
@@ -31,11 +30,6 @@ impl Caller {
             user: &self.user,
             session: &self.live.id,
         }
-    }
-
-    /// The caller as the audit log names them.
-    pub fn actor(&self) -> Actor {
-        Actor::user(self.user.id.clone(), self.user.username.to_string())
     }
 }
 

@@ -5,9 +5,8 @@ use axum::{
     http::StatusCode,
     Json,
 };
-use bouncer_engine::{ids::SessionId, registry::Scope, web};
-use bouncer_wire::{Reason, Revoked, Session};
-use serde_json::json;
+use bouncer_engine::{ids::SessionId, web, Visitor};
+use bouncer_wire::{Revoked, Session};
 use tower_sessions::Session as Cookie;
 
 use super::{caller::Caller, ApiError};
@@ -18,14 +17,12 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<Session>>, ApiError> {
-    let engine = &state.engine;
-    let sessions = engine
-        .sessions_of(&caller.user.id)
-        .await?
-        .iter()
-        .map(|s| engine.session_to_wire(s, caller.user.username.as_str(), s.id == caller.live.id))
-        .collect();
-    Ok(Json(sessions))
+    Ok(Json(
+        state
+            .engine
+            .own_sessions(&caller.user, &caller.live.id)
+            .await?,
+    ))
 }
 
 /// `DELETE /api/sessions/{id}`: ends one of the caller's sessions
@@ -38,25 +35,13 @@ pub async fn end_one(
 ) -> Result<StatusCode, ApiError> {
     let id = SessionId::parse(&id).ok_or(ApiError::NotFound)?;
     if id == caller.live.id {
-        web::sign_out(
-            &state.engine,
-            &cookie,
-            &bouncer_engine::Visitor::Live(caller.live.clone()),
-        )
-        .await?;
+        web::sign_out(&state.engine, &cookie, &Visitor::Live(caller.live.clone())).await?;
         return Ok(StatusCode::NO_CONTENT);
     }
-    let scope = Scope::SessionOfUser {
-        id,
-        user_id: caller.user.id.clone(),
-    };
-    match state
-        .engine
-        .end(scope, Reason::RevokedByUser, &caller.actor(), json!({}))
-        .await?
-    {
-        0 => Err(ApiError::NotFound),
-        _ => Ok(StatusCode::NO_CONTENT),
+    if state.engine.end_own_session(&caller.user, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
     }
 }
 
@@ -65,13 +50,9 @@ pub async fn revoke_others(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Revoked>, ApiError> {
-    let scope = Scope::User {
-        user_id: caller.user.id.clone(),
-        except: Some(caller.live.id.clone()),
-    };
     let revoked = state
         .engine
-        .end(scope, Reason::RevokedByUser, &caller.actor(), json!({}))
+        .end_other_own_sessions(&caller.user, &caller.live.id)
         .await?;
     Ok(Json(Revoked { revoked }))
 }

@@ -228,17 +228,13 @@ fn internal(error: anyhow::Error) -> ServerFnError {
 #[server]
 pub async fn my_sessions() -> Result<Vec<bouncer_wire::Session>, ServerFnError> {
     let (engine, live, user) = signed_in().await?;
-    let sessions = engine.sessions_of(&user.id).await.map_err(internal)?;
-    Ok(sessions
-        .iter()
-        .map(|s| engine.session_to_wire(s, user.username.as_str(), s.id == live.id))
-        .collect())
+    engine.own_sessions(&user, &live.id).await.map_err(internal)
 }
 
 /// Ends one of the caller's sessions; ending the current one signs out.
 #[server]
 pub async fn end_my_session(id: String) -> Result<(), ServerFnError> {
-    use bouncer_engine::{ids::SessionId, registry::Scope, revocation::Actor, web, Visitor};
+    use bouncer_engine::{ids::SessionId, web, Visitor};
 
     let (engine, live, user) = signed_in().await?;
     let id =
@@ -251,44 +247,19 @@ pub async fn end_my_session(id: String) -> Result<(), ServerFnError> {
         leptos_axum::redirect("/login?reason=logged_out");
         return Ok(());
     }
-    let actor = Actor::user(user.id.clone(), user.username.to_string());
-    let scope = Scope::SessionOfUser {
-        id,
-        user_id: user.id,
-    };
-    match engine
-        .end(
-            scope,
-            bouncer_wire::Reason::RevokedByUser,
-            &actor,
-            serde_json::json!({}),
-        )
-        .await
-        .map_err(internal)?
-    {
-        0 => Err(ServerFnError::new("That session has already ended.")),
-        _ => Ok(()),
+    if engine.end_own_session(&user, id).await.map_err(internal)? {
+        Ok(())
+    } else {
+        Err(ServerFnError::new("That session has already ended."))
     }
 }
 
 /// Ends every other session of the caller; returns how many.
 #[server]
 pub async fn end_other_sessions() -> Result<usize, ServerFnError> {
-    use bouncer_engine::{registry::Scope, revocation::Actor};
-
     let (engine, live, user) = signed_in().await?;
-    let actor = Actor::user(user.id.clone(), user.username.to_string());
-    let scope = Scope::User {
-        user_id: user.id,
-        except: Some(live.id.clone()),
-    };
     engine
-        .end(
-            scope,
-            bouncer_wire::Reason::RevokedByUser,
-            &actor,
-            serde_json::json!({}),
-        )
+        .end_other_own_sessions(&user, &live.id)
         .await
         .map_err(internal)
 }
