@@ -130,22 +130,13 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Reads `bouncer.toml` (or the file named by BOUNCER_CONFIG; missing default file is fine,
-    /// a missing BOUNCER_CONFIG file is an error) and the process environment.
     /// The database URL with any password masked, for logs and messages.
     pub fn database_url_for_display(&self) -> String {
-        match self.database_url.split_once("://") {
-            Some((scheme, rest)) => match rest.split_once('@') {
-                Some((userinfo, host)) => {
-                    let user = userinfo.split(':').next().unwrap_or_default();
-                    format!("{scheme}://{user}:***@{host}")
-                }
-                None => self.database_url.clone(),
-            },
-            None => self.database_url.clone(),
-        }
+        bouncer_engine::db::redacted(&self.database_url)
     }
 
+    /// Reads `bouncer.toml` (or the file named by BOUNCER_CONFIG; missing default file is fine,
+    /// a missing BOUNCER_CONFIG file is an error) and the process environment.
     pub fn load() -> Result<Settings, ConfigError> {
         let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v)));
         let env = env.filter(|(k, _)| k.starts_with("BOUNCER_"));

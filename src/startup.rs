@@ -16,6 +16,8 @@ use axum::{
 };
 use bouncer_engine::{
     clock::{Clock, SystemClock},
+    cookie_store::CookieStore,
+    db,
     policy::{OnLimit, Policy},
     web::{check_session, session_layer, AutoLogoutMessage, SessionCheck},
     Engine,
@@ -24,7 +26,6 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::{net::TcpListener, sync::watch};
 use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
-use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::{
     api,
@@ -66,17 +67,15 @@ pub fn policy_from(settings: &Settings) -> Policy {
 
 /// Opens and migrates the database, and builds the engine on it.
 pub async fn open_engine(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Engine> {
-    let pool = bouncer_engine::db::connect(&settings.database_url).await?;
-    bouncer_engine::db::migrate(&pool).await?;
-    SqliteStore::new(pool.clone())
-        .migrate()
-        .await
-        .context("Failed to create the cookie session table")?;
+    let url = &settings.database_url;
+    let pool = db::connect(url).await?;
+    db::migrate(&pool).await?;
+    let listen_url = (db::Backend::of_url(url) == Some(db::Backend::Postgres)).then(|| url.clone());
     // As many hashes at once as there are cores: more only queues in memory.
     let hash_limit = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    Engine::new(pool, policy_from(settings), clock, hash_limit).await
+    Engine::new(pool, policy_from(settings), clock, hash_limit, listen_url).await
 }
 
 /// Where the compiled browser bundle lives: `BOUNCER_SITE_ROOT`, else
@@ -251,7 +250,7 @@ fn router(state: AppState) -> Router {
         }
     };
 
-    let store = SqliteStore::new(engine.pool().clone());
+    let store = CookieStore::new(engine.pool().clone());
     let dynamic = Router::new()
         .merge(api::router())
         .leptos_routes_with_context(&state, routes, context, {

@@ -46,10 +46,7 @@ pub struct UserPatch {
     pub password: Option<Password>,
 }
 
-async fn lock_user(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    id: &UserId,
-) -> anyhow::Result<Option<UserRecord>> {
+async fn lock_user(tx: &mut crate::db::Tx<'_>, id: &UserId) -> anyhow::Result<Option<UserRecord>> {
     // Writing the row first takes the lock (see `Engine::open_session`).
     let locked = sqlx::query("UPDATE users SET lock_version = lock_version + 1 WHERE id = $1")
         .bind(id.as_str())
@@ -140,19 +137,14 @@ impl Engine {
         }
         check_strength(new_password)?;
         let hash = self.hasher().hash(new_password).await?;
-        let now = self.now();
-        let mut tx = self
-            .pool()
-            .begin()
-            .await
-            .context("Failed to start a transaction")?;
-        lock_user(&mut tx, &user.id)
+        let mut ending = self.begin_ending().await?;
+        lock_user(&mut ending.tx, &user.id)
             .await?
             .ok_or(AccountError::NotFound)?;
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(&hash)
             .bind(user.id.as_str())
-            .execute(&mut *tx)
+            .execute(&mut *ending.tx)
             .await
             .context("Failed to store a new password")?;
         let others = Scope::User {
@@ -160,21 +152,10 @@ impl Engine {
             except: Some(current.id.clone()),
         };
         let actor = Actor::user(user.id.clone(), user.username.to_string());
-        let ended = self
-            .end_in(
-                &mut tx,
-                &others,
-                Reason::PasswordChanged,
-                &actor,
-                &json!({}),
-                now,
-            )
+        ending
+            .end(&others, Reason::PasswordChanged, &actor, &json!({}))
             .await?;
-        tx.commit()
-            .await
-            .context("Failed to commit a password change")?;
-        self.apply_log().await?;
-        Ok(ended)
+        Ok(self.commit_ending(ending).await?)
     }
 
     /// Applies an admin's edit. Deactivation ends every session of the user
@@ -194,13 +175,8 @@ impl Engine {
             Some(password) => Some(self.hasher().hash(password).await?),
             None => None,
         };
-        let now = self.now();
-        let mut tx = self
-            .pool()
-            .begin()
-            .await
-            .context("Failed to start a transaction")?;
-        let mut user = lock_user(&mut tx, id)
+        let mut ending = self.begin_ending().await?;
+        let mut user = lock_user(&mut ending.tx, id)
             .await?
             .ok_or(AccountError::NotFound)?;
         let was_active_admin = user.active && user.role == Role::Admin;
@@ -223,14 +199,14 @@ impl Engine {
             // Lock every active admin's row, then count: two admins demoting
             // each other at once cannot both succeed.
             sqlx::query("UPDATE users SET lock_version = lock_version + 1 WHERE role = 'admin' AND active = TRUE")
-                .execute(&mut *tx)
+                .execute(&mut *ending.tx)
                 .await
                 .context("Failed to lock the admins")?;
             let others: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM users WHERE role = 'admin' AND active = TRUE AND id <> $1",
             )
             .bind(id.as_str())
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *ending.tx)
             .await
             .context("Failed to count admins")?;
             if others == 0 {
@@ -246,38 +222,24 @@ impl Engine {
         .bind(user.max_sessions.map(i64::from))
         .bind(&user.password_hash)
         .bind(id.as_str())
-        .execute(&mut *tx)
+        .execute(&mut *ending.tx)
         .await
         .context("Failed to update a user")?;
         let everything = Scope::User {
             user_id: id.clone(),
             except: None,
         };
-        if patch.active == Some(false) {
-            self.end_in(
-                &mut tx,
-                &everything,
-                Reason::Deactivated,
-                actor,
-                &json!({}),
-                now,
-            )
-            .await?;
+        let reason = if patch.active == Some(false) {
+            Some(Reason::Deactivated)
         } else if new_hash.is_some() {
-            self.end_in(
-                &mut tx,
-                &everything,
-                Reason::PasswordChanged,
-                actor,
-                &json!({}),
-                now,
-            )
-            .await?;
+            Some(Reason::PasswordChanged)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            ending.end(&everything, reason, actor, &json!({})).await?;
         }
-        tx.commit()
-            .await
-            .context("Failed to commit a user change")?;
-        self.apply_log().await?;
+        self.commit_ending(ending).await?;
         Ok(user)
     }
 }

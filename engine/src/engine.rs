@@ -15,13 +15,14 @@ use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
     clock::{Clock, Timestamp},
+    cookie_store::CookieStore,
     db::Pool,
     hub::Hub,
     ids::{SecretHash, SessionId, UserId},
     password::{check_strength, Password, PasswordHasher},
     policy::{LimitDecision, Policy},
     registry::{ClientInfo, LiveSession, Lookup, Registry, Scope, SessionRow},
-    revocation::{self, Actor, Ended, Tailer},
+    revocation::{Actor, Ended, Ending, Tailer},
     throttle::{Limits, LoginThrottle},
     users::{CreateUserError, NewUser, UserRecord, Users},
 };
@@ -134,6 +135,8 @@ struct Shared {
     tailer: Tailer,
     /// The tabs connected to this node.
     hub: Hub,
+    /// Where other nodes' endings are announced (PostgreSQL's LISTEN), if shared.
+    listen_url: Option<String>,
 }
 
 /// How often the deadlines of sessions with connected tabs are checked.
@@ -144,12 +147,15 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Engine {
     /// Builds the engine on a migrated database. `hash_limit` bounds the number
-    /// of argon2 hashes computed at once.
+    /// of argon2 hashes computed at once. With a `listen_url` (PostgreSQL
+    /// shared by several nodes) the background tasks include a listener for
+    /// the other nodes' endings.
     pub async fn new(
         pool: Pool,
         policy: Policy,
         clock: Arc<dyn Clock>,
         hash_limit: usize,
+        listen_url: Option<String>,
     ) -> anyhow::Result<Self> {
         let registry = Registry::new(pool.clone());
         let tailer = Tailer::start_at_end(pool.clone(), registry.clone()).await?;
@@ -164,6 +170,7 @@ impl Engine {
                 registry,
                 tailer,
                 hub: Hub::default(),
+                listen_url,
             }),
         })
     }
@@ -240,7 +247,12 @@ impl Engine {
         });
         let pusher = tokio::spawn(self.clone().push_endings(shutdown.clone()));
         let ticker = tokio::spawn(self.clone().watch_deadlines(shutdown.clone()));
-        vec![tailer, sweeper, pusher, ticker]
+        let mut tasks = vec![tailer, sweeper, pusher, ticker];
+        if let Some(url) = &self.shared.listen_url {
+            let listener = self.shared.tailer.clone().listen(url.clone(), shutdown);
+            tasks.push(tokio::spawn(listener));
+        }
+        tasks
     }
 
     /// Tells the tabs on this node about every ending the tailer applies.
@@ -365,47 +377,9 @@ impl Engine {
         if timed_out.is_empty() {
             return Ok(0);
         }
-        let now = self.now();
-        let mut tx = self
-            .shared
-            .pool
-            .begin()
-            .await
-            .context("Failed to start a transaction")?;
-        let ended = self.end_timed_out_in(&mut tx, timed_out, now).await?;
-        tx.commit()
-            .await
-            .context("Failed to commit timed-out endings")?;
-        self.apply_log().await?;
-        Ok(ended)
-    }
-
-    /// Ends timed-out sessions inside `tx`, each with its own reason.
-    async fn end_timed_out_in(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-        timed_out: TimedOut,
-        now: Timestamp,
-    ) -> anyhow::Result<usize> {
-        let mut ended = 0;
-        for (reason, ids) in [
-            (Reason::IdleTimeout, timed_out.idle),
-            (Reason::AbsoluteTimeout, timed_out.absolute),
-        ] {
-            if !ids.is_empty() {
-                ended += self
-                    .end_in(
-                        tx,
-                        &Scope::Sessions(ids),
-                        reason,
-                        &Actor::system(),
-                        &json!({}),
-                        now,
-                    )
-                    .await?;
-            }
-        }
-        Ok(ended)
+        let mut ending = self.begin_ending().await?;
+        end_timed_out_in(&mut ending, timed_out).await?;
+        self.commit_ending(ending).await
     }
 
     /// Creates a user, checking the password rules.
@@ -506,19 +480,14 @@ impl Engine {
         client: &ClientInfo,
         replace_choice: Option<&SessionId>,
     ) -> Result<Arc<LiveSession>, SignInError> {
-        let now = self.now();
         let policy = &self.shared.policy;
-        let mut tx = self
-            .shared
-            .pool
-            .begin()
-            .await
-            .context("Failed to start a transaction")?;
+        let mut ending = self.begin_ending().await?;
+        let now = ending.now();
         let locked = sqlx::query(
             "UPDATE users SET lock_version = lock_version + 1 WHERE id = $1 AND active = TRUE",
         )
         .bind(user.id.as_str())
-        .execute(&mut *tx)
+        .execute(&mut *ending.tx)
         .await
         .context("Failed to lock the user")?
         .rows_affected();
@@ -529,7 +498,7 @@ impl Engine {
         // Sessions past a deadline hold no slot, even if no request has ended them yet.
         let mut holding = Vec::new();
         let mut timed_out = TimedOut::default();
-        for row in Registry::live_of_user_in(&mut tx, &user.id).await? {
+        for row in Registry::live_of_user_in(&mut ending.tx, &user.id).await? {
             let id = SessionId::parse(&row.id).context("Found a session with an empty id")?;
             let last_activity = self
                 .shared
@@ -543,12 +512,14 @@ impl Engine {
                 None => holding.push((id, row)),
             }
         }
-        self.end_timed_out_in(&mut tx, timed_out, now).await?;
+        end_timed_out_in(&mut ending, timed_out).await?;
 
         let ids: Vec<SessionId> = holding.iter().map(|(id, _)| id.clone()).collect();
         match policy.decide_login_replacing(policy.limit_for(user), &ids, replace_choice) {
             LimitDecision::Refuse => {
-                tx.rollback()
+                ending
+                    .tx
+                    .rollback()
                     .await
                     .context("Failed to roll back a refused login")?;
                 let rows = holding.into_iter().map(|(_, row)| row).collect();
@@ -562,15 +533,14 @@ impl Engine {
                         "at": now.to_rfc3339(),
                     });
                     let actor = Actor::user(user.id.clone(), user.username.to_string());
-                    self.end_in(
-                        &mut tx,
-                        &Scope::Sessions(replace),
-                        Reason::SignedInElsewhere,
-                        &actor,
-                        &detail,
-                        now,
-                    )
-                    .await?;
+                    ending
+                        .end(
+                            &Scope::Sessions(replace),
+                            Reason::SignedInElsewhere,
+                            &actor,
+                            &detail,
+                        )
+                        .await?;
                 }
             }
         }
@@ -581,10 +551,10 @@ impl Engine {
             .iter()
             .map(|(_, row)| Timestamp::from_millis(row.created_at.saturating_add(1)))
             .fold(now, Timestamp::max);
-        let live =
-            Arc::new(Registry::insert(&mut tx, &id, &user.id, &secret, client, created_at).await?);
-        tx.commit().await.context("Failed to commit a login")?;
-        self.apply_log().await?;
+        let live = Arc::new(
+            Registry::insert(&mut ending.tx, &id, &user.id, &secret, client, created_at).await?,
+        );
+        self.commit_ending(ending).await?;
         self.shared.registry.remember(secret, Arc::clone(&live));
         self.shared.hub.sessions_changed(&user.id);
         Ok(live)
@@ -604,42 +574,21 @@ impl Engine {
     /// with logout-everywhere on, every other session of the user ends with
     /// `logged_out_elsewhere`.
     pub async fn sign_out(&self, live: &LiveSession, actor: &Actor) -> anyhow::Result<usize> {
-        let now = self.now();
-        let mut tx = self
-            .shared
-            .pool
-            .begin()
-            .await
-            .context("Failed to start a transaction")?;
-        let mut ended = self
-            .end_in(
-                &mut tx,
-                &Scope::Sessions(vec![live.id.clone()]),
-                Reason::LoggedOut,
-                actor,
-                &json!({}),
-                now,
-            )
+        let mut ending = self.begin_ending().await?;
+        let own = Scope::Sessions(vec![live.id.clone()]);
+        ending
+            .end(&own, Reason::LoggedOut, actor, &json!({}))
             .await?;
         if self.shared.policy.logout_everywhere {
             let others = Scope::User {
                 user_id: live.user_id.clone(),
                 except: Some(live.id.clone()),
             };
-            ended += self
-                .end_in(
-                    &mut tx,
-                    &others,
-                    Reason::LoggedOutElsewhere,
-                    actor,
-                    &json!({}),
-                    now,
-                )
+            ending
+                .end(&others, Reason::LoggedOutElsewhere, actor, &json!({}))
                 .await?;
         }
-        tx.commit().await.context("Failed to commit a logout")?;
-        self.apply_log().await?;
-        Ok(ended)
+        self.commit_ending(ending).await
     }
 
     /// Ends the sessions chosen by `scope`: durably first, then applied to this
@@ -651,41 +600,24 @@ impl Engine {
         actor: &Actor,
         detail: Value,
     ) -> anyhow::Result<usize> {
-        let now = self.now();
-        let mut tx = self
-            .shared
-            .pool
-            .begin()
-            .await
-            .context("Failed to start a transaction")?;
-        let ended = self
-            .end_in(&mut tx, &scope, reason, actor, &detail, now)
-            .await?;
-        tx.commit().await.context("Failed to commit an ending")?;
+        let mut ending = self.begin_ending().await?;
+        ending.end(&scope, reason, actor, &detail).await?;
+        self.commit_ending(ending).await
+    }
+
+    /// Starts a transaction that may end sessions (see [`Ending`]).
+    pub(crate) async fn begin_ending(&self) -> anyhow::Result<Ending<'static>> {
+        Ending::begin(&self.shared.pool, self.now()).await
+    }
+
+    /// Commits `ending` and applies the log to this node's view, so the very
+    /// next request here is refused. Returns how many sessions ended.
+    pub(crate) async fn commit_ending(&self, ending: Ending<'_>) -> anyhow::Result<usize> {
+        let ended = ending.commit().await?;
         if ended > 0 {
-            self.apply_log().await?;
+            self.shared.tailer.catch_up().await?;
         }
         Ok(ended)
-    }
-
-    pub(crate) async fn end_in(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-        scope: &Scope,
-        reason: Reason,
-        actor: &Actor,
-        detail: &Value,
-        now: Timestamp,
-    ) -> anyhow::Result<usize> {
-        let ended = Registry::end_in(tx, scope, reason, now).await?;
-        revocation::append(tx, &ended, reason, actor, detail, now).await?;
-        Ok(ended.len())
-    }
-
-    /// Applies the log to this node's view now (after one of our own commits).
-    pub(crate) async fn apply_log(&self) -> anyhow::Result<()> {
-        self.shared.tailer.catch_up().await?;
-        Ok(())
     }
 
     /// The live sessions of a user, newest first, with this node's fresher
@@ -787,6 +719,25 @@ impl Engine {
             .await
             .context("Failed to delete old revocation log rows")?;
         self.shared.registry.prune_tombstones(before);
+        CookieStore::new(self.shared.pool.clone())
+            .delete_expired(now)
+            .await?;
         Ok(())
     }
+}
+
+/// Ends timed-out sessions inside `ending`, each with its own reason.
+async fn end_timed_out_in(ending: &mut Ending<'_>, timed_out: TimedOut) -> anyhow::Result<()> {
+    let system = Actor::system();
+    for (reason, ids) in [
+        (Reason::IdleTimeout, timed_out.idle),
+        (Reason::AbsoluteTimeout, timed_out.absolute),
+    ] {
+        if !ids.is_empty() {
+            ending
+                .end(&Scope::Sessions(ids), reason, &system, &json!({}))
+                .await?;
+        }
+    }
+    Ok(())
 }

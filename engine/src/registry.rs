@@ -17,12 +17,12 @@ use std::{
 
 use anyhow::Context;
 use bouncer_wire::Reason;
-use sqlx::{QueryBuilder, Sqlite};
 
 use crate::{
     clock::Timestamp,
-    db::Pool,
+    db::{Pool, Tx},
     ids::{SecretHash, SessionId, UserId},
+    sql::Sql,
 };
 
 /// The device a session was opened from, as the server saw it.
@@ -316,7 +316,7 @@ impl Registry {
 
     /// Inserts a new session row inside the caller's transaction.
     pub async fn insert(
-        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        tx: &mut Tx<'_>,
         id: &SessionId,
         user_id: &UserId,
         secret: &SecretHash,
@@ -396,7 +396,7 @@ impl Registry {
     /// The live sessions of a user, oldest first, read inside `tx` (an index
     /// range on `sessions_live_by_user`).
     pub async fn live_of_user_in(
-        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        tx: &mut Tx<'_>,
         user_id: &UserId,
     ) -> anyhow::Result<Vec<SessionRow>> {
         sqlx::query_as::<_, SessionRow>(&format!(
@@ -422,20 +422,20 @@ impl Registry {
     /// Marks the sessions chosen by `scope` ended inside `tx` and returns
     /// which ones were live until now (already-ended ones are left alone).
     pub async fn end_in(
-        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        tx: &mut Tx<'_>,
         scope: &Scope,
         reason: Reason,
         now: Timestamp,
     ) -> anyhow::Result<Vec<(SessionId, UserId)>> {
-        let mut query = QueryBuilder::<Sqlite>::new("UPDATE sessions SET ended_at = ");
-        query.push_bind(now.as_millis());
-        query.push(", end_reason = ");
-        query.push_bind(reason.as_str());
-        query.push(" WHERE ended_at IS NULL AND ");
+        let mut query = Sql::new("UPDATE sessions SET ended_at = ");
+        query.bind(now.as_millis()).push(", end_reason = ");
+        query
+            .bind(reason.as_str())
+            .push(" WHERE ended_at IS NULL AND ");
         scope.push_condition(&mut query);
         query.push(" RETURNING id, user_id");
         let rows: Vec<(String, String)> = query
-            .build_query_as()
+            .query_as()
             .fetch_all(&mut **tx)
             .await
             .context("Failed to end sessions")?;
@@ -473,21 +473,19 @@ impl Registry {
             session: SessionRow,
             username: String,
         }
-        let mut query = QueryBuilder::<Sqlite>::new(
+        let mut query = Sql::new(
             "SELECT s.id, s.user_id, s.created_at, s.last_seen_at, s.last_activity_at, s.ip, s.user_agent, \
              s.device, s.ended_at, s.end_reason, u.username \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.ended_at IS NULL",
         );
         if let Some(user_id) = user_id {
-            query
-                .push(" AND s.user_id = ")
-                .push_bind(user_id.to_string());
+            query.push(" AND s.user_id = ").bind(user_id.to_string());
         }
         query
             .push(" ORDER BY s.created_at DESC, s.id DESC LIMIT ")
-            .push_bind(limit);
+            .bind(limit);
         let rows: Vec<Joined> = query
-            .build_query_as()
+            .query_as()
             .fetch_all(&self.pool)
             .await
             .context("Failed to list live sessions")?;
@@ -499,16 +497,14 @@ impl Registry {
         if user_ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "SELECT user_id, COUNT(*) FROM sessions WHERE ended_at IS NULL AND user_id IN (",
+        let mut query = Sql::new(
+            "SELECT user_id, COUNT(*) FROM sessions WHERE ended_at IS NULL AND user_id IN ",
         );
-        let mut list = query.separated(", ");
-        for id in user_ids {
-            list.push_bind(id.to_string());
-        }
-        query.push(") GROUP BY user_id");
+        query
+            .bind_list(user_ids.iter().map(UserId::to_string))
+            .push(" GROUP BY user_id");
         let rows: Vec<(String, i64)> = query
-            .build_query_as()
+            .query_as()
             .fetch_all(&self.pool)
             .await
             .context("Failed to count live sessions")?;
@@ -537,22 +533,20 @@ impl Registry {
         idle_before: Option<Timestamp>,
         created_before: Option<Timestamp>,
     ) -> anyhow::Result<Vec<SessionRow>> {
-        let mut query = QueryBuilder::<Sqlite>::new(format!(
+        let mut query = Sql::new(format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL AND (1 = 0"
         ));
         if let Some(before) = idle_before {
             query
                 .push(" OR last_activity_at < ")
-                .push_bind(before.as_millis());
+                .bind(before.as_millis());
         }
         if let Some(before) = created_before {
-            query
-                .push(" OR created_at < ")
-                .push_bind(before.as_millis());
+            query.push(" OR created_at < ").bind(before.as_millis());
         }
         query.push(") LIMIT 10000");
         query
-            .build_query_as()
+            .query_as()
             .fetch_all(&self.pool)
             .await
             .context("Failed to find expired sessions")
@@ -581,49 +575,35 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn push_condition(&self, query: &mut QueryBuilder<'_, Sqlite>) {
+    fn push_condition(&self, query: &mut Sql) {
         match self {
             Scope::Sessions(ids) => {
-                if ids.is_empty() {
-                    query.push("1 = 0");
-                    return;
-                }
-                query.push("id IN (");
-                let mut list = query.separated(", ");
-                for id in ids {
-                    list.push_bind(id.to_string());
-                }
-                query.push(")");
+                query
+                    .push("id IN ")
+                    .bind_list(ids.iter().map(SessionId::to_string));
             }
             Scope::SessionOfUser { id, user_id } => {
-                query.push("id = ").push_bind(id.to_string());
-                query.push(" AND user_id = ").push_bind(user_id.to_string());
+                query.push("id = ").bind(id.to_string());
+                query.push(" AND user_id = ").bind(user_id.to_string());
             }
             Scope::Users(user_ids) => {
-                if user_ids.is_empty() {
-                    query.push("1 = 0");
-                    return;
-                }
-                query.push("user_id IN (");
-                let mut list = query.separated(", ");
-                for id in user_ids {
-                    list.push_bind(id.to_string());
-                }
-                query.push(")");
+                query
+                    .push("user_id IN ")
+                    .bind_list(user_ids.iter().map(UserId::to_string));
             }
             Scope::Everyone {
                 except,
                 include_admins,
             } => {
-                query.push("id <> ").push_bind(except.to_string());
+                query.push("id <> ").bind(except.to_string());
                 if !include_admins {
                     query.push(" AND user_id NOT IN (SELECT id FROM users WHERE role = 'admin')");
                 }
             }
             Scope::User { user_id, except } => {
-                query.push("user_id = ").push_bind(user_id.to_string());
+                query.push("user_id = ").bind(user_id.to_string());
                 if let Some(except) = except {
-                    query.push(" AND id <> ").push_bind(except.to_string());
+                    query.push(" AND id <> ").bind(except.to_string());
                 }
             }
         }

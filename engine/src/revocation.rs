@@ -15,14 +15,14 @@ use std::{sync::Arc, time::Duration};
 use anyhow::Context;
 use bouncer_wire::Reason;
 use serde_json::Value;
-use sqlx::{QueryBuilder, Sqlite};
 use tokio::sync::{broadcast, Mutex, Notify};
 
 use crate::{
     clock::Timestamp,
-    db::Pool,
+    db::{Backend, Pool, Tx},
     ids::{SessionId, UserId},
-    registry::Registry,
+    registry::{Registry, Scope},
+    sql::Sql,
 };
 
 /// Who ended a session.
@@ -71,37 +71,145 @@ pub struct Ended {
     pub detail: Value,
 }
 
-/// Appends one log row per ended session inside the caller's transaction.
-pub async fn append(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    ended: &[(SessionId, UserId)],
+/// The channel a PostgreSQL commit that appended to the log notifies on; the
+/// payload is the newest sequence number, so a listener already past it can
+/// skip the read.
+pub const NOTIFY_CHANNEL: &str = "bouncer_revocations";
+
+/// The endings of one [`Ending`] transaction, waiting for the log.
+#[derive(Debug)]
+struct Pending {
+    ended: Vec<(SessionId, UserId)>,
     reason: Reason,
-    actor: &Actor,
-    detail: &Value,
+    actor: Actor,
+    detail: String,
+}
+
+/// A transaction that ends sessions. Rows are marked ended as it goes; the
+/// log rows are appended as its very last step, under a lock on the log
+/// table that the commit releases.
+///
+/// The lock is what makes the log's sequence follow commit order on
+/// PostgreSQL: sequence values are handed out at insert time, so without it a
+/// tailer could read seq 8 while seq 7 is still uncommitted, move past 7 and
+/// never apply it. Taking it last means a transaction waiting for it holds
+/// nothing the holder could need, so it cannot deadlock. On SQLite the
+/// database's single write lock already gives the same order.
+#[derive(Debug)]
+pub struct Ending<'c> {
+    /// For the transaction's other statements (a login's insert, a user edit).
+    pub tx: Tx<'c>,
     now: Timestamp,
-) -> anyhow::Result<()> {
-    let detail = detail.to_string();
-    // 6 binds per row keeps every chunk far below SQLite's parameter limit.
-    for chunk in ended.chunks(1000) {
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO revocations (session_id, user_id, reason, actor_id, actor_name, at, detail) ",
-        );
-        query.push_values(chunk, |mut row, (session_id, user_id)| {
-            row.push_bind(session_id.to_string())
-                .push_bind(user_id.to_string())
-                .push_bind(reason.as_str())
-                .push_bind(actor.id.as_ref().map(|id| id.to_string()))
-                .push_bind(actor.name.clone())
-                .push_bind(now.as_millis())
-                .push_bind(detail.clone());
-        });
-        query
-            .build()
-            .execute(&mut **tx)
-            .await
-            .context("Failed to append to the revocation log")?;
+    pending: Vec<Pending>,
+}
+
+impl Ending<'static> {
+    pub async fn begin(pool: &Pool, now: Timestamp) -> anyhow::Result<Self> {
+        Ok(Ending {
+            tx: pool
+                .begin()
+                .await
+                .context("Failed to start a transaction")?,
+            now,
+            pending: Vec::new(),
+        })
     }
-    Ok(())
+}
+
+impl Ending<'_> {
+    /// "Now" for this transaction's endings.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Marks the sessions chosen by `scope` ended; returns how many were live.
+    pub async fn end(
+        &mut self,
+        scope: &Scope,
+        reason: Reason,
+        actor: &Actor,
+        detail: &Value,
+    ) -> anyhow::Result<usize> {
+        let ended = Registry::end_in(&mut self.tx, scope, reason, self.now).await?;
+        let count = ended.len();
+        if count > 0 {
+            self.pending.push(Pending {
+                ended,
+                reason,
+                actor: actor.clone(),
+                detail: detail.to_string(),
+            });
+        }
+        Ok(count)
+    }
+
+    /// How many sessions this transaction has ended so far.
+    pub fn ended(&self) -> usize {
+        self.pending.iter().map(|p| p.ended.len()).sum()
+    }
+
+    /// Appends the log and commits. Returns how many sessions ended.
+    pub async fn commit(mut self) -> anyhow::Result<usize> {
+        let ended = self.ended();
+        if ended > 0 {
+            self.append().await?;
+        }
+        self.tx
+            .commit()
+            .await
+            .context("Failed to commit ended sessions")?;
+        Ok(ended)
+    }
+
+    async fn append(&mut self) -> anyhow::Result<()> {
+        let postgres = Backend::of(&self.tx) == Backend::Postgres;
+        if postgres {
+            // Readers (the tailers) are not blocked; other appenders wait.
+            sqlx::query("LOCK TABLE revocations IN EXCLUSIVE MODE")
+                .execute(&mut *self.tx)
+                .await
+                .context("Failed to lock the revocation log")?;
+        }
+        for pending in &self.pending {
+            // 7 binds per row keeps every chunk far below both backends' parameter limits.
+            for chunk in pending.ended.chunks(1000) {
+                let mut query = Sql::new(
+                    "INSERT INTO revocations (session_id, user_id, reason, actor_id, actor_name, at, detail) VALUES ",
+                );
+                for (i, (session_id, user_id)) in chunk.iter().enumerate() {
+                    query.push(if i == 0 { "(" } else { ", (" });
+                    query.bind(session_id.to_string()).push(", ");
+                    query.bind(user_id.to_string()).push(", ");
+                    query.bind(pending.reason.as_str()).push(", ");
+                    query
+                        .bind(pending.actor.id.as_ref().map(UserId::to_string))
+                        .push(", ");
+                    query.bind(pending.actor.name.clone()).push(", ");
+                    query.bind(self.now.as_millis()).push(", ");
+                    query.bind(pending.detail.clone()).push(")");
+                }
+                query
+                    .query()
+                    .execute(&mut *self.tx)
+                    .await
+                    .context("Failed to append to the revocation log")?;
+            }
+        }
+        if postgres {
+            // Delivered to every listening node when (and only if) this commits.
+            // pg_notify returns `void`, which the `Any` driver cannot decode,
+            // hence the count around it.
+            sqlx::query(
+                "SELECT COUNT(*) FROM (SELECT pg_notify($1, CAST(MAX(seq) AS TEXT)) AS n \
+                 FROM revocations) AS notified",
+            )
+            .bind(NOTIFY_CHANNEL)
+            .execute(&mut *self.tx)
+            .await
+            .context("Failed to notify the other nodes")?;
+        }
+        Ok(())
+    }
 }
 
 /// One row of the audit view of the log.
@@ -281,6 +389,72 @@ impl Tailer {
                 _ = shutdown.changed() => return,
             }
         }
+    }
+
+    /// PostgreSQL only: one `LISTEN` connection that wakes the loop when
+    /// another node (or the command line) commits an ending, so a tab here
+    /// hears of it in milliseconds rather than at the next poll.
+    ///
+    /// Notifications are hints: every one only wakes [`Tailer::run`], which
+    /// reads the log past its last sequence number. When the connection
+    /// drops, the listener reconnects and wakes the loop once more, so
+    /// whatever was committed meanwhile is applied then; nothing is lost.
+    pub async fn listen(self, url: String, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            match self.listen_once(&url, &mut shutdown).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = ?e, "The revocation listener failed; reconnecting")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Listens until shutdown (`Ok`) or an error the listener cannot ride out.
+    async fn listen_once(
+        &self,
+        url: &str,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let mut listener = sqlx::postgres::PgListener::connect(url)
+            .await
+            .context("Failed to connect the revocation listener")?;
+        listener
+            .listen(NOTIFY_CHANNEL)
+            .await
+            .context("Failed to LISTEN for revocations")?;
+        // Anything committed before the LISTEN took effect.
+        self.wake();
+        loop {
+            let notification = tokio::select! {
+                notification = listener.try_recv() => notification,
+                _ = shutdown.changed() => return Ok(()),
+            };
+            match notification.context("The revocation listener lost its connection")? {
+                Some(notification) => {
+                    let newest = notification.payload().parse::<i64>().unwrap_or(i64::MAX);
+                    if newest > self.applied_seq() {
+                        self.wake();
+                    }
+                }
+                None => {
+                    // The connection dropped and has been re-established
+                    // (LISTEN included): read what went by meanwhile.
+                    tracing::warn!("The revocation listener reconnected; catching up");
+                    self.wake();
+                }
+            }
+        }
+    }
+
+    /// The last sequence number applied, or 0 while a read is in progress
+    /// (which only means "wake anyway").
+    fn applied_seq(&self) -> i64 {
+        self.applied.try_lock().map(|seq| *seq).unwrap_or(0)
     }
 }
 

@@ -123,7 +123,8 @@ pub(crate) struct UserRow {
     password_hash: String,
     role: String,
     permissions: String,
-    active: bool,
+    /// 0 or 1: see [`USER_COLUMNS`].
+    active: i64,
     max_sessions: Option<i64>,
     created_at: i64,
 }
@@ -142,15 +143,17 @@ impl UserRow {
             password_hash: self.password_hash,
             role: self.role.parse().map_err(anyhow::Error::msg)?,
             permissions,
-            active: self.active,
+            active: self.active != 0,
             max_sessions: self.max_sessions.and_then(|n| u32::try_from(n).ok()),
             created_at: Timestamp::from_millis(self.created_at),
         })
     }
 }
 
-pub(crate) const USER_COLUMNS: &str =
-    "id, username, password_hash, role, permissions, active, max_sessions, created_at";
+/// The `users` columns, with `active` read as an integer: sqlx's `Any` driver
+/// cannot decode SQLite's BOOLEAN, and 0/1 reads the same on both backends.
+pub(crate) const USER_COLUMNS: &str = "id, username, password_hash, role, permissions, \
+     CASE WHEN active THEN 1 ELSE 0 END AS active, max_sessions, created_at";
 
 pub(crate) fn permissions_column(permissions: &BTreeSet<Permission>) -> String {
     permissions
