@@ -1,6 +1,10 @@
-//! The integration harness: the real application on port 0, a fresh SQLite
-//! database file per test, a manual clock, and cookie-keeping HTTP clients
-//! that stand in for browsers.
+//! The integration harness: the real application on port 0, a fresh database
+//! per test, a manual clock, and cookie-keeping HTTP clients that stand in for
+//! browsers.
+//!
+//! The suite is parametrised by backend: `BOUNCER_TEST_BACKEND=postgres` runs
+//! every test on a fresh PostgreSQL database (see [`database`]); otherwise
+//! each gets a SQLite file. `scripts/test.sh` runs it both ways.
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
@@ -15,6 +19,8 @@ use bouncer_engine::{
 };
 use bouncer_wire::{Permission, Role};
 use serde_json::{json, Value};
+
+pub mod database;
 
 /// A running server and what a test needs to drive it.
 pub struct TestApp {
@@ -47,7 +53,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         bouncer::telemetry::init();
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let database_url = format!("sqlite://{}", dir.path().join("bouncer.db").display());
+    let database_url = database::fresh(dir.path()).await;
     let mut settings = Settings {
         addr: "127.0.0.1:0".parse().expect("a valid address"),
         database_url: database_url.clone(),
