@@ -6,7 +6,13 @@
 //! rows and appends the log, then the tailer applies it to the view *before*
 //! the call returns, so the very next request on this node is refused.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use anyhow::Context;
 use bouncer_wire::{Reason, ServerMessage, CLOSE_SESSION_ENDED};
@@ -19,9 +25,10 @@ use crate::{
     db::Pool,
     hub::Hub,
     ids::{SecretHash, SessionId, UserId},
+    listener,
     password::{check_strength, Password, PasswordHasher},
     policy::{LimitDecision, Policy},
-    registry::{ClientInfo, LiveSession, Lookup, Registry, Scope, SessionRow},
+    registry::{ClientInfo, LiveSession, Lookup, Owed, Persist, Registry, Scope, SessionRow},
     revocation::{Actor, Ended, Ending, Tailer},
     throttle::{Limits, LoginThrottle},
     users::{CreateUserError, NewUser, UserRecord, Users},
@@ -115,6 +122,15 @@ impl TimedOut {
     }
 }
 
+/// See [`Engine::deadline_state`].
+enum DeadlineState {
+    Expired(Reason),
+    /// Inside the warning window before this idle deadline.
+    Warn(Timestamp),
+    /// Not yet in the window (the idle deadline, if there is one).
+    Fine(Option<Timestamp>),
+}
+
 /// The session engine. Cheap to clone: every field is shared.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -137,10 +153,20 @@ struct Shared {
     hub: Hub,
     /// Where other nodes' endings are announced (PostgreSQL's LISTEN), if shared.
     listen_url: Option<String>,
+    /// Sessions owing a throttled activity write (see [`Persist::Later`]).
+    owed_writes: std::sync::Mutex<Vec<Arc<LiveSession>>>,
+    /// Counts [`Engine::check_deadlines`] passes.
+    deadline_ticks: AtomicU64,
 }
 
 /// How often the deadlines of sessions with connected tabs are checked.
 const DEADLINE_TICK: Duration = Duration::from_millis(200);
+
+/// How many deadline ticks apart a warned session's activity is re-read.
+const WARNED_REFRESH_TICKS: u64 = 5;
+
+/// How often owed activity writes are checked (see [`Persist::Later`]).
+const OWED_WRITES_TICK: Duration = Duration::from_secs(1);
 
 /// How often the sweeper ends timed-out sessions and deletes old tombstones.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -171,6 +197,8 @@ impl Engine {
                 tailer,
                 hub: Hub::default(),
                 listen_url,
+                owed_writes: std::sync::Mutex::default(),
+                deadline_ticks: AtomicU64::new(0),
             }),
         })
     }
@@ -213,9 +241,7 @@ impl Engine {
     pub fn record_activity(&self, live: &Arc<LiveSession>) {
         let now = self.now();
         let policy = &self.shared.policy;
-        if live.touch(now, true, policy.last_seen_write_interval) {
-            self.persist_later(live);
-        }
+        self.persist(live, live.touch(now, true, policy.last_seen_write_interval));
         if let Some(idle) = policy
             .deadlines(live.created_at, live.last_activity_at())
             .idle
@@ -247,10 +273,30 @@ impl Engine {
         });
         let pusher = tokio::spawn(self.clone().push_endings(shutdown.clone()));
         let ticker = tokio::spawn(self.clone().watch_deadlines(shutdown.clone()));
-        let mut tasks = vec![tailer, sweeper, pusher, ticker];
+        let engine = self.clone();
+        let mut stop = shutdown.clone();
+        let flusher = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(OWED_WRITES_TICK);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => engine.flush_owed_writes(false).await,
+                    _ = stop.changed() => {
+                        engine.flush_owed_writes(true).await;
+                        return;
+                    }
+                }
+            }
+        });
+        let mut tasks = vec![tailer, sweeper, pusher, ticker, flusher];
         if let Some(url) = &self.shared.listen_url {
-            let listener = self.shared.tailer.clone().listen(url.clone(), shutdown);
-            tasks.push(tokio::spawn(listener));
+            let tailer = self.shared.tailer.clone();
+            let hub = self.shared.hub.clone();
+            tasks.push(tokio::spawn(listener::run(
+                url.clone(),
+                tailer,
+                hub,
+                shutdown,
+            )));
         }
         tasks
     }
@@ -338,38 +384,79 @@ impl Engine {
     }
 
     /// One pass of [`Engine::watch_deadlines`].
+    ///
+    /// A session about to be warned or ended has its activity re-read from
+    /// the database first: the person may be active through another node,
+    /// whose writes are at most one write interval behind. Once warned, the
+    /// session is re-read every [`WARNED_REFRESH_TICKS`] ticks, so activity
+    /// elsewhere takes the warning down here too.
     pub async fn check_deadlines(&self) -> anyhow::Result<()> {
         let now = self.now();
-        let policy = &self.shared.policy;
-        let mut expired = TimedOut::default();
-        for (id, warned_for) in self.shared.hub.sessions() {
-            let Some(live) = self.shared.registry.cached_by_id(&id) else {
-                continue;
-            };
-            match policy.expired(live.created_at, live.last_activity_at(), now) {
-                Some(reason) => expired.add(id, reason),
-                None => {
-                    let Some(idle) = policy
-                        .deadlines(live.created_at, live.last_activity_at())
-                        .idle
-                    else {
-                        continue;
-                    };
-                    let in_window =
-                        now >= idle.minus(policy.idle_warning) && !policy.idle_warning.is_zero();
-                    if in_window && warned_for != Some(idle) {
-                        self.shared.hub.mark_warned(&id, Some(idle));
-                        let warning = ServerMessage::IdleWarning {
-                            idle_expires_at: idle.to_rfc3339(),
-                            seconds_left: idle.since(now).as_secs(),
-                        };
-                        self.shared.hub.send_to_session(&id, &warning);
-                    }
+        let tick = self.shared.deadline_ticks.fetch_add(1, Ordering::Relaxed);
+        let watched: Vec<_> = self
+            .shared
+            .hub
+            .sessions()
+            .into_iter()
+            .filter_map(|(id, warned_for)| {
+                let live = self.shared.registry.cached_by_id(&id)?;
+                Some((live, warned_for))
+            })
+            .collect();
+        let stale: Vec<SessionId> = watched
+            .iter()
+            .filter(|(live, warned_for)| match self.deadline_state(live, now) {
+                DeadlineState::Expired(_) => true,
+                DeadlineState::Warn(idle) => {
+                    *warned_for != Some(idle) || tick % WARNED_REFRESH_TICKS == 0
                 }
+                DeadlineState::Fine(_) => false,
+            })
+            .map(|(live, _)| live.id.clone())
+            .collect();
+        if !stale.is_empty() {
+            self.shared.registry.refresh_activity(&stale).await?;
+        }
+        let mut expired = TimedOut::default();
+        for (live, warned_for) in watched {
+            match self.deadline_state(&live, now) {
+                DeadlineState::Expired(reason) => expired.add(live.id.clone(), reason),
+                DeadlineState::Warn(idle) if warned_for != Some(idle) => {
+                    self.shared.hub.mark_warned(&live.id, Some(idle));
+                    let warning = ServerMessage::IdleWarning {
+                        idle_expires_at: idle.to_rfc3339(),
+                        seconds_left: idle.since(now).as_secs(),
+                    };
+                    self.shared.hub.send_to_session(&live.id, &warning);
+                }
+                // Activity elsewhere moved the deadline out of the window.
+                DeadlineState::Fine(Some(idle)) if warned_for.is_some() => {
+                    self.shared.hub.extended(&live.id, idle, now);
+                }
+                _ => {}
             }
         }
         self.end_timed_out(expired).await?;
         Ok(())
+    }
+
+    /// Where `live` stands against its deadlines at `now`, by this node's copy.
+    fn deadline_state(&self, live: &LiveSession, now: Timestamp) -> DeadlineState {
+        let policy = &self.shared.policy;
+        if let Some(reason) = policy.expired(live.created_at, live.last_activity_at(), now) {
+            return DeadlineState::Expired(reason);
+        }
+        let idle = policy
+            .deadlines(live.created_at, live.last_activity_at())
+            .idle;
+        match idle {
+            Some(idle)
+                if !policy.idle_warning.is_zero() && now >= idle.minus(policy.idle_warning) =>
+            {
+                DeadlineState::Warn(idle)
+            }
+            idle => DeadlineState::Fine(idle),
+        }
     }
 
     /// Ends timed-out sessions in one transaction, then applies the log.
@@ -405,7 +492,7 @@ impl Engine {
         };
         let now = self.now();
         let policy = &self.shared.policy;
-        if let Some(reason) = policy.expired(live.created_at, live.last_activity_at(), now) {
+        if let Some(reason) = self.expired_after_refresh(&live, now).await? {
             self.end(
                 Scope::Sessions(vec![live.id.clone()]),
                 reason,
@@ -415,22 +502,77 @@ impl Engine {
             .await?;
             return Ok(Visitor::Ended(reason));
         }
-        if live.touch(now, activity, policy.last_seen_write_interval) {
-            self.persist_later(&live);
-        }
+        self.persist(
+            &live,
+            live.touch(now, activity, policy.last_seen_write_interval),
+        );
         Ok(Visitor::Live(live))
     }
 
-    /// Writes a session's in-memory timestamps to its row, off the request
-    /// path: a slow write must not delay the answer.
-    fn persist_later(&self, live: &Arc<LiveSession>) {
-        let registry = self.shared.registry.clone();
-        let live = Arc::clone(live);
-        tokio::spawn(async move {
-            if let Err(e) = registry.persist_activity(&live).await {
+    /// Whether `live` is past a deadline at `now`, asking the database before
+    /// saying yes: the person may have been active on another node.
+    async fn expired_after_refresh(
+        &self,
+        live: &LiveSession,
+        now: Timestamp,
+    ) -> anyhow::Result<Option<Reason>> {
+        let policy = &self.shared.policy;
+        if policy
+            .expired(live.created_at, live.last_activity_at(), now)
+            .is_none()
+        {
+            return Ok(None);
+        }
+        self.shared
+            .registry
+            .refresh_activity(std::slice::from_ref(&live.id))
+            .await?;
+        Ok(policy.expired(live.created_at, live.last_activity_at(), now))
+    }
+
+    /// Acts on a touch's [`Persist`]: an immediate write goes off the request
+    /// path (a slow write must not delay the answer); a held-back one waits
+    /// for [`Engine::flush_owed_writes`].
+    fn persist(&self, live: &Arc<LiveSession>, persist: Persist) {
+        match persist {
+            Persist::Now => {
+                let registry = self.shared.registry.clone();
+                let live = Arc::clone(live);
+                tokio::spawn(async move {
+                    if let Err(e) = registry.persist_activity(&live).await {
+                        tracing::warn!(error = ?e, session = %live.id, "Failed to persist last-seen");
+                    }
+                });
+            }
+            Persist::Later => lock(&self.shared.owed_writes).push(Arc::clone(live)),
+            Persist::No => {}
+        }
+    }
+
+    /// Makes the held-back activity writes whose interval has passed (all of
+    /// them when `all`, at shutdown), so other nodes see activity at most one
+    /// write interval late.
+    pub async fn flush_owed_writes(&self, all: bool) {
+        let now = self.now();
+        let interval = if all {
+            Duration::ZERO
+        } else {
+            self.shared.policy.last_seen_write_interval
+        };
+        let mut due = Vec::new();
+        lock(&self.shared.owed_writes).retain(|live| match live.owed_write(now, interval) {
+            Owed::Due => {
+                due.push(Arc::clone(live));
+                false
+            }
+            Owed::NotYet => true,
+            Owed::Settled => false,
+        });
+        for live in due {
+            if let Err(e) = self.shared.registry.persist_activity(&live).await {
                 tracing::warn!(error = ?e, session = %live.id, "Failed to persist last-seen");
             }
-        });
+        }
     }
 
     /// Verifies a username and password. Unknown users cost the same time as
@@ -554,6 +696,7 @@ impl Engine {
         let live = Arc::new(
             Registry::insert(&mut ending.tx, &id, &user.id, &secret, client, created_at).await?,
         );
+        listener::announce_new_session(&mut ending.tx, &user.id).await?;
         self.commit_ending(ending).await?;
         self.shared.registry.remember(secret, Arc::clone(&live));
         self.shared.hub.sessions_changed(&user.id);
@@ -633,6 +776,8 @@ impl Engine {
     pub fn snapshot_of_row(&self, row: SessionRow) -> anyhow::Result<SessionSnapshot> {
         let id = SessionId::parse(&row.id).context("Found a session with an empty id")?;
         if let Some(live) = self.shared.registry.cached_by_id(&id) {
+            // The row may carry activity from another node.
+            live.absorb(row.last_seen_at, row.last_activity_at);
             return Ok(SessionSnapshot::from(live.as_ref()));
         }
         Ok(SessionSnapshot {
@@ -740,4 +885,11 @@ async fn end_timed_out_in(ending: &mut Ending<'_>, timed_out: TimedOut) -> anyho
         }
     }
     Ok(())
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guarded lists stay consistent whatever panicked while holding them.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

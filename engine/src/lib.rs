@@ -30,6 +30,7 @@ pub mod db;
 pub mod engine;
 pub mod hub;
 pub mod ids;
+pub mod listener;
 pub mod password;
 pub mod policy;
 pub mod registry;

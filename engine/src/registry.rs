@@ -10,7 +10,7 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::{
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
         Arc, RwLock,
     },
 };
@@ -88,6 +88,21 @@ pub struct LiveSession {
     last_activity_at: AtomicI64,
     /// When `last_seen_at` was last written to the database (the throttle).
     persisted_at: AtomicI64,
+    /// A write is owed for touches the throttle held back (see [`Persist::Later`]).
+    write_owed: AtomicBool,
+}
+
+/// What a [`LiveSession::touch`] asks of the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persist {
+    /// Write the timestamps now (the first touch after a quiet interval).
+    Now,
+    /// The throttle held this touch back: write at the end of the interval,
+    /// so the stored activity is never more than one interval behind.
+    /// Returned once per owed write.
+    Later,
+    /// Nothing to do (a write is already owed or was just made).
+    No,
 }
 
 impl LiveSession {
@@ -103,6 +118,7 @@ impl LiveSession {
             last_seen_at: AtomicI64::new(row.last_seen_at),
             last_activity_at: AtomicI64::new(row.last_activity_at),
             persisted_at: AtomicI64::new(row.last_seen_at),
+            write_owed: AtomicBool::new(false),
         })
     }
 
@@ -114,16 +130,45 @@ impl LiveSession {
         Timestamp::from_millis(self.last_activity_at.load(Ordering::Relaxed))
     }
 
-    /// Records a request at `now` (and user activity when `activity`).
-    /// Returns whether the database copy is due for a write: at most once per
-    /// `interval`, and only to the one caller that wins the race.
-    pub fn touch(&self, now: Timestamp, activity: bool, interval: std::time::Duration) -> bool {
+    /// Records a request at `now` (and user activity when `activity`) and
+    /// says when the database copy should be written: at once for the first
+    /// touch after `interval`, and once more at the end of the interval for
+    /// the touches in between. Other nodes read activity from the database,
+    /// so this bounds how far behind their idle deadlines can be.
+    pub fn touch(&self, now: Timestamp, activity: bool, interval: std::time::Duration) -> Persist {
         self.last_seen_at
             .fetch_max(now.as_millis(), Ordering::Relaxed);
         if activity {
             self.last_activity_at
                 .fetch_max(now.as_millis(), Ordering::Relaxed);
         }
+        if self.claim_write(now, interval) {
+            // This write covers whatever was owed.
+            self.write_owed.store(false, Ordering::Release);
+            Persist::Now
+        } else if !self.write_owed.swap(true, Ordering::AcqRel) {
+            Persist::Later
+        } else {
+            Persist::No
+        }
+    }
+
+    /// Where the write owed since a [`Persist::Later`] stands at `now`. On
+    /// [`Owed::Due`] the caller makes it and the debt is cleared.
+    pub fn owed_write(&self, now: Timestamp, interval: std::time::Duration) -> Owed {
+        if !self.write_owed.load(Ordering::Acquire) {
+            Owed::Settled
+        } else if self.claim_write(now, interval) {
+            self.write_owed.store(false, Ordering::Release);
+            Owed::Due
+        } else {
+            Owed::NotYet
+        }
+    }
+
+    /// Takes the throttle's slot for a write at `now`, if `interval` has
+    /// passed since the last one; only one caller wins a race.
+    fn claim_write(&self, now: Timestamp, interval: std::time::Duration) -> bool {
         let persisted = self.persisted_at.load(Ordering::Relaxed);
         now.since(Timestamp::from_millis(persisted)) >= interval
             && self
@@ -136,6 +181,22 @@ impl LiveSession {
                 )
                 .is_ok()
     }
+
+    /// Takes in timestamps another node wrote (they only ever move forward).
+    pub(crate) fn absorb(&self, last_seen_at: i64, last_activity_at: i64) {
+        self.last_seen_at.fetch_max(last_seen_at, Ordering::Relaxed);
+        self.last_activity_at
+            .fetch_max(last_activity_at, Ordering::Relaxed);
+    }
+}
+
+/// See [`LiveSession::owed_write`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owed {
+    Due,
+    NotYet,
+    /// Nothing is owed (a later write already covered it).
+    Settled,
 }
 
 /// A `sessions` row.
@@ -393,6 +454,27 @@ impl Registry {
         Ok(())
     }
 
+    /// Reads the stored timestamps of these sessions into this node's copies:
+    /// activity on other nodes reaches this node's idle deadlines this way.
+    pub async fn refresh_activity(&self, ids: &[SessionId]) -> anyhow::Result<()> {
+        for chunk in ids.chunks(1000) {
+            let mut query =
+                Sql::new("SELECT id, last_seen_at, last_activity_at FROM sessions WHERE id IN ");
+            query.bind_list(chunk.iter().map(SessionId::to_string));
+            let rows: Vec<(String, i64, i64)> = query
+                .query_as()
+                .fetch_all(&self.pool)
+                .await
+                .context("Failed to read sessions' activity")?;
+            for (id, last_seen_at, last_activity_at) in rows {
+                if let Some(live) = SessionId::parse(&id).and_then(|id| self.cached_by_id(&id)) {
+                    live.absorb(last_seen_at, last_activity_at);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The live sessions of a user, oldest first, read inside `tx` (an index
     /// range on `sessions_live_by_user`).
     pub async fn live_of_user_in(
@@ -640,12 +722,23 @@ mod tests {
         };
         let live = LiveSession::from_row(row).expect("valid row");
         let interval = std::time::Duration::from_secs(30);
-        assert!(!live.touch(Timestamp::from_millis(10_000), false, interval));
-        assert_eq!(live.last_seen_at(), Timestamp::from_millis(10_000));
-        assert_eq!(live.last_activity_at(), Timestamp::from_millis(0));
-        assert!(live.touch(Timestamp::from_millis(30_000), true, interval));
-        assert!(!live.touch(Timestamp::from_millis(31_000), true, interval));
-        assert_eq!(live.last_activity_at(), Timestamp::from_millis(31_000));
-        assert!(live.touch(Timestamp::from_millis(60_000), false, interval));
+        let at = Timestamp::from_millis;
+        // Held back, so a write is owed once, and not due before the interval.
+        assert_eq!(live.touch(at(10_000), false, interval), Persist::Later);
+        assert_eq!(live.touch(at(12_000), false, interval), Persist::No);
+        assert_eq!(live.owed_write(at(20_000), interval), Owed::NotYet);
+        assert_eq!(live.last_seen_at(), at(12_000));
+        assert_eq!(live.last_activity_at(), at(0));
+        assert_eq!(live.owed_write(at(30_000), interval), Owed::Due);
+        assert_eq!(live.owed_write(at(30_000), interval), Owed::Settled);
+        // The owed write took the slot: the next touch is held back again.
+        assert_eq!(live.touch(at(31_000), true, interval), Persist::Later);
+        assert_eq!(live.last_activity_at(), at(31_000));
+        assert_eq!(live.touch(at(61_000), false, interval), Persist::Now);
+        assert_eq!(live.owed_write(at(99_000), interval), Owed::Settled);
+        // Timestamps from another node only ever move forward.
+        live.absorb(50_000, 70_000);
+        assert_eq!(live.last_seen_at(), at(61_000));
+        assert_eq!(live.last_activity_at(), at(70_000));
     }
 }

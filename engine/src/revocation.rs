@@ -71,11 +71,6 @@ pub struct Ended {
     pub detail: Value,
 }
 
-/// The channel a PostgreSQL commit that appended to the log notifies on; the
-/// payload is the newest sequence number, so a listener already past it can
-/// skip the read.
-pub const NOTIFY_CHANNEL: &str = "bouncer_revocations";
-
 /// The endings of one [`Ending`] transaction, waiting for the log.
 #[derive(Debug)]
 struct Pending {
@@ -203,7 +198,7 @@ impl Ending<'_> {
                 "SELECT COUNT(*) FROM (SELECT pg_notify($1, CAST(MAX(seq) AS TEXT)) AS n \
                  FROM revocations) AS notified",
             )
-            .bind(NOTIFY_CHANNEL)
+            .bind(crate::listener::REVOCATIONS_CHANNEL)
             .execute(&mut *self.tx)
             .await
             .context("Failed to notify the other nodes")?;
@@ -391,69 +386,9 @@ impl Tailer {
         }
     }
 
-    /// PostgreSQL only: one `LISTEN` connection that wakes the loop when
-    /// another node (or the command line) commits an ending, so a tab here
-    /// hears of it in milliseconds rather than at the next poll.
-    ///
-    /// Notifications are hints: every one only wakes [`Tailer::run`], which
-    /// reads the log past its last sequence number. When the connection
-    /// drops, the listener reconnects and wakes the loop once more, so
-    /// whatever was committed meanwhile is applied then; nothing is lost.
-    pub async fn listen(self, url: String, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        loop {
-            match self.listen_once(&url, &mut shutdown).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::warn!(error = ?e, "The revocation listener failed; reconnecting")
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
-    }
-
-    /// Listens until shutdown (`Ok`) or an error the listener cannot ride out.
-    async fn listen_once(
-        &self,
-        url: &str,
-        shutdown: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> anyhow::Result<()> {
-        let mut listener = sqlx::postgres::PgListener::connect(url)
-            .await
-            .context("Failed to connect the revocation listener")?;
-        listener
-            .listen(NOTIFY_CHANNEL)
-            .await
-            .context("Failed to LISTEN for revocations")?;
-        // Anything committed before the LISTEN took effect.
-        self.wake();
-        loop {
-            let notification = tokio::select! {
-                notification = listener.try_recv() => notification,
-                _ = shutdown.changed() => return Ok(()),
-            };
-            match notification.context("The revocation listener lost its connection")? {
-                Some(notification) => {
-                    let newest = notification.payload().parse::<i64>().unwrap_or(i64::MAX);
-                    if newest > self.applied_seq() {
-                        self.wake();
-                    }
-                }
-                None => {
-                    // The connection dropped and has been re-established
-                    // (LISTEN included): read what went by meanwhile.
-                    tracing::warn!("The revocation listener reconnected; catching up");
-                    self.wake();
-                }
-            }
-        }
-    }
-
     /// The last sequence number applied, or 0 while a read is in progress
     /// (which only means "wake anyway").
-    fn applied_seq(&self) -> i64 {
+    pub fn applied_seq(&self) -> i64 {
         self.applied.try_lock().map(|seq| *seq).unwrap_or(0)
     }
 }
