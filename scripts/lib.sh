@@ -22,6 +22,16 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
 }
 
+# Whether the PostgreSQL server in a postgres:// URL accepts TCP connections.
+postgres_answers() {
+  local rest=${1#*://}
+  rest=${rest#*@}
+  rest=${rest%%/*}
+  local host=${rest%%:*} port=5432
+  [ "$rest" != "$host" ] && port=${rest##*:}
+  (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+}
+
 ensure_wasm_toolchain() {
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     say "Installing the wasm32-unknown-unknown target"

@@ -59,9 +59,9 @@ pub fn policy_from(settings: &Settings) -> Policy {
         idle_timeout: settings.idle_timeout,
         absolute_timeout: settings.absolute_timeout,
         idle_warning: settings.idle_warning,
+        last_seen_write_interval: Policy::write_interval_for(settings.idle_timeout),
         tombstone_retention: settings.retention,
         auto_logout_message: settings.auto_logout_message.clone(),
-        ..Policy::default()
     }
 }
 

@@ -410,3 +410,40 @@ async fn repeated_failures_are_throttled_with_retry_after() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_copy_of_the_database_holds_no_usable_cookie() {
+    let app = spawn_app().await;
+    let (_, password) = app.add_user("alice", Role::User, None).await;
+    let (browser, cookie) = app.signed_in("alice", &password).await;
+    let secret = cookie.trim_start_matches("bouncer_session=").to_owned();
+    assert_eq!(browser.me().await.0, 200);
+
+    // Every text column of both tables that know the session: none holds the
+    // cookie's id, only its hash.
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT id_hash || ' ' || data FROM session_cookies \
+         UNION ALL SELECT id || ' ' || secret_hash FROM sessions",
+    )
+    .fetch_all(app.engine.pool())
+    .await
+    .expect("readable");
+    assert_eq!(stored.len(), 2, "one cookie record and one session");
+    for row in &stored {
+        assert!(
+            !row.contains(&secret),
+            "the cookie id is stored in clear: {row}"
+        );
+    }
+    // The copy's keys, presented as cookies, match nothing.
+    for key in stored.iter().filter_map(|row| row.split(' ').next()) {
+        let response = app
+            .bare()
+            .get(app.url("/api/auth/me"))
+            .header(header::COOKIE, format!("bouncer_session={key}"))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+}

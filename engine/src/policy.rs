@@ -35,7 +35,8 @@ pub struct Policy {
     pub absolute_timeout: Option<Duration>,
     /// How long before the idle deadline tabs are warned.
     pub idle_warning: Duration,
-    /// At most one `last seen` write per session per this interval.
+    /// At most one `last seen` write per session per this interval (plus one
+    /// owed write at its end); see [`Policy::write_interval_for`].
     pub last_seen_write_interval: Duration,
     /// How long an ended session's tombstone (and its reason) is kept.
     pub tombstone_retention: Duration,
@@ -53,7 +54,9 @@ impl Default for Policy {
             idle_timeout: Some(Duration::from_secs(30 * 60)),
             absolute_timeout: Some(Duration::from_secs(12 * 60 * 60)),
             idle_warning: Duration::from_secs(60),
-            last_seen_write_interval: Duration::from_secs(30),
+            last_seen_write_interval: Policy::write_interval_for(Some(Duration::from_secs(
+                30 * 60,
+            ))),
             tombstone_retention: Duration::from_secs(7 * 24 * 60 * 60),
             auto_logout_message: "Your session has expired. Please sign in again.".to_owned(),
         }
@@ -83,6 +86,15 @@ impl Policy {
             0 => None,
             n => Some(n),
         }
+    }
+
+    /// The activity write interval for an idle timeout: 30 s, or a tenth of a
+    /// short idle timeout. Other nodes learn of activity from these writes, so
+    /// the interval must stay well inside the timeout for every node to agree
+    /// on the deadline.
+    pub fn write_interval_for(idle_timeout: Option<Duration>) -> Duration {
+        let cap = Duration::from_secs(30);
+        idle_timeout.map_or(cap, |idle| (idle / 10).min(cap))
     }
 
     /// The deadlines of a session created at `created_at` whose user was last
@@ -191,6 +203,14 @@ mod tests {
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_millis(seconds * 1000)
+    }
+
+    #[test]
+    fn the_write_interval_stays_well_inside_the_idle_timeout() {
+        let secs = Duration::from_secs;
+        assert_eq!(Policy::write_interval_for(Some(secs(30 * 60))), secs(30));
+        assert_eq!(Policy::write_interval_for(Some(secs(60))), secs(6));
+        assert_eq!(Policy::write_interval_for(None), secs(30));
     }
 
     #[test]

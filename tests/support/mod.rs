@@ -239,24 +239,33 @@ impl TestApp {
         cookie: Option<&str>,
         origin: Option<&str>,
     ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut request = format!("{}/api/ws", self.address.replacen("http", "ws", 1))
-            .into_client_request()
-            .expect("a valid request");
-        if let Some(cookie) = cookie {
-            request
-                .headers_mut()
-                .insert("cookie", cookie.parse().expect("a header value"));
-        }
-        if let Some(origin) = origin {
-            request
-                .headers_mut()
-                .insert("origin", origin.parse().expect("a header value"));
-        }
-        tokio_tungstenite::connect_async(request)
-            .await
-            .map(|(socket, _)| socket)
+        connect(&self.address, cookie, origin).await
     }
+}
+
+/// Opens `/api/ws` on the server at `address` (`http://host:port`).
+pub async fn connect(
+    address: &str,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("{}/api/ws", address.replacen("http", "ws", 1))
+        .into_client_request()
+        .expect("a valid request");
+    if let Some(cookie) = cookie {
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().expect("a header value"));
+    }
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().expect("a header value"));
+    }
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(socket, _)| socket)
 }
 
 /// The next text message as JSON, within `wait`; `None` on close or timeout.
