@@ -5,7 +5,7 @@
 //! Nothing a client sends can end or extend another session: the only message
 //! understood is `activity`, and it applies to this socket's own session.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::extract::ws::{CloseFrame, Message};
 use bouncer_wire::{
@@ -47,6 +47,11 @@ pub struct TabOwner {
     /// Staff consoles also get `sessions_changed` for everyone.
     pub staff: bool,
 }
+
+/// How often an otherwise quiet socket is pinged: well inside the idle
+/// timeouts of load balancers and proxies (nginx closes after 60 s), and it
+/// finds dead peers.
+const HEARTBEAT: Duration = Duration::from_secs(25);
 
 async fn send_json<S>(sink: &mut S, message: &ServerMessage) -> bool
 where
@@ -109,8 +114,15 @@ where
         return;
     }
     announcer.arm();
+    let mut heartbeat =
+        tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
     loop {
         tokio::select! {
+            _ = heartbeat.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
             push = tab.receiver.recv() => match push {
                 Some(Push::Message(message)) => {
                     if !send_json(&mut sink, &message).await {
