@@ -15,11 +15,12 @@ cargo fmt --all -- --check
 say "cargo clippy (server, engine, wire; then the app for wasm)"
 cargo clippy --all-targets -- -D warnings
 cargo clippy -p app --features ssr --all-targets -- -D warnings
+cargo clippy -p bouncer-bench --all-targets -- -D warnings
 ensure_wasm_toolchain
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
 
 # One package at a time: `--workspace` would unify app's ssr and hydrate features.
-for package in bouncer-wire bouncer-engine app bouncer; do
+for package in bouncer-wire bouncer-engine app bouncer bouncer-bench; do
   say "cargo test -p $package"
   if [ "$package" = app ]; then
     cargo test -p app --features ssr
@@ -38,6 +39,9 @@ elif [ -n "${CI:-}" ]; then
 else
   printf '\n\033[1;33m*** SKIPPED: the PostgreSQL pass (no server answers at %s) ***\033[0m\n\n' "$TEST_DATABASE_URL" >&2
 fi
+
+say "Benchmark harness, smoke scale (figures not judged; nothing may be lost)"
+scripts/bench.sh --smoke
 
 build_frontend debug
 cargo build -p bouncer

@@ -1,0 +1,582 @@
+//! `bouncer-bench`: runs Bouncer's benchmarks and writes the report.
+//!
+//! Every figure comes from a real server: `bouncer serve` processes for the
+//! push benchmarks (so their memory is the server's alone), the engine or the
+//! whole application in this process where the benchmark is about the code
+//! path rather than the network. `scripts/bench.sh` is the one command; with
+//! `--smoke` (CI) everything runs at a small scale and the targets are not
+//! judged, only that nothing was lost.
+
+mod node;
+mod queries;
+mod report;
+mod seed;
+mod stats;
+mod tabs;
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use report::{Report, Row};
+use stats::Samples;
+
+#[derive(Debug, Parser)]
+#[command(about = "Runs Bouncer's benchmarks and writes BENCHMARKS.md")]
+struct Args {
+    /// The `bouncer` binary to benchmark (a release build).
+    #[arg(long, default_value = "target/release/bouncer")]
+    server: PathBuf,
+    /// Where to write the report (and the SVG chart beside it).
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+    /// The release hydrate wasm to measure, if built.
+    #[arg(long)]
+    wasm: Option<PathBuf>,
+    /// A PostgreSQL server for the two-node benchmark (a database is created).
+    #[arg(long, env = "TEST_DATABASE_URL")]
+    postgres: Option<String>,
+    /// Small numbers, targets not judged: the CI check that the harness works.
+    #[arg(long)]
+    smoke: bool,
+    /// Run only these benchmarks (`push`, `end-user`, `throughput`, `two-nodes`, `wasm`).
+    #[arg(long)]
+    only: Vec<String>,
+}
+
+/// The scale of one run.
+struct Scale {
+    tabs: usize,
+    revocations: usize,
+    stored_users: usize,
+    throughput_secs: u64,
+    pg_tabs: usize,
+    pg_revocations: usize,
+}
+
+impl Scale {
+    fn of(args: &Args) -> Scale {
+        if args.smoke {
+            Scale {
+                tabs: 300,
+                revocations: 50,
+                stored_users: 1_000,
+                throughput_secs: 1,
+                pg_tabs: 100,
+                pg_revocations: 30,
+            }
+        } else {
+            Scale {
+                tabs: 15_000,
+                revocations: 1_000,
+                stored_users: 100_000,
+                throughput_secs: 5,
+                pg_tabs: 2_000,
+                pg_revocations: 1_000,
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let queries = queries::install();
+    let scale = Scale::of(&args);
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let mut report = Report::new(args.smoke);
+
+    if wanted("push") {
+        push(&args, &scale, &mut report)
+            .await
+            .context("the push benchmarks")?;
+    }
+    if wanted("end-user") {
+        end_user(&scale, &mut report)
+            .await
+            .context("the end-user benchmark")?;
+    }
+    if wanted("throughput") {
+        throughput(&scale, &queries, &mut report)
+            .await
+            .context("the throughput benchmark")?;
+    }
+    if wanted("two-nodes") {
+        match &args.postgres {
+            Some(url) => two_nodes(&args, &scale, url, &mut report)
+                .await
+                .context("the two-node benchmark")?,
+            None => report.skipped(
+                "6",
+                "Revoke → tab across two nodes (PostgreSQL)",
+                "no TEST_DATABASE_URL",
+            ),
+        }
+    }
+    if wanted("wasm") {
+        match &args.wasm {
+            Some(path) => wasm(path, &mut report)?,
+            None => report.skipped("7", "Hydrate wasm size (release)", "no --wasm bundle given"),
+        }
+    }
+    report.write(&args.out)?;
+    println!("Wrote {}", args.out.display());
+    if report.lost() {
+        bail!("a benchmark lost messages (see the report)");
+    }
+    Ok(())
+}
+
+/// 1–3: one node on SQLite with `scale.tabs` tabs: revoke → tab latency,
+/// memory per idle tab, end everyone.
+async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
+    let dir = tempdir()?;
+    let url = format!("sqlite://{}", dir.join("bench.db").display());
+    let pool = seed::open(&url).await?;
+    let users = seed::users(&pool, scale.tabs.div_ceil(10)).await?;
+    let sessions = seed::sessions(&pool, &users, 10).await?;
+    let sessions = &sessions[..scale.tabs];
+    pool.close().await;
+
+    let node = node::Node::start(&args.server, &url).await?;
+    let admin = signed_in_admin(&node).await?;
+    let rss_before = node.rss()?;
+    let cookies: Vec<String> = sessions.iter().map(|s| s.cookie.clone()).collect();
+    let started = Instant::now();
+    let mut tabs = tabs::connect_all(node.port, &cookies, 4, 256).await?;
+    let connect_time = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after = node.rss()?;
+    let per_tab = rss_after.saturating_sub(rss_before) as f64 / scale.tabs as f64;
+    report.row(Row::new(
+        "2",
+        "Server memory per idle connected tab",
+        "≤ 12 KB",
+        format!(
+            "{:.1} KB (RSS {:.1} → {:.1} MB with {} tabs, connected in {:.1} s)",
+            per_tab / 1024.0,
+            rss_before as f64 / 1e6,
+            rss_after as f64 / 1e6,
+            scale.tabs,
+            connect_time.as_secs_f64()
+        ),
+        Some(per_tab <= 12.0 * 1024.0),
+        "push",
+    ));
+
+    let mut from_response = Vec::new();
+    let mut from_request = Vec::new();
+    let mut early = 0;
+    let mut lost = 0;
+    for (session, tab) in sessions.iter().zip(tabs.iter_mut()).take(scale.revocations) {
+        let sent = Instant::now();
+        let response = admin
+            .delete(node.url(&format!("/api/admin/sessions/{}", session.session_id)))
+            .send()
+            .await?;
+        let answered = Instant::now();
+        if response.status() != 204 {
+            bail!(
+                "revoking {} answered {}",
+                session.session_id,
+                response.status()
+            );
+        }
+        match tab.told(Duration::from_secs(5)).await {
+            Some(told) => {
+                if told.at < answered {
+                    early += 1;
+                }
+                from_response.push(told.at.saturating_duration_since(answered));
+                from_request.push(told.at - sent);
+            }
+            None => lost += 1,
+        }
+    }
+    let latency = Samples::new(
+        "revoke → tab, one node (from the API response)",
+        &from_response,
+    );
+    let target_met = latency.percentile(50.0) <= 1.0 && latency.percentile(99.0) <= 5.0;
+    report.row(Row::new(
+        "1",
+        format!("Revoke → tab, one node, {} tabs connected", scale.tabs),
+        "p50 ≤ 1 ms, p99 ≤ 5 ms",
+        format!(
+            "{}; {} of {} tabs were told before the response arrived (counted as 0); \
+             from the request: {}",
+            latency.summary(),
+            early,
+            from_response.len(),
+            Samples::new("", &from_request).summary()
+        ),
+        Some(target_met && lost == 0),
+        "push",
+    ));
+    report.lost_messages(lost);
+    report.chart(latency);
+
+    let remaining = &mut tabs[scale.revocations..];
+    let sent = Instant::now();
+    let response = admin
+        .post(node.url("/api/admin/revoke-all"))
+        .json(&serde_json::json!({ "include_admins": false }))
+        .send()
+        .await?;
+    let answered = Instant::now();
+    let revoked: serde_json::Value = response.json().await?;
+    let mut last = sent;
+    let mut lost = 0;
+    for tab in remaining.iter_mut() {
+        match tab.told(Duration::from_secs(30)).await {
+            Some(told) if told.reason == "admin_revoked" => last = last.max(told.at),
+            _ => lost += 1,
+        }
+    }
+    let all_told = last - sent;
+    report.row(Row::new(
+        "3",
+        format!("End everyone with {} tabs connected", remaining.len()),
+        "every tab told within 150 ms",
+        format!(
+            "last tab told {:.0} ms after the request ({:.0} ms for the API call itself, {} sessions ended), {} not told",
+            all_told.as_secs_f64() * 1e3,
+            (answered - sent).as_secs_f64() * 1e3,
+            revoked["revoked"],
+            lost
+        ),
+        Some(all_told <= Duration::from_millis(150) && lost == 0),
+        "push",
+    ));
+    report.lost_messages(lost);
+    drop(node);
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+/// 4: end all sessions of one user among 1,000,000 stored (SQLite), against
+/// the classic recipe of scanning every stored session.
+async fn end_user(scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
+    use bouncer_engine::{
+        clock::SystemClock, ids::UserId, policy::Policy, registry::Scope, revocation::Actor, Engine,
+    };
+    let dir = tempdir()?;
+    let url = format!("sqlite://{}", dir.join("stored.db").display());
+    let pool = seed::open(&url).await?;
+    let per_user = 10;
+    let user_ids = seed::bulk_sessions(&pool, scale.stored_users, per_user).await?;
+    let stored = scale.stored_users * per_user;
+    let engine = Engine::new(
+        pool.clone(),
+        Policy::default(),
+        std::sync::Arc::new(SystemClock),
+        2,
+        None,
+    )
+    .await?;
+
+    let mut bouncer = Vec::new();
+    for user in user_ids
+        .iter()
+        .step_by((user_ids.len() / 20).max(1))
+        .take(20)
+    {
+        let user_id = UserId::parse(user).context("a user id")?;
+        let started = Instant::now();
+        let ended = engine
+            .end(
+                Scope::User {
+                    user_id,
+                    except: None,
+                },
+                bouncer_wire::Reason::AdminRevoked,
+                &Actor::command_line(),
+                serde_json::json!({}),
+            )
+            .await?;
+        bouncer.push(started.elapsed());
+        if ended != per_user {
+            bail!("ended {ended} sessions of {user}, expected {per_user}");
+        }
+    }
+    let mut classic = Vec::new();
+    for user in user_ids.iter().rev().take(3) {
+        let started = Instant::now();
+        classic_end_user(&pool, user).await?;
+        classic.push(started.elapsed());
+    }
+    let bouncer = Samples::new("bouncer", &bouncer);
+    let classic = Samples::new("classic", &classic);
+    let ratio = classic.percentile(50.0) / bouncer.percentile(50.0);
+    report.row(Row::new(
+        "4",
+        format!("End all sessions of one user, {stored} stored sessions (SQLite)"),
+        "≤ 10 ms, ≥ 100× the classic recipe",
+        format!(
+            "median {:.2} ms (max {:.2} ms over {} users); classic scan-and-decode median {:.0} ms: {:.0}×",
+            bouncer.percentile(50.0),
+            bouncer.max(),
+            bouncer.len(),
+            classic.percentile(50.0),
+            ratio
+        ),
+        Some(bouncer.percentile(50.0) <= 10.0 && ratio >= 100.0),
+        "end-user",
+    ));
+    pool.close().await;
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+/// The classic recipe: read every stored session, decode its data, compare
+/// the user, delete the matches.
+async fn classic_end_user(pool: &bouncer_engine::db::Pool, user: &str) -> anyhow::Result<usize> {
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT id_hash, data FROM session_cookies")
+        .fetch_all(pool)
+        .await?;
+    let mut matches = Vec::new();
+    for (id, data) in rows {
+        let data: serde_json::Value = serde_json::from_str(&data)?;
+        if data["user_id"] == user {
+            matches.push(id);
+        }
+    }
+    for id in &matches {
+        sqlx::query("DELETE FROM session_cookies WHERE id_hash = $1")
+            .bind(id)
+            .execute(pool)
+            .await?;
+    }
+    Ok(matches.len())
+}
+
+/// 5: an authenticated API call through the session check, against a bare
+/// axum handler, both served by this process; database queries counted.
+async fn throughput(
+    scale: &Scale,
+    queries: &queries::Counter,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    use bouncer::{config::Settings, startup::Application};
+    let dir = tempdir()?;
+    let settings = Settings {
+        addr: "127.0.0.1:0".parse()?,
+        database_url: format!("sqlite://{}", dir.join("throughput.db").display()),
+        ..Settings::default()
+    };
+    let app = Application::build(settings).await?;
+    let app_port = app.port();
+    let pool = app.engine().pool().clone();
+    let users = seed::users(&pool, 1).await?;
+    let session = seed::sessions(&pool, &users, 1).await?.remove(0);
+    tokio::spawn(app.run_until(std::future::pending()));
+
+    let bare = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let bare_port = bare.local_addr()?.port();
+    let router = axum::Router::new().route(
+        "/bare",
+        axum::routing::post(|| async { axum::http::StatusCode::NO_CONTENT }),
+    );
+    tokio::spawn(async move { axum::serve(bare, router).await });
+
+    let seconds = Duration::from_secs(scale.throughput_secs);
+    let app_url = format!("http://127.0.0.1:{app_port}/api/auth/activity");
+    let bare_url = format!("http://127.0.0.1:{bare_port}/bare");
+    // Warm up both (the first check of a session reads it from the database).
+    hammer(&app_url, &session.cookie, Duration::from_secs(1)).await?;
+    hammer(&bare_url, "", Duration::from_secs(1)).await?;
+
+    let idle_before = queries.count();
+    tokio::time::sleep(seconds).await;
+    let background = queries.count() - idle_before;
+    let before = queries.count();
+    let app_requests = hammer(&app_url, &session.cookie, seconds).await?;
+    let app_queries = (queries.count() - before).saturating_sub(background);
+    let bare_requests = hammer(&bare_url, "", seconds).await?;
+    let ratio = app_requests as f64 / bare_requests as f64;
+    let per_request = app_queries as f64 / app_requests.max(1) as f64;
+    report.row(Row::new(
+        "5",
+        "Authenticated API call (POST /api/auth/activity) vs a bare axum handler",
+        "≥ 0.7×, 0 queries per request",
+        format!(
+            "{:.0} vs {:.0} requests/s: {:.2}×; {app_queries} queries in {app_requests} requests \
+             ({per_request:.4} per request; {background} background queries per {}s subtracted)",
+            app_requests as f64 / seconds.as_secs_f64(),
+            bare_requests as f64 / seconds.as_secs_f64(),
+            ratio,
+            seconds.as_secs()
+        ),
+        Some(ratio >= 0.7 && app_queries == 0),
+        "throughput",
+    ));
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+/// POSTs to `url` from 32 concurrent keep-alive clients for `how_long`;
+/// returns how many requests succeeded.
+async fn hammer(url: &str, cookie: &str, how_long: Duration) -> anyhow::Result<u64> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
+    let deadline = Instant::now() + how_long;
+    let workers: Vec<_> = (0..32)
+        .map(|_| {
+            let client = client.clone();
+            let url = url.to_owned();
+            let cookie = cookie.to_owned();
+            tokio::spawn(async move {
+                let mut done = 0_u64;
+                while Instant::now() < deadline {
+                    let mut request = client.post(&url);
+                    if !cookie.is_empty() {
+                        request = request.header("cookie", &cookie);
+                    }
+                    let response = request.send().await?;
+                    if response.status() != 204 {
+                        bail!("{url} answered {}", response.status());
+                    }
+                    done += 1;
+                }
+                Ok(done)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await??;
+    }
+    Ok(total)
+}
+
+/// 6: two nodes on one PostgreSQL database; tabs on A, revocations through B.
+async fn two_nodes(
+    args: &Args,
+    scale: &Scale,
+    admin_url: &str,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    use sqlx::{Connection, Executor};
+    let name = format!("bouncer_bench_{}", std::process::id());
+    let mut admin_db = sqlx::PgConnection::connect(admin_url).await?;
+    admin_db
+        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+        .await?;
+    admin_db
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await?;
+    let url = with_database(admin_url, &name);
+    let pool = seed::open(&url).await?;
+    let users = seed::users(&pool, scale.pg_tabs.div_ceil(10)).await?;
+    let sessions = seed::sessions(&pool, &users, 10).await?;
+    let sessions = &sessions[..scale.pg_tabs];
+    pool.close().await;
+
+    let a = node::Node::start(&args.server, &url).await?;
+    let b = node::Node::start(&args.server, &url).await?;
+    let admin = signed_in_admin(&b).await?;
+    let cookies: Vec<String> = sessions.iter().map(|s| s.cookie.clone()).collect();
+    let mut tabs = tabs::connect_all(a.port, &cookies, 2, 128).await?;
+    let mut latencies = Vec::new();
+    let mut lost = 0;
+    for (session, tab) in sessions
+        .iter()
+        .zip(tabs.iter_mut())
+        .take(scale.pg_revocations)
+    {
+        let response = admin
+            .delete(b.url(&format!("/api/admin/sessions/{}", session.session_id)))
+            .send()
+            .await?;
+        let answered = Instant::now();
+        if response.status() != 204 {
+            bail!(
+                "revoking {} answered {}",
+                session.session_id,
+                response.status()
+            );
+        }
+        match tab.told(Duration::from_secs(5)).await {
+            Some(told) => latencies.push(told.at.saturating_duration_since(answered)),
+            None => lost += 1,
+        }
+    }
+    let latency = Samples::new("revoke → tab, two nodes on PostgreSQL", &latencies);
+    report.row(Row::new(
+        "6",
+        format!(
+            "Revoke → tab across two nodes (PostgreSQL), {} tabs on A",
+            scale.pg_tabs
+        ),
+        "p99 ≤ 15 ms",
+        latency.summary(),
+        Some(latency.percentile(99.0) <= 15.0 && lost == 0),
+        "two-nodes",
+    ));
+    report.lost_messages(lost);
+    report.chart(latency);
+    drop((a, b));
+    admin_db
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await?;
+    Ok(())
+}
+
+/// 7: the release hydrate bundle, raw and gzip -9.
+fn wasm(path: &std::path::Path, report: &mut Report) -> anyhow::Result<()> {
+    use std::io::Write;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("Failed to read {}", path.display()))?;
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gzip.write_all(&bytes)?;
+    let gzipped = gzip.finish()?.len();
+    report.row(Row::new(
+        "7",
+        "Hydrate wasm (release, wasm-opt -Oz)",
+        "≤ 250 KB gzip",
+        format!("{} B raw, {} B gzip", bytes.len(), gzipped),
+        Some(gzipped <= 250 * 1024),
+        "wasm",
+    ));
+    Ok(())
+}
+
+/// A client signed in as the seeded admin on `node`.
+async fn signed_in_admin(node: &node::Node) -> anyhow::Result<reqwest::Client> {
+    let client = reqwest::Client::builder().cookie_store(true).build()?;
+    let response = client
+        .post(node.url("/api/auth/login"))
+        .json(&serde_json::json!({ "username": seed::ADMIN, "password": seed::ADMIN_PASSWORD }))
+        .send()
+        .await?;
+    if response.status() != 200 {
+        bail!("the admin login answered {}", response.status());
+    }
+    Ok(client)
+}
+
+fn tempdir() -> anyhow::Result<PathBuf> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "bouncer-bench-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// `url` pointing at database `name` instead.
+fn with_database(url: &str, name: &str) -> String {
+    let base = url.split('?').next().unwrap_or(url);
+    match base.rsplit_once('/') {
+        Some((server, _)) if server.contains("://") && !server.ends_with('/') => {
+            format!("{server}/{name}")
+        }
+        _ => format!("{base}/{name}"),
+    }
+}

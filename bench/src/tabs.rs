@@ -1,0 +1,90 @@
+//! Browser tabs as WebSocket clients: thousands of them, spread over several
+//! loopback source addresses (each has ~28k ephemeral ports).
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+use futures_util::{stream, StreamExt, TryStreamExt};
+use tokio::{net::TcpSocket, sync::watch};
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+
+/// How a tab's session ended, as the tab heard it.
+#[derive(Debug, Clone)]
+pub struct Told {
+    pub at: Instant,
+    pub reason: String,
+}
+
+/// One connected tab: its ending, once it hears of it.
+pub struct Tab {
+    told: watch::Receiver<Option<Told>>,
+}
+
+impl Tab {
+    /// Waits up to `wait` for the ending.
+    pub async fn told(&mut self, wait: Duration) -> Option<Told> {
+        let result = tokio::time::timeout(wait, self.told.wait_for(Option::is_some)).await;
+        match result {
+            Ok(Ok(told)) => told.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// Connects one tab per cookie to the server on `port`, `parallel` at a time,
+/// from `sources` loopback addresses (127.0.0.2 and up). Each tab has had its
+/// `hello` when this returns.
+pub async fn connect_all(
+    port: u16,
+    cookies: &[String],
+    sources: u8,
+    parallel: usize,
+) -> anyhow::Result<Vec<Tab>> {
+    stream::iter(cookies.iter().enumerate())
+        .map(|(i, cookie)| {
+            let source = Ipv4Addr::new(127, 0, 0, 2 + (i % usize::from(sources.max(1))) as u8);
+            connect(port, cookie.clone(), source)
+        })
+        .buffered(parallel)
+        .try_collect()
+        .await
+}
+
+async fn connect(port: u16, cookie: String, source: Ipv4Addr) -> anyhow::Result<Tab> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    let stream = socket
+        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .with_context(|| format!("connect from {source}"))?;
+    let mut request = format!("ws://127.0.0.1:{port}/api/ws").into_client_request()?;
+    request.headers_mut().insert("cookie", cookie.parse()?);
+    let (mut socket, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .context("the WebSocket upgrade")?;
+    match socket.next().await {
+        Some(Ok(Message::Text(text))) if text.contains("\"hello\"") => {}
+        other => bail!("expected hello, got {other:?}"),
+    }
+    let (sender, told) = watch::channel(None);
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = socket.next().await {
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let at = Instant::now();
+            let Ok(json) = serde_json::from_str::<serde_json::Value>(text.as_str()) else {
+                continue;
+            };
+            if json["type"] == "session_ended" {
+                let reason = json["reason"].as_str().unwrap_or_default().to_owned();
+                let _ = sender.send(Some(Told { at, reason }));
+                break;
+            }
+        }
+    });
+    Ok(Tab { told })
+}
