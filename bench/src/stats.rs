@@ -59,8 +59,7 @@ pub fn cdf_svg(series: &[Samples]) -> String {
     const TOP: f64 = 20.0;
     const RIGHT: f64 = 20.0;
     let (lo, hi) = (0.05_f64.log10(), 100_f64.log10());
-    let x =
-        |ms: f64| LEFT + (ms.clamp(0.05, 100.0).log10() - lo) / (hi - lo) * (W - LEFT - RIGHT);
+    let x = |ms: f64| LEFT + (ms.clamp(0.05, 100.0).log10() - lo) / (hi - lo) * (W - LEFT - RIGHT);
     let y = |share: f64| TOP + (1.0 - share) * (H - TOP - BOTTOM);
     let colours = ["#2563eb", "#dc2626", "#16a34a", "#9333ea"];
     let mut svg = String::new();

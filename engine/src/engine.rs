@@ -30,6 +30,7 @@ use crate::{
     policy::{LimitDecision, Policy},
     registry::{ClientInfo, LiveSession, Lookup, Owed, Persist, Registry, Scope, SessionRow},
     revocation::{Actor, Ended, Ending, Tailer},
+    sql::Sql,
     throttle::{Limits, LoginThrottle},
     users::{CreateUserError, NewUser, UserRecord, Users},
 };
@@ -157,6 +158,8 @@ struct Shared {
     owed_writes: std::sync::Mutex<Vec<Arc<LiveSession>>>,
     /// Counts [`Engine::check_deadlines`] passes.
     deadline_ticks: AtomicU64,
+    /// (log sequence, tabs told) not yet added to the log (see [`Engine::flush_tabs_told`]).
+    tabs_told: std::sync::Mutex<Vec<(i64, usize)>>,
 }
 
 /// How often the deadlines of sessions with connected tabs are checked.
@@ -165,8 +168,9 @@ const DEADLINE_TICK: Duration = Duration::from_millis(200);
 /// How many deadline ticks apart a warned session's activity is re-read.
 const WARNED_REFRESH_TICKS: u64 = 5;
 
-/// How often owed activity writes are checked (see [`Persist::Later`]).
-const OWED_WRITES_TICK: Duration = Duration::from_secs(1);
+/// How often the write-behind work runs: owed activity writes (see
+/// [`Persist::Later`]) and the audit's tab counts.
+const WRITE_BEHIND_TICK: Duration = Duration::from_millis(200);
 
 /// How often the sweeper ends timed-out sessions and deletes old tombstones.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -199,6 +203,7 @@ impl Engine {
                 listen_url,
                 owed_writes: std::sync::Mutex::default(),
                 deadline_ticks: AtomicU64::new(0),
+                tabs_told: std::sync::Mutex::default(),
             }),
         })
     }
@@ -276,12 +281,16 @@ impl Engine {
         let engine = self.clone();
         let mut stop = shutdown.clone();
         let flusher = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(OWED_WRITES_TICK);
+            let mut tick = tokio::time::interval(WRITE_BEHIND_TICK);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => engine.flush_owed_writes(false).await,
+                    _ = tick.tick() => {
+                        engine.flush_owed_writes(false).await;
+                        engine.flush_tabs_told().await;
+                    }
                     _ = stop.changed() => {
                         engine.flush_owed_writes(true).await;
+                        engine.flush_tabs_told().await;
                         return;
                     }
                 }
@@ -349,20 +358,28 @@ impl Engine {
             .end_session(&ended.session_id, message, CLOSE_SESSION_ENDED);
         self.shared.hub.sessions_changed(&ended.user_id);
         if told > 0 {
-            let pool = self.shared.pool.clone();
-            let seq = ended.seq;
-            tokio::spawn(async move {
-                let result = sqlx::query(
-                    "UPDATE revocations SET tabs_notified = tabs_notified + $1 WHERE seq = $2",
-                )
-                .bind(i64::try_from(told).unwrap_or(i64::MAX))
-                .bind(seq)
-                .execute(&pool)
-                .await;
-                if let Err(e) = result {
-                    tracing::warn!(error = ?e, seq, "Failed to record how many tabs were told");
-                }
-            });
+            lock(&self.shared.tabs_told).push((ended.seq, told));
+        }
+    }
+
+    /// Adds the tab counts of recent pushes to their log rows (for the audit
+    /// view), batched off the push path: a bulk ending would otherwise cost
+    /// one write per session right when the tabs are being told.
+    pub async fn flush_tabs_told(&self) {
+        let told = std::mem::take(&mut *lock(&self.shared.tabs_told));
+        for chunk in told.chunks(500) {
+            let mut query =
+                Sql::new("UPDATE revocations SET tabs_notified = tabs_notified + CASE seq");
+            for (seq, count) in chunk {
+                query.push(" WHEN ").bind(*seq).push(" THEN ");
+                query.bind(i64::try_from(*count).unwrap_or(i64::MAX));
+            }
+            query
+                .push(" ELSE 0 END WHERE seq IN ")
+                .bind_list(chunk.iter().map(|(seq, _)| *seq));
+            if let Err(e) = query.query().execute(&self.shared.pool).await {
+                tracing::warn!(error = ?e, "Failed to record how many tabs were told");
+            }
         }
     }
 
