@@ -7,6 +7,7 @@
 //! the call returns, so the very next request on this node is refused.
 
 use std::{
+    collections::HashSet,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -255,8 +256,8 @@ impl Engine {
         }
     }
 
-    /// Every ending this node applies, as it applies it (for the push hub).
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Ended> {
+    /// Every ending this node applies, as it applies them (for the push hub).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<[Ended]>> {
         self.shared.tailer.subscribe()
     }
 
@@ -319,7 +320,17 @@ impl Engine {
                 _ = shutdown.changed() => return,
             };
             match ended {
-                Ok(ended) => self.push_ending(&ended),
+                Ok(batch) => {
+                    for ended in batch.iter() {
+                        self.push_ending(ended);
+                    }
+                    // Once per user, after the batch: a bulk ending announces
+                    // each user's change once, not once per session.
+                    let users: HashSet<&UserId> = batch.iter().map(|e| &e.user_id).collect();
+                    for user_id in users {
+                        self.shared.hub.sessions_changed(user_id);
+                    }
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                     // Some endings went by unseen: every session with tabs here
                     // is checked against the view, which the tailer did update.
@@ -356,7 +367,6 @@ impl Engine {
             .shared
             .hub
             .end_session(&ended.session_id, message, CLOSE_SESSION_ENDED);
-        self.shared.hub.sessions_changed(&ended.user_id);
         if told > 0 {
             lock(&self.shared.tabs_told).push((ended.seq, told));
         }

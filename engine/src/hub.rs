@@ -29,7 +29,8 @@ pub const TAB_QUEUE: usize = 32;
 /// What the hub asks a tab's socket to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Push {
-    Message(ServerMessage),
+    /// Shared by every tab it goes to; small, so a tab's queue stays small.
+    Message(Arc<ServerMessage>),
     /// Close the socket with this code and reason.
     Close(u16, &'static str),
 }
@@ -174,11 +175,12 @@ impl Hub {
         };
         remove_from_user(&mut state, &tabs.user_id, session_id);
         drop(state);
+        let message = Arc::new(message);
         let mut told = 0;
         for tab in tabs.tabs.values() {
             // Two slots are needed: the message and the close.
             if tab.sender.capacity() >= 2 {
-                let _ = tab.sender.try_send(Push::Message(message.clone()));
+                let _ = tab.sender.try_send(Push::Message(Arc::clone(&message)));
                 let _ = tab
                     .sender
                     .try_send(Push::Close(close_code, "session ended"));
@@ -196,7 +198,7 @@ impl Hub {
         let Some(tabs) = state.sessions.get_mut(session_id) else {
             return 0;
         };
-        deliver(tabs, message)
+        deliver(tabs, &Arc::new(message.clone()))
     }
 
     /// Records that the session's tabs were warned about `deadline`.
@@ -219,12 +221,10 @@ impl Hub {
         if tabs.warned_for.is_some() || !recent {
             tabs.warned_for = None;
             tabs.extended_at = Some(now);
-            deliver(
-                tabs,
-                &ServerMessage::Extended {
-                    idle_expires_at: idle_expires_at.to_rfc3339(),
-                },
-            );
+            let extended = ServerMessage::Extended {
+                idle_expires_at: idle_expires_at.to_rfc3339(),
+            };
+            deliver(tabs, &Arc::new(extended));
         }
     }
 
@@ -232,7 +232,7 @@ impl Hub {
     /// Costs the user's sessions plus the staff tabs, never a scan of all tabs.
     pub fn sessions_changed(&self, user_id: &UserId) {
         let mut state = self.lock();
-        let message = ServerMessage::SessionsChanged;
+        let message = Arc::new(ServerMessage::SessionsChanged);
         let own: Vec<SessionId> = state
             .by_user
             .get(user_id)
@@ -256,7 +256,11 @@ impl Hub {
                 .sessions
                 .get(&session_id)
                 .and_then(|tabs| tabs.tabs.get(&tab_id))
-                .is_some_and(|tab| tab.sender.try_send(Push::Message(message.clone())).is_err());
+                .is_some_and(|tab| {
+                    tab.sender
+                        .try_send(Push::Message(Arc::clone(&message)))
+                        .is_err()
+                });
             if stuck {
                 state.staff.remove(&(session_id.clone(), tab_id));
                 if let Some(tabs) = state.sessions.get_mut(&session_id) {
@@ -277,10 +281,10 @@ fn remove_from_user(state: &mut State, user_id: &UserId, session_id: &SessionId)
 }
 
 /// Sends to every tab; a tab whose queue is full or closed is dropped.
-fn deliver(tabs: &mut SessionTabs, message: &ServerMessage) -> usize {
+fn deliver(tabs: &mut SessionTabs, message: &Arc<ServerMessage>) -> usize {
     let mut sent = 0;
     tabs.tabs.retain(
-        |_, tab| match tab.sender.try_send(Push::Message(message.clone())) {
+        |_, tab| match tab.sender.try_send(Push::Message(Arc::clone(message))) {
             Ok(()) => {
                 sent += 1;
                 true
@@ -313,7 +317,7 @@ mod tests {
         for tab in [&mut a, &mut b] {
             assert_eq!(
                 tab.receiver.recv().await,
-                Some(Push::Message(message.clone()))
+                Some(Push::Message(Arc::new(message.clone())))
             );
             assert_eq!(
                 tab.receiver.recv().await,
@@ -364,11 +368,11 @@ mod tests {
         hub.sessions_changed(&alice);
         assert_eq!(
             alice_tab.receiver.try_recv().ok(),
-            Some(Push::Message(ServerMessage::SessionsChanged))
+            Some(Push::Message(Arc::new(ServerMessage::SessionsChanged)))
         );
         assert_eq!(
             console.receiver.try_recv().ok(),
-            Some(Push::Message(ServerMessage::SessionsChanged))
+            Some(Push::Message(Arc::new(ServerMessage::SessionsChanged)))
         );
         assert!(bob_tab.receiver.try_recv().is_err());
     }

@@ -291,8 +291,9 @@ pub struct Tailer {
     applied: Arc<Mutex<i64>>,
     /// Wakes the background loop early (a same-process write, a NOTIFY).
     wake: Arc<Notify>,
-    /// Every applied ending, for the push hub.
-    events: broadcast::Sender<Ended>,
+    /// Every applied ending, for the push hub, a read's worth at a time (a
+    /// bulk ending is a few messages, not one per session).
+    events: broadcast::Sender<Arc<[Ended]>>,
 }
 
 impl Tailer {
@@ -303,7 +304,7 @@ impl Tailer {
             .fetch_one(&pool)
             .await
             .context("Failed to read the end of the revocation log")?;
-        let (events, _) = broadcast::channel(4096);
+        let (events, _) = broadcast::channel(1024);
         Ok(Tailer {
             pool,
             registry,
@@ -314,7 +315,7 @@ impl Tailer {
     }
 
     /// Subscribes to applied endings.
-    pub fn subscribe(&self) -> broadcast::Receiver<Ended> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<[Ended]>> {
         self.events.subscribe()
     }
 
@@ -339,20 +340,24 @@ impl Tailer {
             .await
             .context("Failed to read the revocation log")?;
             let batch_len = rows.len();
+            let mut batch = Vec::with_capacity(batch_len);
             for row in rows {
                 *applied = row.seq;
                 match Self::decode(row) {
                     Ok(ended) => {
                         self.registry
                             .forget(&ended.session_id, ended.reason, ended.at);
-                        // No receiver (no hub yet) is not an error.
-                        let _ = self.events.send(ended);
-                        count += 1;
+                        batch.push(ended);
                     }
                     Err(e) => {
                         tracing::error!(error = ?e, "Skipped an unreadable revocation log row")
                     }
                 }
+            }
+            count += batch.len();
+            if !batch.is_empty() {
+                // No receiver (no hub yet) is not an error.
+                let _ = self.events.send(batch.into());
             }
             if batch_len < usize::try_from(BATCH).unwrap_or(usize::MAX) {
                 return Ok(count);
