@@ -26,7 +26,11 @@ impl Node {
             .env("BOUNCER_ADDR", format!("127.0.0.1:{port}"))
             // Sessions are seeded; no login runs through the limit.
             .env("BOUNCER_SESSION_LIMIT", "0")
-            .env("RUST_LOG", "error")
+            // BENCH_SERVER_LOG=sqlx=debug shows each statement and its time.
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "error".to_owned()),
+            )
             .stdout(Stdio::null())
             .spawn()
             .with_context(|| format!("Failed to start {}", binary.display()))?;

@@ -377,7 +377,8 @@ impl Engine {
     /// one write per session right when the tabs are being told.
     pub async fn flush_tabs_told(&self) {
         let told = std::mem::take(&mut *lock(&self.shared.tabs_told));
-        for chunk in told.chunks(500) {
+        // Small chunks: a CASE is tried branch by branch for every row.
+        for chunk in told.chunks(100) {
             let mut query =
                 Sql::new("UPDATE revocations SET tabs_notified = tabs_notified + CASE seq");
             for (seq, count) in chunk {

@@ -166,23 +166,27 @@ impl Ending<'_> {
                 .context("Failed to lock the revocation log")?;
         }
         for pending in &self.pending {
-            // 7 binds per row keeps every chunk far below both backends' parameter limits.
-            for chunk in pending.ended.chunks(1000) {
+            // What all rows share is bound once; each row adds two binds. Few
+            // binds per statement matter on SQLite, where looking a `$N`
+            // parameter up costs time linear in their number.
+            for chunk in pending.ended.chunks(250) {
                 let mut query = Sql::new(
-                    "INSERT INTO revocations (session_id, user_id, reason, actor_id, actor_name, at, detail) VALUES ",
+                    "INSERT INTO revocations (session_id, user_id, reason, actor_id, actor_name, at, detail) \
+                     SELECT column1, column2, ",
                 );
+                query.bind(pending.reason.as_str()).push(", ");
+                query
+                    .bind(pending.actor.id.as_ref().map(UserId::to_string))
+                    .push(", ");
+                query.bind(pending.actor.name.clone()).push(", ");
+                query.bind(self.now.as_millis()).push(", ");
+                query.bind(pending.detail.clone()).push(" FROM (VALUES ");
                 for (i, (session_id, user_id)) in chunk.iter().enumerate() {
                     query.push(if i == 0 { "(" } else { ", (" });
                     query.bind(session_id.to_string()).push(", ");
-                    query.bind(user_id.to_string()).push(", ");
-                    query.bind(pending.reason.as_str()).push(", ");
-                    query
-                        .bind(pending.actor.id.as_ref().map(UserId::to_string))
-                        .push(", ");
-                    query.bind(pending.actor.name.clone()).push(", ");
-                    query.bind(self.now.as_millis()).push(", ");
-                    query.bind(pending.detail.clone()).push(")");
+                    query.bind(user_id.to_string()).push(")");
                 }
+                query.push(") AS ended");
                 query
                     .query()
                     .execute(&mut *self.tx)
