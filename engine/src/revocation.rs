@@ -279,8 +279,10 @@ struct LogRow {
     detail: String,
 }
 
-/// How many log rows one read takes; a bulk ending is applied in batches.
-const BATCH: i64 = 2000;
+/// How many log rows one read takes: a bulk ending of everyone on a large
+/// node is one read and one announcement, not a dozen interleaved with the
+/// pushes they cause.
+const BATCH: i64 = 20_000;
 
 /// How often the log is read without a wake-up (writers in other processes).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
