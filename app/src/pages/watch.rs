@@ -101,9 +101,10 @@ mod player {
         context.fill_rect(0.0, 0.0, width, height);
         for band in 0..12 {
             let phase = t * 1.3 + f64::from(band) * 0.55;
-            let x = (phase.sin() * 0.5 + 0.5) * (width - 60.0);
-            let hue = (t * 40.0 + f64::from(band) * 30.0) % 360.0;
-            context.set_fill_style_str(&format!("hsl({hue:.0}, 70%, 60%)"));
+            // `Math.sin` and an integer hue: no libm and no float formatting in the bundle.
+            let x = (js_sys::Math::sin(phase) * 0.5 + 0.5) * (width - 60.0);
+            let hue = ((t * 40.0 + f64::from(band) * 30.0) % 360.0).round() as u32;
+            context.set_fill_style_str(&format!("hsl({hue}, 70%, 60%)"));
             context.fill_rect(
                 x,
                 f64::from(band) * height / 12.0,
