@@ -114,7 +114,7 @@ mod client {
 
     use std::cell::RefCell;
 
-    use bouncer_wire::{ClientMessage, ServerMessage};
+    use bouncer_wire::{ClientMessage, ServerMessageHead, ServerMessageKind};
     use wasm_bindgen::{prelude::*, JsCast};
     use web_sys::{BroadcastChannel, CloseEvent, MessageEvent, WebSocket};
 
@@ -278,7 +278,8 @@ mod client {
             let Some(text) = event.data().as_string() else {
                 return;
             };
-            let Ok(message) = serde_json::from_str::<ServerMessage>(&text) else {
+            // The head only: see `ServerMessageHead` for why not the full enum.
+            let Ok(message) = serde_json::from_str::<ServerMessageHead>(&text) else {
                 return;
             };
             handle(message);
@@ -325,18 +326,21 @@ mod client {
         leptos::prelude::set_timeout(connect, std::time::Duration::from_millis(delay as u64));
     }
 
-    fn handle(message: ServerMessage) {
-        match message {
-            ServerMessage::Hello { .. } | ServerMessage::Error { .. } => {}
-            ServerMessage::SessionEnded { reason, .. } => {
-                finish(login_url(Some(reason.as_str())), true)
+    fn handle(message: ServerMessageHead) {
+        match message.kind {
+            ServerMessageKind::SessionEnded => {
+                let reason = message.reason.map(|reason| reason.as_str());
+                finish(login_url(reason), true)
             }
-            ServerMessage::IdleWarning { seconds_left, .. } => {
-                let at = js_sys::Date::now() + (seconds_left as f64) * 1000.0;
-                call(|hooks| (hooks.warning)(Some(at)));
+            ServerMessageKind::IdleWarning => {
+                if let Some(seconds_left) = message.seconds_left {
+                    let at = js_sys::Date::now() + (seconds_left as f64) * 1000.0;
+                    call(|hooks| (hooks.warning)(Some(at)));
+                }
             }
-            ServerMessage::Extended { .. } => call(|hooks| (hooks.warning)(None)),
-            ServerMessage::SessionsChanged => call(|hooks| (hooks.changed)()),
+            ServerMessageKind::Extended => call(|hooks| (hooks.warning)(None)),
+            ServerMessageKind::SessionsChanged => call(|hooks| (hooks.changed)()),
+            ServerMessageKind::Hello | ServerMessageKind::Error | ServerMessageKind::Unknown => {}
         }
     }
 

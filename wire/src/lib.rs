@@ -384,6 +384,38 @@ pub enum ServerMessage {
     Error { error: String },
 }
 
+/// The `type` of a [`ServerMessage`], as [`ServerMessageHead`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerMessageKind {
+    Hello,
+    SessionEnded,
+    IdleWarning,
+    Extended,
+    SessionsChanged,
+    Error,
+    /// A type this build does not know (a newer server): ignored.
+    #[serde(other)]
+    Unknown,
+}
+
+/// What a browser tab reads of a [`ServerMessage`]: its `type` and the fields
+/// it acts on; everything else is skipped. The browser parses this instead of
+/// the full enum because an internally tagged enum makes serde buffer every
+/// message (and pulls in `serde_json::Value` and a second copy of every
+/// nested type's parser), which is a large part of the wasm bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ServerMessageHead {
+    #[serde(rename = "type")]
+    pub kind: ServerMessageKind,
+    /// For `session_ended`.
+    #[serde(default)]
+    pub reason: Option<Reason>,
+    /// For `idle_warning`.
+    #[serde(default)]
+    pub seconds_left: Option<u64>,
+}
+
 /// What a tab may send: user activity, nothing else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -434,6 +466,94 @@ mod tests {
         assert!(
             serde_json::from_str::<ClientMessage>(r#"{"type":"revoke","session":"s_1"}"#).is_err()
         );
+    }
+
+    #[test]
+    fn the_browser_reads_every_server_message_through_its_head() {
+        let session = Session {
+            id: "s_1".into(),
+            user_id: "u_1".into(),
+            username: "ana".into(),
+            current: true,
+            created_at: "2026-01-01T00:00:00Z".into(),
+            last_seen_at: "2026-01-01T00:00:00Z".into(),
+            last_activity_at: "2026-01-01T00:00:00Z".into(),
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            device: "Firefox on Linux".into(),
+            online_tabs: 1,
+            idle_expires_at: None,
+            absolute_expires_at: None,
+        };
+        let head = |message: &ServerMessage| -> ServerMessageHead {
+            let json = serde_json::to_string(message).expect("serialises");
+            serde_json::from_str(&json).expect("the head parses")
+        };
+        let cases = [
+            (
+                ServerMessage::Hello {
+                    session: Box::new(session),
+                },
+                ServerMessageKind::Hello,
+                None,
+                None,
+            ),
+            (
+                ServerMessage::SessionEnded {
+                    reason: Reason::SignedInElsewhere,
+                    message: "bye".into(),
+                    detail: serde_json::json!({"device": "x", "reason": 3}),
+                },
+                ServerMessageKind::SessionEnded,
+                Some(Reason::SignedInElsewhere),
+                None,
+            ),
+            (
+                ServerMessage::IdleWarning {
+                    idle_expires_at: "2026-01-01T00:00:00Z".into(),
+                    seconds_left: 42,
+                },
+                ServerMessageKind::IdleWarning,
+                None,
+                Some(42),
+            ),
+            (
+                ServerMessage::Extended {
+                    idle_expires_at: "2026-01-01T00:00:00Z".into(),
+                },
+                ServerMessageKind::Extended,
+                None,
+                None,
+            ),
+            (
+                ServerMessage::SessionsChanged,
+                ServerMessageKind::SessionsChanged,
+                None,
+                None,
+            ),
+            (
+                ServerMessage::Error {
+                    error: "bad_message".into(),
+                },
+                ServerMessageKind::Error,
+                None,
+                None,
+            ),
+        ];
+        for (message, kind, reason, seconds_left) in cases {
+            assert_eq!(
+                head(&message),
+                ServerMessageHead {
+                    kind,
+                    reason,
+                    seconds_left
+                },
+                "{message:?}"
+            );
+        }
+        let future: ServerMessageHead =
+            serde_json::from_str(r#"{"type":"something_new","x":1}"#).expect("parses");
+        assert_eq!(future.kind, ServerMessageKind::Unknown);
     }
 
     #[test]
