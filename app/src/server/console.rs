@@ -62,7 +62,7 @@ macro_rules! as_operator {
     }};
 }
 
-#[server]
+#[server(output = super::JsonText)]
 pub async fn my_capabilities() -> Result<Capabilities, ServerFnError> {
     use bouncer_engine::authz;
     use bouncer_wire::Role;
@@ -76,7 +76,7 @@ pub async fn my_capabilities() -> Result<Capabilities, ServerFnError> {
     })
 }
 
-#[server]
+#[server(output = super::JsonText)]
 pub async fn console_users(query: String, offset: u32) -> Result<UserList, ServerFnError> {
     as_operator!(|engine, op| engine.console_users(&op, &query, PAGE_SIZE, offset))
 }
@@ -84,18 +84,18 @@ pub async fn console_users(query: String, offset: u32) -> Result<UserList, Serve
 /// Users per page in the console.
 pub const PAGE_SIZE: u32 = 20;
 
-#[server]
+#[server(output = super::JsonText)]
 pub async fn console_user_sessions(user_id: String) -> Result<Vec<Session>, ServerFnError> {
     as_operator!(|engine, op| engine.console_sessions(&op, Some(&user_id)))
 }
 
-#[server]
+#[server(output = super::JsonText)]
 pub async fn console_end_session(id: String) -> Result<(), ServerFnError> {
     as_operator!(|engine, op| engine.console_end_session(&op, &id))
 }
 
 /// Ends every session of the users (comma-separated ids), all or nothing.
-#[server]
+#[server(output = super::JsonText)]
 pub async fn console_revoke_users(user_ids: String) -> Result<usize, ServerFnError> {
     let ids: Vec<String> = user_ids
         .split(',')
@@ -105,7 +105,7 @@ pub async fn console_revoke_users(user_ids: String) -> Result<usize, ServerFnErr
     as_operator!(|engine, op| engine.console_revoke_users(&op, &ids))
 }
 
-#[server]
+#[server(output = super::JsonText)]
 pub async fn console_revoke_all(include_admins: bool) -> Result<usize, ServerFnError> {
     as_operator!(|engine, op| engine.console_revoke_all(&op, include_admins))
 }
@@ -132,7 +132,7 @@ async fn patch_user(user_id: String, patch: bouncer_wire::UserPatch) -> Result<(
     })
 }
 
-#[server]
+#[server(output = super::JsonText)]
 pub async fn console_set_active(user_id: String, active: bool) -> Result<(), ServerFnError> {
     patch_user(
         user_id,
@@ -145,7 +145,7 @@ pub async fn console_set_active(user_id: String, active: bool) -> Result<(), Ser
 }
 
 /// Sets a user's session limit; an empty value returns them to the default.
-#[server]
+#[server(output = super::JsonText)]
 pub async fn console_set_max_sessions(
     user_id: String,
     max_sessions: String,
@@ -162,7 +162,7 @@ pub async fn console_set_max_sessions(
 }
 
 /// Creates a user from the console's form.
-#[server]
+#[server(output = super::JsonText)]
 pub async fn console_create_user(
     username: String,
     password: String,
@@ -199,7 +199,7 @@ pub async fn console_create_user(
     })
 }
 
-#[server]
+#[server(output = super::JsonText)]
 pub async fn console_audit() -> Result<Vec<AuditEntry>, ServerFnError> {
     as_operator!(|engine, op| engine.console_audit(&op, 50))
 }
