@@ -6,11 +6,13 @@
 //! - [`shell`] and [`App`] — the HTML document and the router.
 //! - [`server`] — server functions, thin adapters over the engine.
 //! - [`pages`] — one module per page.
+//! - [`form`] — [`form::PostForm`], the pages' forms.
 //! - [`watcher`] — the tab's WebSocket: live endings, idle warning, activity.
 //!
 //! Architecture invariant: this crate names the engine, axum and tokio only
 //! behind the `ssr` feature, so the `hydrate` build is pure wasm.
 
+pub mod form;
 pub mod pages;
 pub mod server;
 pub mod watcher;

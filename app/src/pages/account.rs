@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
+    form::PostForm,
     human_time,
     server::{error_text, my_sessions, ChangePassword, EndMySession, EndOtherSessions},
     watcher::SessionsVersion,
@@ -188,7 +189,15 @@ fn PasswordForm(change: ServerAction<ChangePassword>) -> impl IntoView {
                     }
                 })
             }}
-            <ActionForm action=change attr:class="form">
+            <PostForm
+                action=change
+                read=|fields| ChangePassword {
+                    current_password: fields.text("current_password"),
+                    new_password: fields.text("new_password"),
+                    confirm_password: fields.text("confirm_password"),
+                }
+                class="form"
+            >
                 <label for="current_password">"Current password"</label>
                 <input id="current_password" name="current_password" type="password" autocomplete="current-password" required />
                 <label for="new_password">"New password"</label>
@@ -198,7 +207,7 @@ fn PasswordForm(change: ServerAction<ChangePassword>) -> impl IntoView {
                 <button type="submit" class="button primary" disabled=move || change.pending().get()>
                     "Change password"
                 </button>
-            </ActionForm>
+            </PostForm>
         </section>
     }
 }

@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
+    form::PostForm,
     human_time,
     server::{
         console::{
@@ -455,7 +456,18 @@ fn CreateUser(actions: Actions) -> impl IntoView {
                 Some(Err(e)) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
                 None => ().into_any(),
             }}
-            <ActionForm action=actions.create attr:class="form">
+            <PostForm
+                action=actions.create
+                read=|fields| ConsoleCreateUser {
+                    username: fields.text("username"),
+                    password: fields.text("password"),
+                    role: fields.text("role"),
+                    revoke_users: fields.optional("revoke_users"),
+                    revoke_admins: fields.optional("revoke_admins"),
+                    max_sessions: fields.text("max_sessions"),
+                }
+                class="form"
+            >
                 <label for="new-username">"Username"</label>
                 <input id="new-username" name="username" type="text" autocomplete="off" required />
                 <label for="new-password">"Password"</label>
@@ -474,7 +486,7 @@ fn CreateUser(actions: Actions) -> impl IntoView {
                 <label for="new-max">"Max sessions (empty: the default, 0: no limit)"</label>
                 <input id="new-max" name="max_sessions" type="number" min="0" />
                 <button type="submit" class="button primary">"Create user"</button>
-            </ActionForm>
+            </PostForm>
         </section>
     }
     .into_any()

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
+    form::PostForm,
     human_time,
     server::{current_user, error_text, SignOut},
 };
@@ -35,9 +36,9 @@ pub fn HomePage() -> impl IntoView {
                                         <dt>"From"</dt>
                                         <dd>{me.session.ip.clone()}</dd>
                                     </dl>
-                                    <ActionForm action=sign_out>
+                                    <PostForm action=sign_out read=|_| SignOut {}>
                                         <button type="submit" class="button">"Sign out"</button>
-                                    </ActionForm>
+                                    </PostForm>
                                 </section>
                             }
                                 .into_any()

@@ -9,6 +9,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
+    form::PostForm,
     human_time,
     server::{end_notice, error_text, SessionEndNotice, SignIn, SignInResult},
 };
@@ -67,7 +68,16 @@ pub fn LoginPage() -> impl IntoView {
                 {move || notice.get().flatten().map(|notice| view! { <Notice notice reason=reason() /> })}
             </Suspense>
             {move || error().map(|message| view! { <p class="error" role="alert">{message}</p> })}
-            <ActionForm action=sign_in attr:class="form">
+            <PostForm
+                action=sign_in
+                read=|fields| SignIn {
+                    username: fields.text("username"),
+                    password: fields.text("password"),
+                    next: fields.optional("next"),
+                    replace_session: fields.optional("replace_session"),
+                }
+                class="form"
+            >
                 <input type="hidden" name="next" value=next />
                 <label for="username">"Username"</label>
                 <input id="username" name="username" type="text" autocomplete="username" required autofocus node_ref=username />
@@ -76,7 +86,7 @@ pub fn LoginPage() -> impl IntoView {
                 <button type="submit" class="button primary" disabled=move || sign_in.pending().get()>
                     {move || if sign_in.pending().get() { "Signing in…" } else { "Sign in" }}
                 </button>
-            </ActionForm>
+            </PostForm>
             {move || holding().map(|sessions| view! { <Slots sessions replace /> })}
         </section>
     }
