@@ -103,6 +103,7 @@ impl Report {
             }
         );
         let _ = writeln!(md, "## Machine\n\n{}\n", machine());
+        let _ = writeln!(md, "Measured at commit `{}`.\n", commit());
         let _ = writeln!(md, "## Figures\n");
         let _ = writeln!(md, "| # | benchmark | target | result | met | command |");
         let _ = writeln!(md, "| --- | --- | --- | --- | --- | --- |");
@@ -133,6 +134,17 @@ impl Report {
         std::fs::write(out, md)?;
         Ok(())
     }
+}
+
+/// The commit the benchmarked binaries were built from (`git describe`).
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// CPU model, cores, memory and kernel, read from /proc.
