@@ -224,14 +224,27 @@ async fn assert_told(socket: &mut Socket, reason: &str) {
 
 const PASSWORD: &str = "correct-horse-battery";
 
-#[tokio::test]
-async fn a_revoke_or_a_login_on_one_node_ends_a_tab_on_another() {
-    let Some(database) = shared_database().await else {
-        return;
-    };
+/// Two nodes on a fresh shared database holding alice (at most
+/// `alice_max_sessions`) and root, with root signed in through B.
+struct Cluster {
+    database: String,
+    a: Node,
+    b: Node,
+    admin: reqwest::Client,
+}
+
+/// See [`Cluster`]; `None` when the tests are skipped.
+async fn cluster(alice_max_sessions: &str) -> Option<Cluster> {
+    let database = shared_database().await?;
     add_user(
         &database,
-        &["alice", "--role", "user", "--max-sessions", "1"],
+        &[
+            "alice",
+            "--role",
+            "user",
+            "--max-sessions",
+            alice_max_sessions,
+        ],
         PASSWORD,
     );
     add_user(&database, &["root", "--role", "admin"], PASSWORD);
@@ -239,6 +252,19 @@ async fn a_revoke_or_a_login_on_one_node_ends_a_tab_on_another() {
     let b = Node::start(&database, &[]).await;
     let admin = browser();
     sign_in(&b, &admin, "root", PASSWORD).await;
+    Some(Cluster {
+        database,
+        a,
+        b,
+        admin,
+    })
+}
+
+#[tokio::test]
+async fn a_revoke_or_a_login_on_one_node_ends_a_tab_on_another() {
+    let Some(Cluster { a, b, admin, .. }) = cluster("1").await else {
+        return;
+    };
 
     // An admin's revoke through B reaches the tab on A.
     let (cookie, id) = sign_in(&a, &browser(), "alice", PASSWORD).await;
@@ -289,20 +315,16 @@ async fn listener_pids(database: &str) -> Vec<i32> {
 
 #[tokio::test]
 async fn terminating_the_listener_between_revocations_loses_none() {
-    let Some(database) = shared_database().await else {
+    // Only node A serves tabs; B takes the revocations.
+    let Some(Cluster {
+        database,
+        a,
+        b,
+        admin,
+    }) = cluster("0").await
+    else {
         return;
     };
-    add_user(
-        &database,
-        &["alice", "--role", "user", "--max-sessions", "0"],
-        PASSWORD,
-    );
-    add_user(&database, &["root", "--role", "admin"], PASSWORD);
-    // Only node A serves tabs; B takes the revocations.
-    let a = Node::start(&database, &[]).await;
-    let b = Node::start(&database, &[]).await;
-    let admin = browser();
-    sign_in(&b, &admin, "root", PASSWORD).await;
     let mut tabs = Vec::new();
     for _ in 0..6 {
         let (cookie, id) = sign_in(&a, &browser(), "alice", PASSWORD).await;
@@ -341,19 +363,9 @@ async fn terminating_the_listener_between_revocations_loses_none() {
 
 #[tokio::test]
 async fn a_restarted_node_s_tabs_reconnect_and_resync() {
-    let Some(database) = shared_database().await else {
+    let Some(Cluster { a, b, admin, .. }) = cluster("0").await else {
         return;
     };
-    add_user(
-        &database,
-        &["alice", "--role", "user", "--max-sessions", "0"],
-        PASSWORD,
-    );
-    add_user(&database, &["root", "--role", "admin"], PASSWORD);
-    let a = Node::start(&database, &[]).await;
-    let b = Node::start(&database, &[]).await;
-    let admin = browser();
-    sign_in(&b, &admin, "root", PASSWORD).await;
     let (kept_cookie, kept_id) = sign_in(&a, &browser(), "alice", PASSWORD).await;
     let (ended_cookie, ended_id) = sign_in(&a, &browser(), "alice", PASSWORD).await;
     let mut kept_tab = a.open_tab(&kept_cookie).await;

@@ -167,35 +167,12 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
         "push",
     ));
 
-    let mut from_response = Vec::new();
-    let mut from_request = Vec::new();
-    let mut early = 0;
-    let mut lost = 0;
-    for (session, tab) in sessions.iter().zip(tabs.iter_mut()).take(scale.revocations) {
-        let sent = Instant::now();
-        let response = admin
-            .delete(node.url(&format!("/api/admin/sessions/{}", session.session_id)))
-            .send()
-            .await?;
-        let answered = Instant::now();
-        if response.status() != 204 {
-            bail!(
-                "revoking {} answered {}",
-                session.session_id,
-                response.status()
-            );
-        }
-        match tab.told(Duration::from_secs(5)).await {
-            Some(told) => {
-                if told.at < answered {
-                    early += 1;
-                }
-                from_response.push(told.at.saturating_duration_since(answered));
-                from_request.push(told.at - sent);
-            }
-            None => lost += 1,
-        }
-    }
+    let Revocations {
+        from_response,
+        from_request,
+        early,
+        lost,
+    } = revoke_one_at_a_time(&node, &admin, sessions, &mut tabs, scale.revocations).await?;
     let latency = Samples::new(
         "revoke → tab, one node (from the API response)",
         &from_response,
@@ -255,6 +232,64 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
     drop(node);
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
+}
+
+/// What [`revoke_one_at_a_time`] measured.
+struct Revocations {
+    /// From the revoking call's response to the tab hearing of it (0 when
+    /// the tab heard first).
+    from_response: Vec<Duration>,
+    /// From sending the revoking call to the tab hearing of it.
+    from_request: Vec<Duration>,
+    /// How many tabs heard before the response arrived.
+    early: usize,
+    /// How many tabs never heard (within 5 s).
+    lost: usize,
+}
+
+/// Ends the first `count` sessions one at a time through `node`'s admin API,
+/// waiting each time for the session's tab to be told.
+async fn revoke_one_at_a_time(
+    node: &node::Node,
+    admin: &reqwest::Client,
+    sessions: &[seed::Seeded],
+    tabs: &mut [tabs::Tab],
+    count: usize,
+) -> anyhow::Result<Revocations> {
+    let mut measured = Revocations {
+        from_response: Vec::new(),
+        from_request: Vec::new(),
+        early: 0,
+        lost: 0,
+    };
+    for (session, tab) in sessions.iter().zip(tabs.iter_mut()).take(count) {
+        let sent = Instant::now();
+        let response = admin
+            .delete(node.url(&format!("/api/admin/sessions/{}", session.session_id)))
+            .send()
+            .await?;
+        let answered = Instant::now();
+        if response.status() != 204 {
+            bail!(
+                "revoking {} answered {}",
+                session.session_id,
+                response.status()
+            );
+        }
+        match tab.told(Duration::from_secs(5)).await {
+            Some(told) => {
+                if told.at < answered {
+                    measured.early += 1;
+                }
+                measured
+                    .from_response
+                    .push(told.at.saturating_duration_since(answered));
+                measured.from_request.push(told.at - sent);
+            }
+            None => measured.lost += 1,
+        }
+    }
+    Ok(measured)
 }
 
 /// 4: end all sessions of one user among 1,000,000 stored (SQLite), against
@@ -481,30 +516,11 @@ async fn two_nodes(
     let admin = signed_in_admin(&b).await?;
     let cookies: Vec<String> = sessions.iter().map(|s| s.cookie.clone()).collect();
     let mut tabs = tabs::connect_all(a.port, &cookies, 2, 128).await?;
-    let mut latencies = Vec::new();
-    let mut lost = 0;
-    for (session, tab) in sessions
-        .iter()
-        .zip(tabs.iter_mut())
-        .take(scale.pg_revocations)
-    {
-        let response = admin
-            .delete(b.url(&format!("/api/admin/sessions/{}", session.session_id)))
-            .send()
-            .await?;
-        let answered = Instant::now();
-        if response.status() != 204 {
-            bail!(
-                "revoking {} answered {}",
-                session.session_id,
-                response.status()
-            );
-        }
-        match tab.told(Duration::from_secs(5)).await {
-            Some(told) => latencies.push(told.at.saturating_duration_since(answered)),
-            None => lost += 1,
-        }
-    }
+    let Revocations {
+        from_response: latencies,
+        lost,
+        ..
+    } = revoke_one_at_a_time(&b, &admin, sessions, &mut tabs, scale.pg_revocations).await?;
     let latency = Samples::new("revoke → tab, two nodes on PostgreSQL", &latencies);
     report.row(Row::new(
         "6",
