@@ -3,7 +3,13 @@
 //! `Application::build` binds the listener first, so tests start the real app
 //! on port 0 and read the port back.
 
-use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{
+    future::{Future, IntoFuture},
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context;
 use app::{shell, App};
@@ -22,6 +28,7 @@ use bouncer_engine::{
     web::{check_session, session_layer, AutoLogoutMessage, SessionCheck},
     Engine,
 };
+use bouncer_wire::CLOSE_SHUTTING_DOWN;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::{net::TcpListener, sync::watch};
@@ -180,22 +187,65 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `stop` completes, then lets in-flight requests finish and
-    /// stops the background tasks.
+    /// Serves until `stop` completes, then shuts down gracefully:
+    ///
+    /// 1. stops accepting connections and closes every tab's socket with
+    ///    [`CLOSE_SHUTTING_DOWN`], so browsers reconnect at once — behind a
+    ///    balancer, to a live node — and resync;
+    /// 2. lets in-flight requests finish (at most [`DRAIN_LIMIT`]);
+    /// 3. waits for the sockets' close frames to go out (at most [`CLOSE_LIMIT`]);
+    /// 4. stops the background tasks, which write the activity still owed.
+    ///
+    /// Nothing is lost by stopping: every ending is durable before anyone is
+    /// told, and the other nodes read the log, not this node's memory.
     pub async fn run_until(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let background = self.engine.spawn_background(shutdown_rx);
-        let served = axum::serve(
+        let hub = self.engine.hub().clone();
+        let (stopping_tx, mut stopping) = watch::channel(false);
+        let signal = {
+            let hub = hub.clone();
+            async move {
+                stop.await;
+                tracing::info!(
+                    tabs = hub.tab_count(),
+                    "Shutting down: closing the tabs' sockets"
+                );
+                hub.close_all(CLOSE_SHUTTING_DOWN, "server shutting down");
+                let _ = stopping_tx.send(true);
+            }
+        };
+        let serve = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(stop)
-        .await
-        .context("The server failed");
+        .with_graceful_shutdown(signal)
+        .into_future();
+        let drain_limit = async move {
+            if stopping.wait_for(|stopping| *stopping).await.is_ok() {
+                tokio::time::sleep(DRAIN_LIMIT).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        let served = tokio::select! {
+            served = serve => served.context("The server failed"),
+            () = drain_limit => {
+                tracing::warn!(limit = ?DRAIN_LIMIT, "Requests still in flight at the drain limit; stopping anyway");
+                Ok(())
+            }
+        };
+        let open = hub.wait_closed(CLOSE_LIMIT).await;
+        if open > 0 {
+            tracing::warn!(
+                open,
+                "Sockets still open at the close limit; stopping anyway"
+            );
+        }
         let _ = shutdown_tx.send(true);
         for task in background {
             let _ = task.await;
@@ -203,6 +253,14 @@ impl Application {
         served
     }
 }
+
+/// How long a stopping node waits for in-flight requests. Longer than any
+/// request takes (a login's hash is well under a second); shorter than the
+/// usual 30 s before an orchestrator kills a process that ignores SIGTERM.
+const DRAIN_LIMIT: Duration = Duration::from_secs(20);
+
+/// How long a stopping node waits for its sockets' close frames to go out.
+const CLOSE_LIMIT: Duration = Duration::from_secs(5);
 
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -225,7 +283,6 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = terminate => {}
     }
-    tracing::info!("Shutting down");
 }
 
 /// The whole router: API and pages behind the origin check, the cookie layer,

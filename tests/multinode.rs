@@ -107,6 +107,27 @@ impl Node {
         let _ = self.child.wait();
     }
 
+    /// Stops the process as an orchestrator does (SIGTERM) and waits for it
+    /// to exit; true when it exited cleanly.
+    async fn terminate(&mut self) -> bool {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM was sent");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the node's status") {
+                return status.success();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the node did not stop on SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Starts the same node again, on the same port.
     async fn restart(mut self) -> Node {
         self.kill();
@@ -413,6 +434,42 @@ async fn a_restarted_node_s_tabs_reconnect_and_resync() {
     assert_eq!(me.status(), 401);
     let body: Value = me.json().await.expect("JSON");
     assert_eq!(body["reason"], "admin_revoked", "{body}");
+}
+
+#[tokio::test]
+async fn a_node_stopping_sends_its_tabs_to_another_with_their_sessions_intact() {
+    let Some(Cluster { mut a, b, .. }) = cluster("0").await else {
+        return;
+    };
+    let (cookie, id) = sign_in(&a, &browser(), "alice", PASSWORD).await;
+    let mut tab = a.open_tab(&cookie).await;
+
+    let (stopped, code) =
+        tokio::join!(a.terminate(), close_code(&mut tab, Duration::from_secs(10)));
+    assert_eq!(
+        code,
+        Some(bouncer_wire::CLOSE_SHUTTING_DOWN),
+        "closed for shutting down"
+    );
+    assert!(stopped, "the node exits cleanly on SIGTERM");
+
+    // The browser reconnects — the balancer sends it to B — and resyncs.
+    let mut tab = b.open_tab(&cookie).await;
+    let me = reqwest::Client::new()
+        .get(b.url("/api/auth/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(me.status(), 200, "the session survived the node");
+    let body: Value = me.json().await.expect("JSON");
+    assert_eq!(body["session"]["id"], id.as_str());
+    assert!(
+        next_json(&mut tab, Duration::from_millis(300))
+            .await
+            .is_none_or(|m| m["type"] == "sessions_changed"),
+        "and nothing ends it"
+    );
 }
 
 #[tokio::test]

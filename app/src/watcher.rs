@@ -3,7 +3,8 @@
 //!
 //! On `session_ended` it tells the sibling tabs (BroadcastChannel), drops the
 //! socket and navigates client-side to `/login?reason=…` — no reload. It
-//! reconnects with jittered backoff, and after every reconnect and whenever a
+//! reconnects with jittered backoff (within a second when a node closes it
+//! for shutting down, 4002), and after every reconnect and whenever a
 //! hidden tab becomes visible it asks `GET /api/auth/me`, so a missed message
 //! never leaves a tab signed in. It shows the idle warning with a countdown
 //! and a `Stay signed in` button, and sends `activity` on real user input,
@@ -114,7 +115,7 @@ mod client {
 
     use std::cell::RefCell;
 
-    use bouncer_wire::{ClientMessage, ServerMessageHead, ServerMessageKind};
+    use bouncer_wire::{ClientMessage, ServerMessageHead, ServerMessageKind, CLOSE_SHUTTING_DOWN};
     use wasm_bindgen::{prelude::*, JsCast};
     use web_sys::{BroadcastChannel, CloseEvent, MessageEvent, WebSocket};
 
@@ -284,11 +285,24 @@ mod client {
             };
             handle(message);
         });
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(|_event: CloseEvent| {
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(|event: CloseEvent| {
             mark_socket("closed");
             with(|w| w.connection = None);
-            if with(|w| w.active && !w.ending) {
-                // Whatever closed it — a restart, a network cut, a refused
+            if !with(|w| w.active && !w.ending) {
+                return;
+            }
+            if event.code() == CLOSE_SHUTTING_DOWN {
+                // The node is going away and the session is fine: reconnect
+                // soon (a balancer sends us to a live node), spread over a
+                // second so a node's tabs do not all land at once; the
+                // reconnect resyncs.
+                let delay = 100.0 + 900.0 * js_sys::Math::random();
+                leptos::prelude::set_timeout(
+                    connect,
+                    std::time::Duration::from_millis(delay as u64),
+                );
+            } else {
+                // Whatever else closed it — a crash, a network cut, a refused
                 // upgrade — ask the server how the session stands, then retry.
                 resync();
                 schedule_reconnect();

@@ -10,7 +10,7 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex,
     },
 };
@@ -56,6 +56,9 @@ struct State {
     by_user: HashMap<UserId, HashSet<SessionId>>,
     /// Staff consoles, indexed so announcing a change never scans every tab.
     staff: HashSet<(SessionId, u64)>,
+    /// Set by [`Hub::close_all`]: the node is going away, so a tab that
+    /// registers afterwards is closed at once.
+    closing: Option<(u16, &'static str)>,
 }
 
 /// The hub. Cheap to clone.
@@ -63,6 +66,9 @@ struct State {
 pub struct Hub {
     state: Arc<Mutex<State>>,
     next_tab: Arc<AtomicU64>,
+    /// Registrations alive, i.e. socket loops still running (a tab leaves
+    /// `state` as soon as it is told to close, its loop a moment later).
+    open: Arc<AtomicUsize>,
 }
 
 /// A connected tab: its queue, and its place in the hub until dropped.
@@ -77,6 +83,7 @@ pub struct TabRegistration {
 impl Drop for TabRegistration {
     fn drop(&mut self) {
         self.hub.unregister(&self.session_id, self.id);
+        self.hub.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -89,7 +96,18 @@ impl Hub {
     pub fn register(&self, session_id: SessionId, user_id: UserId, staff: bool) -> TabRegistration {
         let id = self.next_tab.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mpsc::channel(TAB_QUEUE);
+        self.open.fetch_add(1, Ordering::Relaxed);
         let mut state = self.lock();
+        if let Some((code, reason)) = state.closing {
+            // Not kept: the sender drops after the close is queued.
+            let _ = sender.try_send(Push::Close(code, reason));
+            return TabRegistration {
+                id,
+                session_id,
+                receiver,
+                hub: self.clone(),
+            };
+        }
         state
             .by_user
             .entry(user_id.clone())
@@ -150,6 +168,37 @@ impl Hub {
     /// Total connected tabs.
     pub fn tab_count(&self) -> usize {
         self.lock().sessions.values().map(|s| s.tabs.len()).sum()
+    }
+
+    /// Socket loops still running, including tabs already told to close.
+    pub fn open_sockets(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Closes every tab with `code` (the node is shutting down), and every
+    /// tab that registers from now on. A tab whose queue is full loses its
+    /// sender instead, which closes it too (1013).
+    pub fn close_all(&self, code: u16, reason: &'static str) {
+        let sessions = {
+            let mut state = self.lock();
+            state.closing = Some((code, reason));
+            state.by_user.clear();
+            state.staff.clear();
+            std::mem::take(&mut state.sessions)
+        };
+        for tab in sessions.values().flat_map(|s| s.tabs.values()) {
+            let _ = tab.sender.try_send(Push::Close(code, reason));
+        }
+    }
+
+    /// Waits until every socket loop has finished (their close frames are
+    /// sent), or `limit` passed. Returns how many were still open.
+    pub async fn wait_closed(&self, limit: std::time::Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.open_sockets() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        self.open_sockets()
     }
 
     /// The sessions with tabs here and the deadline each was warned about.
@@ -342,6 +391,33 @@ mod tests {
         // The stuck tab's queue is full now: the next send drops it.
         assert_eq!(hub.send_to_session(&s, &ServerMessage::SessionsChanged), 1);
         assert_eq!(hub.online_tabs(&s), 1);
+    }
+
+    #[tokio::test]
+    async fn closing_all_closes_every_tab_and_every_later_one() {
+        let hub = Hub::default();
+        let (s1, u1) = ids();
+        let (s2, u2) = ids();
+        let mut a = hub.register(s1.clone(), u1.clone(), true);
+        let mut b = hub.register(s2.clone(), u2.clone(), false);
+        hub.close_all(4002, "server shutting down");
+        for tab in [&mut a, &mut b] {
+            assert_eq!(
+                tab.receiver.recv().await,
+                Some(Push::Close(4002, "server shutting down"))
+            );
+        }
+        assert_eq!((hub.tab_count(), hub.user_online(&u1)), (0, false));
+        let mut late = hub.register(s1, u1, false);
+        assert_eq!(
+            late.receiver.recv().await,
+            Some(Push::Close(4002, "server shutting down"))
+        );
+        assert_eq!(hub.tab_count(), 0);
+        // The loops are still running until their registrations drop.
+        assert_eq!(hub.open_sockets(), 3);
+        drop((a, b, late));
+        assert_eq!(hub.wait_closed(std::time::Duration::from_secs(1)).await, 0);
     }
 
     #[test]

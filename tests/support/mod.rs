@@ -30,6 +30,7 @@ pub struct TestApp {
     pub database_url: String,
     _dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -68,7 +69,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     let engine = app.engine().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
+    let server = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
     TestApp {
@@ -78,10 +79,20 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         database_url,
         _dir: dir,
         stop: Some(stop),
+        server: Some(server),
     }
 }
 
 impl TestApp {
+    /// Stops the server as SIGTERM would; the handle finishes when
+    /// `run_until` has returned.
+    pub fn begin_shutdown(&mut self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.server.take().expect("the server runs")
+    }
+
     /// Creates a user with a fixed test password (returned).
     pub async fn add_user(
         &self,

@@ -460,6 +460,9 @@ pub enum ClientMessage {
 
 /// The close code after `session_ended`.
 pub const CLOSE_SESSION_ENDED: u16 = 4001;
+/// The close code when the node is shutting down: the session is fine, the
+/// tab reconnects (behind a balancer, to a live node) and resyncs.
+pub const CLOSE_SHUTTING_DOWN: u16 = 4002;
 /// The close code for a frame over [`MAX_CLIENT_FRAME`] (RFC 6455 "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// The largest client message accepted.
