@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
+
+use bouncer_engine::privacy::IpPrivacy;
 use toml::de::Error as TomlError;
 
 const DEFAULT_FILE: &str = "bouncer.toml";
@@ -48,6 +50,8 @@ fields! {
         "a non-empty message";
     RETENTION = "BOUNCER_RETENTION", "retention",
         "a duration of at least 24h, like 86400, 36h or 7d";
+    IP_PRIVACY = "BOUNCER_IP_PRIVACY", "ip_privacy",
+        "full (the whole address), truncate (IPv4 /24, IPv6 /48) or off (no address)";
 }
 
 /// Everything that can go wrong while loading the configuration.
@@ -108,6 +112,8 @@ pub struct Settings {
     pub auto_logout_message: String,
     /// How long tombstones and audit rows are kept (at least 24h).
     pub retention: Duration,
+    /// How much of a client's IP address is stored.
+    pub ip_privacy: IpPrivacy,
 }
 
 impl Default for Settings {
@@ -125,6 +131,7 @@ impl Default for Settings {
             idle_warning: Duration::from_secs(60),
             auto_logout_message: DEFAULT_MESSAGE.to_string(),
             retention: Duration::from_secs(7 * 86_400),
+            ip_privacy: IpPrivacy::Full,
         }
     }
 }
@@ -198,6 +205,7 @@ impl Settings {
         src.set(&AUTO_LOGOUT_MESSAGE, &mut s.auto_logout_message, message)?;
         let retention = |v: &str| duration(v).flatten().filter(|d| d.as_secs() >= 86_400);
         src.set(&RETENTION, &mut s.retention, retention)?;
+        src.set(&IP_PRIVACY, &mut s.ip_privacy, IpPrivacy::parse)?;
         Ok(s)
     }
 }
@@ -405,6 +413,22 @@ mod tests {
         assert_eq!(s.absolute_timeout, Some(secs(43_200)));
         assert_eq!((s.idle_warning, s.retention), (secs(60), secs(604_800)));
         assert!(s.logout_everywhere && s.auto_logout_message == DEFAULT_MESSAGE);
+        assert_eq!(s.ip_privacy, IpPrivacy::Full);
+    }
+
+    #[test]
+    fn ip_privacy_forms() {
+        for (raw, want) in [
+            ("full", IpPrivacy::Full),
+            ("truncate", IpPrivacy::Truncate),
+            ("off", IpPrivacy::Off),
+        ] {
+            assert_eq!(load(&format!("IP_PRIVACY={raw}"), None).ip_privacy, want);
+        }
+        assert_eq!(
+            load("", Some("ip_privacy = \"off\"")).ip_privacy,
+            IpPrivacy::Off
+        );
     }
 
     #[test]
@@ -454,7 +478,8 @@ mod tests {
         let cases = "ADDR=localhost:3000|ADDR=|PUBLIC_ORIGIN=ftp://x|PUBLIC_ORIGIN=https://x/app|\
             DATABASE_URL=mysql://db|DATABASE_URL=sqlite:|SESSION_LIMIT=-1|SESSION_LIMIT=4294967296|\
             ON_LIMIT=sometimes|LOGOUT_EVERYWHERE=maybe|IDLE_TIMEOUT=abc|ABSOLUTE_TIMEOUT=-12h|\
-            IDLE_WARNING=1.5m|AUTO_LOGOUT_MESSAGE=|AUTO_LOGOUT_MESSAGE=  |RETENTION=23h|RETENTION=off";
+            IDLE_WARNING=1.5m|AUTO_LOGOUT_MESSAGE=|AUTO_LOGOUT_MESSAGE=  |RETENTION=23h|RETENTION=off|\
+            IP_PRIVACY=partial|IP_PRIVACY=Full|IP_PRIVACY=";
         for case in cases.split('|') {
             let (name, bad) = case.split_once('=').expect("case");
             let want = format!("invalid BOUNCER_{name}={bad:?}: expected ");

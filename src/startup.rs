@@ -68,6 +68,7 @@ pub fn policy_from(settings: &Settings) -> Policy {
         idle_warning: settings.idle_warning,
         last_seen_write_interval: Policy::write_interval_for(settings.idle_timeout),
         tombstone_retention: settings.retention,
+        ip_privacy: settings.ip_privacy,
         auto_logout_message: settings.auto_logout_message.clone(),
     }
 }

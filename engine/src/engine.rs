@@ -188,6 +188,14 @@ impl Engine {
         hash_limit: usize,
         listen_url: Option<String>,
     ) -> anyhow::Result<Self> {
+        let rewritten = crate::privacy::apply_to_stored(&pool, policy.ip_privacy).await?;
+        if rewritten > 0 {
+            tracing::info!(
+                rewritten,
+                privacy = policy.ip_privacy.as_str(),
+                "Rewrote stored addresses"
+            );
+        }
         let registry = Registry::new(pool.clone());
         let tailer = Tailer::start_at_end(pool.clone(), registry.clone()).await?;
         Ok(Engine {
@@ -651,6 +659,11 @@ impl Engine {
         replace_choice: Option<&SessionId>,
     ) -> Result<Arc<LiveSession>, SignInError> {
         let policy = &self.shared.policy;
+        // Only what the privacy setting keeps of the address is ever written.
+        let client = &ClientInfo {
+            ip: policy.ip_privacy.stored(&client.ip),
+            user_agent: client.user_agent.clone(),
+        };
         let mut ending = self.begin_ending().await?;
         let now = ending.now();
         let locked = sqlx::query(

@@ -12,6 +12,7 @@
 //! - [`policy`] — limits and timeouts as pure functions.
 //! - [`registry`] — the `sessions` table and the in-memory view the request path reads.
 //! - [`revocation`] — the append-only log of endings and the tailer that applies it.
+//! - [`privacy`] — how much of a client's IP address is stored.
 //! - [`throttle`] — failed-login counts behind `too_many_attempts`.
 //! - [`hub`] — the tabs connected to this node and their bounded queues.
 //! - [`socket`] — one tab's WebSocket loop, generic over `Sink`/`Stream`.
@@ -33,6 +34,7 @@ pub mod ids;
 pub mod listener;
 pub mod password;
 pub mod policy;
+pub mod privacy;
 pub mod registry;
 pub mod revocation;
 pub mod socket;

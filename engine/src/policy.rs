@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bouncer_wire::Reason;
 
-use crate::{clock::Timestamp, users::UserRecord};
+use crate::{clock::Timestamp, privacy::IpPrivacy, users::UserRecord};
 
 /// What a login does when the user already holds as many sessions as allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,8 @@ pub struct Policy {
     pub last_seen_write_interval: Duration,
     /// How long an ended session's tombstone (and its reason) is kept.
     pub tombstone_retention: Duration,
+    /// How much of a client's address is stored.
+    pub ip_privacy: IpPrivacy,
     /// What a person is told after an idle or absolute timeout.
     pub auto_logout_message: String,
 }
@@ -58,6 +60,7 @@ impl Default for Policy {
                 30 * 60,
             ))),
             tombstone_retention: Duration::from_secs(7 * 24 * 60 * 60),
+            ip_privacy: IpPrivacy::Full,
             auto_logout_message: "Your session has expired. Please sign in again.".to_owned(),
         }
     }

@@ -255,8 +255,11 @@ pub async fn detail_for_secret(
 
 /// An IP address with its host part hidden, for showing to the person who
 /// was displaced: `203.0.113.x`, or the first 48 bits of an IPv6 address.
+/// Takes a stored address in any `BOUNCER_IP_PRIVACY` form (a whole address,
+/// a network such as `203.0.113.0/24`, or nothing).
 pub fn approximate_ip(ip: &str) -> String {
-    match ip.parse::<std::net::IpAddr>() {
+    let address = ip.split('/').next().unwrap_or_default();
+    match address.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V4(v4)) => {
             let [a, b, c, _] = v4.octets();
             format!("{a}.{b}.{c}.x")
@@ -416,5 +419,9 @@ mod tests {
             "2001:db8:85a3::/48"
         );
         assert_eq!(approximate_ip("unknown"), "an unknown address");
+        // The forms `BOUNCER_IP_PRIVACY=truncate` and `off` store.
+        assert_eq!(approximate_ip("203.0.113.0/24"), "203.0.113.x");
+        assert_eq!(approximate_ip("2001:db8:85a3::/48"), "2001:db8:85a3::/48");
+        assert_eq!(approximate_ip(""), "an unknown address");
     }
 }
