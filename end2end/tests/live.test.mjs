@@ -1,6 +1,7 @@
 // Live push in real tabs: endings reach every open tab within a second, with
 // the reason, without a reload; the idle warning and expiry; a socket cut
-// while a revocation happens still ends signed out.
+// while a revocation happens still ends signed out; a node shutting down
+// hands its tabs to another without signing anyone out.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -154,6 +155,57 @@ describe('behind a connection that drops', () => {
     assert.equal(new URL(tab.url()).searchParams.get('reason'), 'admin_revoked');
     assert.match(await alertText(tab), /administrator ended your session/);
     assert.equal(await worldKept(tab), true);
+    await context.close();
+  });
+});
+
+describe('two nodes behind a balancer', () => {
+  let first;
+  let second;
+  let proxy;
+  before(async () => {
+    proxy = await startProxy(await freePort());
+    first = await startServer({ BOUNCER_PUBLIC_ORIGIN: proxy.origin });
+    second = await startServer({ BOUNCER_PUBLIC_ORIGIN: proxy.origin, BOUNCER_DATABASE_URL: first.databaseUrl });
+    proxy.forwardTo(Number(new URL(first.origin).port));
+  });
+  after(async () => { await proxy?.close(); await second?.stop(); await first?.stop(); });
+
+  test('a node shutting down sends its tab to the other node, still signed in, without a reload', async () => {
+    const context = await browser.newContext();
+    // Records the close codes the page's sockets see.
+    await context.addInitScript(() => {
+      const Native = window.WebSocket;
+      window.__closeCodes = [];
+      window.WebSocket = class extends Native {
+        constructor(...args) {
+          super(...args);
+          this.addEventListener('close', (event) => window.__closeCodes.push(event.code));
+        }
+      };
+    });
+    const tab = await signedInTab(context, proxy.origin, 'alice', first.passwords.alice, '/watch');
+    await markWorld(tab);
+    const closes = [];
+    await tab.exposeFunction('bouncerSocketState', (state) => closes.push(state));
+    await tab.evaluate(() => new MutationObserver(() => window.bouncerSocketState(document.documentElement.dataset.sessionSocket))
+      .observe(document.documentElement, { attributes: true, attributeFilter: ['data-session-socket'] }));
+
+    // The balancer sends new connections to the second node; the first stops as
+    // an orchestrator stops it (SIGTERM).
+    proxy.forwardTo(Number(new URL(second.origin).port));
+    const started = Date.now();
+    await first.stop({ keepDatabase: true });
+    assert.equal(first.exitedCleanly, true, 'the node exits cleanly');
+    await tab.waitForFunction(() => document.documentElement.dataset.sessionSocket === 'open' && window.__bouncerMark, null, { timeout: 10_000 });
+    await waitForSocket(tab);
+    assert.deepEqual(closes.slice(0, 2), ['closed', 'open'], 'closed once, then open again');
+    assert.deepEqual(await tab.evaluate(() => window.__closeCodes), [4002], 'told the node is shutting down');
+    assert.ok(Date.now() - started < 5_000, 'back within seconds');
+    assert.equal(new URL(tab.url()).pathname, '/watch', 'still on the page, signed in');
+    assert.equal(await worldKept(tab), true, 'without a reload');
+    const me = await tab.evaluate(async () => (await fetch('/api/auth/me')).status);
+    assert.equal(me, 200, 'the other node knows the session');
     await context.close();
   });
 });

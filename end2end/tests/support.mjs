@@ -31,11 +31,12 @@ export async function startServer(env = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'bouncer-e2e-'));
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
+  const databaseUrl = `sqlite://${join(dir, 'bouncer.db')}`;
   const child = spawn(bin, ['serve', '--demo'], {
     env: {
       ...process.env,
       BOUNCER_ADDR: `127.0.0.1:${port}`,
-      BOUNCER_DATABASE_URL: `sqlite://${join(dir, 'bouncer.db')}`,
+      BOUNCER_DATABASE_URL: databaseUrl,
       RUST_LOG: process.env.RUST_LOG || 'warn',
       ...env,
     },
@@ -65,10 +66,15 @@ export async function startServer(env = {}) {
   return {
     origin,
     passwords,
-    async stop() {
+    /** Pass it as BOUNCER_DATABASE_URL to start a second node on the same database. */
+    databaseUrl,
+    /** Whether the process exited with status 0 after `stop()`. */
+    get exitedCleanly() { return child.exitCode === 0; },
+    /** SIGTERM, as an orchestrator stops it; `keepDatabase` while another node uses it. */
+    async stop({ keepDatabase = false } = {}) {
       child.kill('SIGTERM');
       await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
-      rmSync(dir, { recursive: true, force: true });
+      if (!keepDatabase) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
