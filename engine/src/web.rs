@@ -336,15 +336,19 @@ async fn reissue(
 }
 
 /// Changes the caller's password (see [`Engine::change_own_password`]) and
-/// keeps this session signed in under a fresh cookie id.
+/// keeps this session signed in under a fresh cookie id. `client` is the
+/// request's, whose address the re-authentication throttle counts.
 pub async fn change_password(
     engine: &Engine,
     cookie: &Session,
     live: &Arc<LiveSession>,
     current: &Password,
     new: &Password,
+    client: &ClientInfo,
 ) -> Result<usize, crate::accounts::AccountError> {
-    let ended = engine.change_own_password(live, current, new).await?;
+    let ended = engine
+        .change_own_password(live, current, new, &client.ip)
+        .await?;
     let secret = reissue(engine, cookie, &live.id, live.created_at)
         .await
         .map_err(|e| anyhow::anyhow!("Failed to re-issue the session cookie: {e}"))?;
