@@ -25,7 +25,7 @@ use bouncer_engine::{
     cookie_store::CookieStore,
     db,
     policy::{OnLimit, Policy},
-    web::{check_session, session_layer, AutoLogoutMessage, SessionCheck},
+    web::{check_session, secure_cookie_removal, session_layer, AutoLogoutMessage, SessionCheck},
     Engine,
 };
 use bouncer_wire::CLOSE_SHUTTING_DOWN;
@@ -321,6 +321,7 @@ fn router(state: AppState) -> Router {
         .layer(axum::Extension(auto_logout))
         .layer(middleware::from_fn_with_state(check, check_session))
         .layer(session_layer(store, settings.public_origin.is_https()))
+        .layer(middleware::map_response(secure_cookie_removal))
         .layer(middleware::from_fn_with_state(
             settings.public_origin.clone(),
             origin::check_origin,

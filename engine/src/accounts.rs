@@ -5,7 +5,7 @@
 //! The last-active-admin rule lives here because it must be checked under the
 //! same locks as the change.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, time::Duration};
 
 use anyhow::Context;
 use bouncer_wire::{Permission, Reason, Role};
@@ -25,6 +25,11 @@ use crate::{
 pub enum AccountError {
     #[error("the current password is not correct")]
     InvalidCredentials,
+    /// Too many wrong passwords for this account from this address: the
+    /// same throttle as sign-in, so a stolen session cannot be used to guess
+    /// the password through the re-authentication check. Wait this long.
+    #[error("too many failed attempts")]
+    TooManyAttempts(Duration),
     #[error(transparent)]
     WeakPassword(#[from] WeakPassword),
     #[error("there is no such user")]
@@ -117,24 +122,36 @@ impl Engine {
     /// Changes the caller's own password: every *other* session of the user
     /// ends (`password_changed`). The caller keeps `current`; its cookie is
     /// re-issued by the web layer. Returns how many sessions ended.
+    ///
+    /// The current password is a re-authentication, so it is throttled like a
+    /// sign-in: wrong ones count as failed logins of this account from `ip`
+    /// (the request's address), and a throttled account is refused before
+    /// any hashing.
     pub async fn change_own_password(
         &self,
         current: &LiveSession,
         current_password: &Password,
         new_password: &Password,
+        ip: &str,
     ) -> Result<usize, AccountError> {
         let user = self
             .users()
             .find_by_id(&current.user_id)
             .await?
             .ok_or(AccountError::NotFound)?;
+        let username = user.username.as_str();
+        self.throttle()
+            .check(username, ip, self.now())
+            .map_err(AccountError::TooManyAttempts)?;
         if !self
             .hasher()
             .verify(current_password, Some(&user.password_hash))
             .await?
         {
+            self.throttle().record_failure(username, ip, self.now());
             return Err(AccountError::InvalidCredentials);
         }
+        self.throttle().record_success(username, ip);
         check_strength(new_password)?;
         let hash = self.hasher().hash(new_password).await?;
         let mut ending = self.begin_ending().await?;

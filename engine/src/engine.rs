@@ -237,6 +237,11 @@ impl Engine {
         &self.shared.hasher
     }
 
+    /// The failed-password counts shared by sign-in and re-authentication.
+    pub(crate) fn throttle(&self) -> &LoginThrottle {
+        &self.shared.throttle
+    }
+
     pub fn registry(&self) -> &Registry {
         &self.shared.registry
     }

@@ -146,6 +146,8 @@ impl PasswordHasher {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[tokio::test]
@@ -168,6 +170,37 @@ mod tests {
             .verify(&Password::new("correct horse"), None)
             .await
             .expect("verifies"));
+    }
+
+    #[tokio::test]
+    async fn no_hash_starts_while_every_permit_is_taken() {
+        let hasher = PasswordHasher::new(2);
+        // Stand in for two hashes already running: the bound is reached.
+        let running = Arc::clone(&hasher.permits)
+            .acquire_many_owned(2)
+            .await
+            .expect("the semaphore is open");
+        let password = Password::new("correct horse");
+        let mut waiting = Box::pin(hasher.hash(&password));
+        // One argon2 hash takes well under a second; two seconds without an
+        // answer means the hash is queued behind the permits, not running.
+        assert!(
+            tokio::time::timeout(Duration::from_secs(2), &mut waiting)
+                .await
+                .is_err(),
+            "a hash ran beyond the bound"
+        );
+        drop(running);
+        let hash = tokio::time::timeout(Duration::from_secs(30), waiting)
+            .await
+            .expect("the hash runs once a permit is free")
+            .expect("hashes");
+        assert!(hash.starts_with("$argon2id$"));
+        assert_eq!(
+            PasswordHasher::new(0).permits.available_permits(),
+            1,
+            "a zero bound still lets one hash run"
+        );
     }
 
     #[test]

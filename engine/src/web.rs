@@ -9,7 +9,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts, Request, State},
-    http::{header, request::Parts, StatusCode},
+    http::{header, request::Parts, HeaderValue, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
     Json,
@@ -28,18 +28,72 @@ use crate::{
     users::UserRecord,
 };
 
-/// The session cookie's name.
+/// The session cookie's name on an http origin (local development).
 pub const SESSION_COOKIE: &str = "bouncer_session";
 
+/// The session cookie's name on an https origin. Browsers accept a `__Host-`
+/// cookie only with `Secure`, `Path=/` and no `Domain`, so no sibling
+/// subdomain and no plain-http page can set or shadow it (ASVS V3.4.4). They
+/// refuse such a cookie without `Secure`, which is why http origins keep
+/// [`SESSION_COOKIE`].
+pub const SECURE_SESSION_COOKIE: &str = "__Host-bouncer_session";
+
+/// The session cookie's name: [`SECURE_SESSION_COOKIE`] when `secure`.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
 /// The tower-sessions layer with the cookie flags of the API: `HttpOnly`,
-/// `SameSite=Lax`, `Path=/`, and `Secure` when the public origin is https.
+/// `SameSite=Lax`, `Path=/`, no `Domain` (the cookie goes back to this host
+/// only), and `Secure` with the `__Host-` name when the public origin is https.
 pub fn session_layer<S: SessionStore + Clone>(store: S, secure: bool) -> SessionManagerLayer<S> {
     SessionManagerLayer::new(store)
-        .with_name(SESSION_COOKIE)
+        .with_name(session_cookie_name(secure))
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
         .with_secure(secure)
+}
+
+/// Puts `Secure` on the `Set-Cookie` that deletes an https session cookie, as
+/// a response map layered just outside [`session_layer`] (a no-op on http).
+/// tower-sessions builds that removal from the request's cookie, which has a
+/// name and a value only, and browsers refuse any `__Host-` cookie without
+/// `Secure`: without this a browser would keep the dead id after logout.
+pub async fn secure_cookie_removal(mut response: Response) -> Response {
+    let prefix = format!("{SECURE_SESSION_COOKIE}=");
+    let lacks_secure = |value: &HeaderValue| {
+        value.to_str().is_ok_and(|text| {
+            text.starts_with(&prefix)
+                && !text
+                    .split(';')
+                    .skip(1)
+                    .any(|attribute| attribute.trim().eq_ignore_ascii_case("secure"))
+        })
+    };
+    let headers = response.headers_mut();
+    if !headers.get_all(header::SET_COOKIE).iter().any(lacks_secure) {
+        return response;
+    }
+    let values: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|value| match value.to_str() {
+            Ok(text) if lacks_secure(value) => {
+                HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or_else(|_| value.clone())
+            }
+            _ => value.clone(),
+        })
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for value in values {
+        headers.append(header::SET_COOKIE, value);
+    }
+    response
 }
 
 /// A JSON error response in the API's shape.
@@ -282,15 +336,19 @@ async fn reissue(
 }
 
 /// Changes the caller's password (see [`Engine::change_own_password`]) and
-/// keeps this session signed in under a fresh cookie id.
+/// keeps this session signed in under a fresh cookie id. `client` is the
+/// request's, whose address the re-authentication throttle counts.
 pub async fn change_password(
     engine: &Engine,
     cookie: &Session,
     live: &Arc<LiveSession>,
     current: &Password,
     new: &Password,
+    client: &ClientInfo,
 ) -> Result<usize, crate::accounts::AccountError> {
-    let ended = engine.change_own_password(live, current, new).await?;
+    let ended = engine
+        .change_own_password(live, current, new, &client.ip)
+        .await?;
     let secret = reissue(engine, cookie, &live.id, live.created_at)
         .await
         .map_err(|e| anyhow::anyhow!("Failed to re-issue the session cookie: {e}"))?;

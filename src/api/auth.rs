@@ -75,11 +75,13 @@ pub async fn logout(
 }
 
 /// `POST /api/auth/password`: the other sessions end, this one continues
-/// under a new cookie id.
+/// under a new cookie id. Wrong current passwords are throttled like failed
+/// sign-ins (429 `too_many_attempts` with `Retry-After`).
 pub async fn change_password(
     State(state): State<AppState>,
     cookie: Session,
     Authenticated(live): Authenticated,
+    client: ClientInfo,
     body: Result<Json<PasswordChange>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Json(request) = body?;
@@ -89,6 +91,7 @@ pub async fn change_password(
         &live,
         &Password::new(request.current_password),
         &Password::new(request.new_password),
+        &client,
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -44,6 +44,16 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+impl ApiError {
+    /// The 429 for a throttled password check that may be retried after `wait`.
+    fn too_many_attempts(wait: std::time::Duration) -> Self {
+        ApiError::TooManyAttempts {
+            // Whole seconds, rounded up: never tell a client to retry too early.
+            retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         ApiError::BadRequest(rejection.body_text())
@@ -61,10 +71,7 @@ impl From<SignInError> for ApiError {
         match error {
             SignInError::InvalidCredentials => ApiError::InvalidCredentials,
             SignInError::AccountDisabled => ApiError::AccountDisabled,
-            SignInError::TooManyAttempts(wait) => ApiError::TooManyAttempts {
-                // Whole seconds, rounded up: never tell a client to retry too early.
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            },
+            SignInError::TooManyAttempts(wait) => ApiError::too_many_attempts(wait),
             // The caller converts the rows into API sessions first.
             SignInError::LimitReached(_) => ApiError::LimitReached(Vec::new()),
             SignInError::Store(e) => ApiError::Internal(e),
@@ -76,6 +83,7 @@ impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> Self {
         match error {
             AccountError::InvalidCredentials => ApiError::WrongPassword,
+            AccountError::TooManyAttempts(wait) => ApiError::too_many_attempts(wait),
             AccountError::WeakPassword(weak) => ApiError::WeakPassword(weak.to_string()),
             AccountError::NotFound => ApiError::NotFound,
             AccountError::LastAdmin => ApiError::LastAdmin,

@@ -202,25 +202,26 @@ impl Browser {
     }
 }
 
-/// The `Set-Cookie` header for the session cookie, if the response has one.
+/// The `Set-Cookie` header for the session cookie, if the response has one
+/// (`bouncer_session`, or `__Host-bouncer_session` on an https origin).
 pub fn session_set_cookie(response: &reqwest::Response) -> Option<String> {
     response
         .headers()
         .get_all(reqwest::header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("bouncer_session="))
+        .find(|v| v.starts_with("bouncer_session=") || v.starts_with("__Host-bouncer_session="))
         .map(str::to_owned)
 }
 
 /// The cookie's value from a `Set-Cookie` header.
 pub fn cookie_value(set_cookie: &str) -> String {
     set_cookie
-        .trim_start_matches("bouncer_session=")
         .split(';')
         .next()
+        .and_then(|pair| pair.split_once('='))
+        .map(|(_, value)| value.to_owned())
         .unwrap_or_default()
-        .to_owned()
 }
 
 /// A tab's WebSocket, as a test client.

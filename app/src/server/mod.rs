@@ -180,14 +180,7 @@ pub async fn sign_in(
             Err(ServerFnError::new("This account is disabled."))
         }
         Err(CookieSignInError::SignIn(SignInError::TooManyAttempts(wait))) => {
-            Err(ServerFnError::new(format!(
-                "Too many failed attempts. Please wait {} and try again.",
-                if wait.as_secs() >= 90 {
-                    format!("{} minutes", wait.as_secs().div_ceil(60))
-                } else {
-                    format!("{} seconds", wait.as_secs().max(1))
-                }
-            )))
+            Err(too_many_attempts(wait))
         }
         Err(CookieSignInError::SignIn(SignInError::LimitReached(rows))) => {
             let mut sessions = Vec::with_capacity(rows.len());
@@ -253,6 +246,19 @@ async fn signed_in() -> Result<
     Ok((engine, live, user))
 }
 
+/// What a person is told when password checks are throttled for `wait`.
+#[cfg(feature = "ssr")]
+fn too_many_attempts(wait: std::time::Duration) -> ServerFnError {
+    ServerFnError::new(format!(
+        "Too many failed attempts. Please wait {} and try again.",
+        if wait.as_secs() >= 90 {
+            format!("{} minutes", wait.as_secs().div_ceil(60))
+        } else {
+            format!("{} seconds", wait.as_secs().max(1))
+        }
+    ))
+}
+
 /// Logs the cause and gives the person a sentence without internals.
 #[cfg(feature = "ssr")]
 fn internal(error: anyhow::Error) -> ServerFnError {
@@ -307,20 +313,21 @@ pub async fn change_password(
     new_password: String,
     confirm_password: String,
 ) -> Result<usize, ServerFnError> {
-    use bouncer_engine::{accounts::AccountError, password::Password, web};
+    use bouncer_engine::{accounts::AccountError, password::Password, registry::ClientInfo, web};
 
     if new_password != confirm_password {
         return Err(ServerFnError::new("The new passwords do not match."));
     }
     let (engine, live, _) = signed_in().await?;
-    let cookie: tower_sessions::Session = leptos_axum::extract().await?;
+    let (cookie, client): (tower_sessions::Session, ClientInfo) = leptos_axum::extract().await?;
     let current = Password::new(current_password);
     let new = Password::new(new_password);
-    match web::change_password(&engine, &cookie, &live, &current, &new).await {
+    match web::change_password(&engine, &cookie, &live, &current, &new, &client).await {
         Ok(ended) => Ok(ended),
         Err(AccountError::InvalidCredentials) => {
             Err(ServerFnError::new("The current password is not correct."))
         }
+        Err(AccountError::TooManyAttempts(wait)) => Err(too_many_attempts(wait)),
         Err(AccountError::WeakPassword(weak)) => Err(ServerFnError::new(format!(
             "Choose another password: {weak}."
         ))),

@@ -1,0 +1,714 @@
+//! The security properties listed in `docs/SECURITY.md` that no other suite
+//! proves: the cookie id's entropy, fixation with a live planted cookie, the
+//! cookie's scope and lifetime, no id in URLs or bodies, no caching, server-
+//! side expiry whatever the client sends, no static API keys, throttled
+//! re-authentication, cross-site request forgery and cross-site WebSocket
+//! hijacking. Each test names the requirement it proves.
+
+mod support;
+
+use std::{collections::HashSet, time::Duration};
+
+use bouncer_wire::Role;
+use leptos::server_fn::ServerFn;
+use reqwest::{header, Method, StatusCode};
+use serde_json::{json, Value};
+use support::{cookie_value, next_json, session_set_cookie, spawn_app, spawn_app_with, TestApp};
+use tokio_tungstenite::tungstenite;
+use tower_sessions::session::Id;
+
+/// `GET /api/auth/me` with a hand-made `Cookie` header, as (status, body).
+async fn me_with(app: &TestApp, cookie: &str) -> (StatusCode, Value) {
+    let response = app
+        .bare()
+        .get(app.url("/api/auth/me"))
+        .header(header::COOKIE, cookie)
+        .send()
+        .await
+        .expect("answered");
+    let status = response.status();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+/// The attributes of a `Set-Cookie` header after the name and value, as
+/// (lowercased name, value) pairs.
+fn attributes(set_cookie: &str) -> Vec<(String, String)> {
+    set_cookie
+        .split(';')
+        .skip(1)
+        .map(|attribute| {
+            let (name, value) = attribute.split_once('=').unwrap_or((attribute, ""));
+            (name.trim().to_ascii_lowercase(), value.trim().to_owned())
+        })
+        .collect()
+}
+
+fn attribute<'a>(attributes: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    attributes
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, value)| value.as_str())
+}
+
+/// The public id of the session behind a browser.
+async fn session_id(browser: &support::Browser) -> String {
+    browser.me().await.1["session"]["id"]
+        .as_str()
+        .expect("a session id")
+        .to_owned()
+}
+
+/// V3.2.2 (at least 64 bits of entropy) and V3.2.4 (a cryptographic
+/// generator): the cookie id is tower-sessions' `Id`, an `i128` drawn from
+/// `rand::thread_rng()`, written as 22 base64url characters. Real logins must
+/// show exactly that: 16 bytes each, never the same twice, and every one of
+/// the 128 bit positions both set and clear across the sample, with about
+/// half of all bits set. A counter, a timestamp or a short random part would
+/// fail at least one of these.
+#[tokio::test]
+async fn cookie_ids_carry_128_random_bits_and_never_repeat() {
+    const LOGINS: usize = 100;
+    let app = spawn_app().await;
+    let (_, password) = app.add_user("bob", Role::User, Some(0)).await;
+    let mut seen = HashSet::new();
+    let mut ones_at = [0usize; 128];
+    for _ in 0..LOGINS {
+        let response = app.browser().login("bob", &password).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let value = cookie_value(&session_set_cookie(&response).expect("a session cookie"));
+        assert_eq!(value.len(), 22, "{value}");
+        assert!(
+            value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "base64url only: {value}"
+        );
+        let id: Id = value.parse().expect("16 bytes of base64url");
+        assert_eq!(id.to_string(), value, "one spelling per id");
+        let bytes = id.0.to_le_bytes();
+        for (bit, ones) in ones_at.iter_mut().enumerate() {
+            *ones += usize::from((bytes[bit / 8] >> (bit % 8)) & 1 == 1);
+        }
+        assert!(seen.insert(value), "a cookie id came twice");
+    }
+    for (bit, ones) in ones_at.iter().enumerate() {
+        assert!(
+            (1..LOGINS).contains(ones),
+            "bit {bit} was set in {ones} of {LOGINS} ids"
+        );
+    }
+    // 12,800 fair bits: 6,400 ones expected, standard deviation 56.6; six
+    // deviations either way.
+    let total: usize = ones_at.iter().sum();
+    assert!((6_060..=6_740).contains(&total), "{total} bits set");
+}
+
+/// V3.2.1: before sign-in the server hands out no session cookie at all, so
+/// there is no pre-login id an attacker could obtain and plant.
+#[tokio::test]
+async fn nothing_issues_a_session_cookie_before_sign_in() {
+    let app = spawn_app().await;
+    app.add_user("alice", Role::User, None).await;
+    let client = app.bare();
+    let anonymous = [
+        client.get(app.url("/")),
+        client.get(app.url("/login")),
+        client.get(app.url("/login?reason=logged_out&next=/account")),
+        client.get(app.url("/api/auth/me")),
+        client.post(app.url("/api/auth/logout")),
+        client
+            .post(app.url("/api/auth/login"))
+            .json(&json!({"username": "alice", "password": "not-the-password"})),
+    ];
+    for request in anonymous {
+        let response = request.send().await.expect("answered");
+        assert!(
+            session_set_cookie(&response).is_none(),
+            "{} set a cookie",
+            response.url()
+        );
+    }
+}
+
+/// V3.2.1, session fixation with a *live* id: an attacker plants their own
+/// signed-in cookie in the victim's browser. When the victim signs in, the
+/// planted session is logged out and the victim gets a fresh id, so the
+/// attacker's copy never becomes the victim's session.
+#[tokio::test]
+async fn signing_in_over_a_planted_live_cookie_replaces_it() {
+    let app = spawn_app().await;
+    let (_, mallory_pw) = app.add_user("mallory", Role::User, None).await;
+    let (_, alice_pw) = app.add_user("alice", Role::User, None).await;
+    let (_, planted) = app.signed_in("mallory", &mallory_pw).await;
+
+    let response = app
+        .bare()
+        .post(app.url("/api/auth/login"))
+        .header(header::COOKIE, &planted)
+        .json(&json!({"username": "alice", "password": alice_pw}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    let issued = format!(
+        "bouncer_session={}",
+        cookie_value(&session_set_cookie(&response).expect("a fresh cookie"))
+    );
+    assert_ne!(issued, planted);
+
+    let (status, body) = me_with(&app, &planted).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the planted id is dead");
+    assert_eq!(body["reason"], "logged_out");
+    let (status, body) = me_with(&app, &issued).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["user"]["username"], "alice");
+}
+
+/// V3.4.5 and V3.3.2: the cookie goes back to this host only (no `Domain`),
+/// on every path of the app (`Path=/`), and the browser keeps it no longer
+/// than the absolute timeout allows; logout tells the browser to drop it.
+#[tokio::test]
+async fn the_cookie_is_host_only_and_lives_no_longer_than_the_session_may() {
+    let app = spawn_app().await;
+    let (_, password) = app.add_user("alice", Role::User, None).await;
+    let browser = app.browser();
+    let response = browser.login("alice", &password).await;
+    let set_cookie = session_set_cookie(&response).expect("a session cookie");
+    let flags = attributes(&set_cookie);
+    assert_eq!(attribute(&flags, "domain"), None, "{set_cookie}");
+    assert_eq!(attribute(&flags, "path"), Some("/"), "{set_cookie}");
+    let max_age: u64 = attribute(&flags, "max-age")
+        .expect("a bounded lifetime")
+        .parse()
+        .expect("whole seconds");
+    assert!(
+        (12 * 3600 - 60..=12 * 3600).contains(&max_age),
+        "the 12 h absolute timeout, not longer: {set_cookie}"
+    );
+
+    let logout = browser.post("/api/auth/logout").await;
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let removal = session_set_cookie(&logout).expect("a removal cookie");
+    assert_eq!(
+        attribute(&attributes(&removal), "max-age"),
+        Some("0"),
+        "{removal}"
+    );
+    assert_eq!(cookie_value(&removal), "");
+}
+
+/// V3.4.1 and V3.4.4: on an https origin the cookie is `Secure` and named with
+/// the `__Host-` prefix, which browsers accept only with `Secure`, `Path=/`
+/// and no `Domain`; a cookie by the unprefixed name (one a sibling subdomain
+/// could set) is not read. The removal at logout is `Secure` too, or
+/// browsers would refuse it and keep the dead id.
+#[tokio::test]
+async fn on_https_the_cookie_is_secure_and_host_prefixed() {
+    let app = spawn_app_with(|s| {
+        s.public_origin =
+            bouncer::config::PublicOrigin::parse("https://bouncer.example").expect("valid");
+    })
+    .await;
+    let (_, password) = app.add_user("alice", Role::User, None).await;
+    let response = app.browser().login("alice", &password).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let set_cookie = session_set_cookie(&response).expect("a session cookie");
+    assert!(
+        set_cookie.starts_with("__Host-bouncer_session="),
+        "{set_cookie}"
+    );
+    let flags = attributes(&set_cookie);
+    assert_eq!(attribute(&flags, "secure"), Some(""), "{set_cookie}");
+    assert_eq!(attribute(&flags, "path"), Some("/"), "{set_cookie}");
+    assert_eq!(attribute(&flags, "domain"), None, "{set_cookie}");
+    assert_eq!(attribute(&flags, "samesite"), Some("Lax"), "{set_cookie}");
+    assert_eq!(attribute(&flags, "httponly"), Some(""), "{set_cookie}");
+
+    let value = cookie_value(&set_cookie);
+    let prefixed = format!("__Host-bouncer_session={value}");
+    assert_eq!(me_with(&app, &prefixed).await.0, StatusCode::OK);
+    assert_eq!(
+        me_with(&app, &format!("bouncer_session={value}")).await.0,
+        StatusCode::UNAUTHORIZED,
+        "the unprefixed name is not the session cookie"
+    );
+
+    let logout = app
+        .bare()
+        .post(app.url("/api/auth/logout"))
+        .header(header::COOKIE, &prefixed)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let removal = session_set_cookie(&logout).expect("a removal cookie");
+    let removal_flags = attributes(&removal);
+    assert!(removal.starts_with("__Host-bouncer_session=;"), "{removal}");
+    assert_eq!(attribute(&removal_flags, "max-age"), Some("0"), "{removal}");
+    assert_eq!(attribute(&removal_flags, "secure"), Some(""), "{removal}");
+    assert_eq!(attribute(&removal_flags, "path"), Some("/"), "{removal}");
+    assert_eq!(me_with(&app, &prefixed).await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// V3.1.1 and V3.2.3: the cookie id appears in no page, no JSON answer, no
+/// redirect and no socket message (so nothing but the `HttpOnly` cookie holds
+/// it in the browser), and an id in a URL signs nobody in.
+#[tokio::test]
+async fn the_cookie_id_never_travels_in_a_url_a_page_or_a_message() {
+    let app = spawn_app().await;
+    let (_, password) = app.add_user("alice", Role::User, None).await;
+    let (browser, cookie) = app.signed_in("alice", &password).await;
+    let secret = cookie.trim_start_matches("bouncer_session=").to_owned();
+
+    for path in ["/", "/account", "/watch", "/api/auth/me", "/api/sessions"] {
+        let response = browser.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let text = response.text().await.expect("a body");
+        assert!(!text.contains(&secret), "{path} shows the cookie id");
+    }
+    let mut socket = app
+        .connect(Some(&cookie), Some(&app.address))
+        .await
+        .expect("the socket opens");
+    let hello = next_json(&mut socket, Duration::from_secs(2))
+        .await
+        .expect("a hello");
+    assert!(!hello.to_string().contains(&secret), "{hello}");
+
+    for path in [
+        format!("/api/auth/me?bouncer_session={secret}"),
+        format!("/api/auth/me?session={secret}"),
+        format!("/api/auth/me;bouncer_session={secret}"),
+    ] {
+        let response = app
+            .bare()
+            .get(app.url(&path))
+            .send()
+            .await
+            .expect("answered");
+        assert!(
+            matches!(
+                response.status(),
+                StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND
+            ),
+            "{path}: {}",
+            response.status()
+        );
+    }
+    let page = app
+        .bare()
+        .get(app.url(&format!("/account?bouncer_session={secret}")))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(page.status(), StatusCode::SEE_OTHER, "not signed in");
+    let location = page.headers()[header::LOCATION]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    assert!(location.starts_with("/login"), "{location}");
+
+    // The redirect of an ended session names the reason, never the id.
+    app.signed_in("alice", &password).await;
+    let kicked = browser.get("/account").await;
+    assert_eq!(kicked.status(), StatusCode::SEE_OTHER);
+    let location = kicked.headers()[header::LOCATION]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    assert_eq!(
+        location, "/login?reason=signed_in_elsewhere&next=/account",
+        "no id in the redirect"
+    );
+}
+
+/// V3.3.1, the back button: answers that depend on the session are
+/// `Cache-Control: no-store`, so after logout the browser has no stored copy
+/// of a signed-in page or answer to show.
+#[tokio::test]
+async fn answers_that_depend_on_the_session_are_never_stored() {
+    let app = spawn_app().await;
+    let (_, password) = app.add_user("alice", Role::User, None).await;
+    let browser = app.browser();
+    let login = browser.login("alice", &password).await;
+    let mut answers = vec![("POST /api/auth/login".to_owned(), login)];
+    for path in ["/", "/account", "/watch", "/api/auth/me", "/api/sessions"] {
+        answers.push((format!("GET {path}"), browser.get(path).await));
+    }
+    for (what, response) in answers {
+        assert!(response.status().is_success(), "{what}");
+        let cache_control = response
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(
+            cache_control.contains("no-store"),
+            "{what}: Cache-Control {cache_control:?}"
+        );
+    }
+}
+
+/// V3.3.1 and V3.3.2: the idle timeout is enforced on the server, whatever
+/// the client does: the first request after the deadline, even one that
+/// would count as activity, finds the session ended, and nothing revives it.
+#[tokio::test]
+async fn a_timed_out_session_stays_ended_whatever_the_client_sends() {
+    let app = spawn_app().await;
+    let (alice, password) = app.add_user("alice", Role::User, None).await;
+    let (browser, cookie) = app.signed_in("alice", &password).await;
+    app.clock.advance(Duration::from_secs(30 * 60));
+
+    let activity = browser.post("/api/auth/activity").await;
+    assert_eq!(activity.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = activity.json().await.expect("JSON");
+    assert_eq!(body["reason"], "idle_timeout");
+    let page = browser.get("/").await;
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        page.headers()[header::LOCATION],
+        "/login?reason=idle_timeout&next=/"
+    );
+    match app.connect(Some(&cookie), Some(&app.address)).await {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 401);
+        }
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("a timed-out session opened a socket"),
+    }
+    assert_eq!(browser.me().await.1["reason"], "idle_timeout");
+    assert_eq!(app.live_sessions(&alice).await, 0);
+}
+
+/// V3.5.2: scripts and billing systems sign in and use the session like a
+/// browser; there is no static key. Neither the account's credentials as
+/// HTTP Basic nor a live cookie id as a bearer token is accepted.
+#[tokio::test]
+async fn scripts_use_a_session_not_a_static_key() {
+    let app = spawn_app().await;
+    let (_, password) = app.add_user("root", Role::Admin, None).await;
+    let (_, cookie) = app.signed_in("root", &password).await;
+    let secret = cookie.trim_start_matches("bouncer_session=");
+    let client = app.bare();
+    let users = || client.get(app.url("/api/admin/users"));
+    for request in [
+        users().basic_auth("root", Some(&password)),
+        users().bearer_auth(secret),
+        users().header("x-api-key", secret),
+    ] {
+        assert_eq!(
+            request.send().await.expect("answered").status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        users()
+            .header(header::COOKIE, &cookie)
+            .send()
+            .await
+            .expect("answered")
+            .status(),
+        StatusCode::OK
+    );
+}
+
+/// V3.7.1: a password change needs a live session *and* the current password,
+/// and wrong current passwords are throttled like failed sign-ins (they share
+/// the counter for this account and address), so a stolen session cannot be
+/// used to guess the password.
+#[tokio::test]
+async fn a_password_change_needs_the_current_password_and_guesses_are_throttled() {
+    let app = spawn_app().await;
+    let (bob, password) = app.add_user("bob", Role::User, Some(0)).await;
+    let change = |client: &reqwest::Client, current: &str| {
+        client
+            .post(app.url("/api/auth/password"))
+            .json(&json!({"current_password": current, "new_password": "bob-new-password"}))
+            .send()
+    };
+    let anonymous = change(&app.bare(), &password).await.expect("answered");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    let (laptop, phone) = (app.browser(), app.browser());
+    laptop.login("bob", &password).await;
+    phone.login("bob", &password).await;
+    for guess in 0..5 {
+        let wrong = change(&laptop.client, &format!("guess-{guess}"))
+            .await
+            .expect("answered");
+        assert_eq!(wrong.status(), StatusCode::FORBIDDEN, "guess {guess}");
+    }
+    let throttled = change(&laptop.client, &password).await.expect("answered");
+    assert_eq!(
+        throttled.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    let retry_after: u64 = throttled.headers()[header::RETRY_AFTER]
+        .to_str()
+        .expect("ASCII")
+        .parse()
+        .expect("whole seconds");
+    assert!((1..=15 * 60).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        throttled.json::<Value>().await.expect("JSON")["error"],
+        "too_many_attempts"
+    );
+    assert_eq!(
+        app.browser().login("bob", &password).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "one counter for sign-in and re-authentication"
+    );
+    assert_eq!(app.live_sessions(&bob).await, 2, "nothing ended");
+    assert_eq!(phone.me().await.0, 200);
+
+    app.clock.advance(Duration::from_secs(retry_after));
+    let changed = change(&laptop.client, &password).await.expect("answered");
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(phone.me().await.1["reason"], "password_changed");
+}
+
+/// The server function behind "Sign out all other devices" on `/account`.
+fn end_other_sessions_path() -> &'static str {
+    <app::server::EndOtherSessions as ServerFn>::PATH
+}
+
+/// CSRF (API.md, "Cross-site protection"): a page on another origin that
+/// makes the victim's browser send a state-changing request with the session
+/// cookie is refused with 403 `cross_origin` before any handler runs, for the
+/// JSON API and the pages' server functions alike, and for every way another
+/// origin can be spelled. A same-origin `Referer` stands in for a missing
+/// `Origin`.
+#[tokio::test]
+async fn cross_site_writes_riding_the_cookie_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let (bob, password) = app.add_user("bob", Role::User, Some(0)).await;
+    let (_, root_pw) = app.add_user("root", Role::Admin, None).await;
+    let (laptop, laptop_cookie) = app.signed_in("bob", &password).await;
+    let (phone, _) = app.signed_in("bob", &password).await;
+    let (_, root_cookie) = app.signed_in("root", &root_pw).await;
+    let phone_id = session_id(&phone).await;
+
+    let port = app.address.rsplit(':').next().expect("a port");
+    let foreign = [
+        "https://evil.example".to_owned(),
+        "null".to_owned(),
+        format!("{}.evil.example", app.address),
+        app.address.replacen("http://", "https://", 1),
+        format!("http://localhost:{port}"),
+        "http://127.0.0.1:1".to_owned(),
+    ];
+    let writes: Vec<(Method, String, Option<Value>, &str)> = vec![
+        (
+            Method::POST,
+            "/api/auth/logout".into(),
+            None,
+            &laptop_cookie,
+        ),
+        (
+            Method::POST,
+            "/api/sessions/revoke-others".into(),
+            None,
+            &laptop_cookie,
+        ),
+        (
+            Method::DELETE,
+            format!("/api/sessions/{phone_id}"),
+            None,
+            &laptop_cookie,
+        ),
+        (
+            Method::POST,
+            "/api/auth/password".into(),
+            Some(json!({"current_password": password, "new_password": "chosen-by-evil"})),
+            &laptop_cookie,
+        ),
+        (
+            Method::POST,
+            "/api/auth/activity".into(),
+            None,
+            &laptop_cookie,
+        ),
+        (
+            Method::POST,
+            end_other_sessions_path().into(),
+            None,
+            &laptop_cookie,
+        ),
+        (
+            Method::POST,
+            "/api/admin/revoke-all".into(),
+            Some(json!({"include_admins": true})),
+            &root_cookie,
+        ),
+        (
+            Method::POST,
+            "/api/auth/login".into(),
+            Some(json!({"username": "bob", "password": password})),
+            "",
+        ),
+    ];
+    for origin in &foreign {
+        for (method, path, body, cookie) in &writes {
+            let mut request = app
+                .bare()
+                .request(method.clone(), app.url(path))
+                .header(header::ORIGIN, origin);
+            if !cookie.is_empty() {
+                request = request.header(header::COOKIE, *cookie);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.expect("answered");
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{method} {path} from {origin}"
+            );
+            let json: Value = response.json().await.expect("JSON");
+            assert_eq!(
+                json["error"], "cross_origin",
+                "{method} {path} from {origin}"
+            );
+        }
+    }
+    // A foreign Referer, without Origin, is refused the same way.
+    let referred = app
+        .bare()
+        .post(app.url("/api/sessions/revoke-others"))
+        .header(header::COOKIE, &laptop_cookie)
+        .header(header::REFERER, "https://evil.example/cats")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(referred.status(), StatusCode::FORBIDDEN);
+
+    assert_eq!(app.live_sessions(&bob).await, 2, "no session ended");
+    assert_eq!(laptop.me().await.0, 200);
+    assert_eq!(phone.me().await.0, 200);
+
+    // The same requests from our own pages pass: a same-origin Referer...
+    let own_page = app
+        .bare()
+        .post(app.url("/api/sessions/revoke-others"))
+        .header(header::COOKIE, &laptop_cookie)
+        .header(header::REFERER, format!("{}/account", app.address))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(own_page.status(), StatusCode::OK);
+    assert_eq!(
+        own_page.json::<Value>().await.expect("JSON"),
+        json!({"revoked": 1})
+    );
+    assert_eq!(phone.me().await.1["reason"], "revoked_by_user");
+    // ...and our own Origin, on the server function refused above.
+    let phone = app.browser();
+    assert_eq!(
+        phone.login("bob", &password).await.status(),
+        StatusCode::OK,
+        "the password is unchanged"
+    );
+    let server_fn = app
+        .bare()
+        .post(app.url(end_other_sessions_path()))
+        .header(header::COOKIE, &laptop_cookie)
+        .header(header::ORIGIN, &app.address)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(server_fn.status(), StatusCode::OK);
+    assert_eq!(server_fn.text().await.expect("a body"), "1");
+    assert_eq!(phone.me().await.1["reason"], "revoked_by_user");
+    assert_eq!(laptop.me().await.0, 200);
+}
+
+/// CSRF through `SameSite=Lax`: browsers send the cookie on cross-site
+/// top-level GET navigations, so no GET may change anything. The state-
+/// changing routes do not answer GET at all.
+#[tokio::test]
+async fn no_get_changes_anything() {
+    let app = spawn_app().await;
+    let (bob, password) = app.add_user("bob", Role::User, Some(0)).await;
+    let (laptop, cookie) = app.signed_in("bob", &password).await;
+    let (phone, _) = app.signed_in("bob", &password).await;
+    let phone_id = session_id(&phone).await;
+    for path in [
+        "/api/auth/logout".to_owned(),
+        "/api/auth/login".to_owned(),
+        "/api/auth/password".to_owned(),
+        "/api/sessions/revoke-others".to_owned(),
+        format!("/api/sessions/{phone_id}"),
+        end_other_sessions_path().to_owned(),
+        "/api/admin/revoke-all".to_owned(),
+    ] {
+        let response = app
+            .bare()
+            .get(app.url(&path))
+            .header(header::COOKIE, &cookie)
+            .header(header::ORIGIN, "https://evil.example")
+            .send()
+            .await
+            .expect("answered");
+        assert!(
+            response.status().is_client_error(),
+            "GET {path}: {}",
+            response.status()
+        );
+    }
+    assert_eq!(app.live_sessions(&bob).await, 2);
+    assert_eq!(laptop.me().await.0, 200);
+    assert_eq!(phone.me().await.0, 200);
+}
+
+/// Cross-site WebSocket hijacking: browsers send the cookie on a WebSocket
+/// upgrade from any page on the same *site* (a sibling subdomain included)
+/// and `SameSite` does not stop that, so the upgrade checks `Origin` itself.
+/// Every origin but ours is refused with 403, however it is spelled, before
+/// a tab is counted.
+#[tokio::test]
+async fn cross_site_socket_upgrades_are_refused_for_every_other_origin() {
+    let app = spawn_app().await;
+    let (_, password) = app.add_user("alice", Role::User, None).await;
+    let (browser, cookie) = app.signed_in("alice", &password).await;
+    let port = app.address.rsplit(':').next().expect("a port");
+    for origin in [
+        "https://evil.example".to_owned(),
+        "null".to_owned(),
+        format!("{}.evil.example", app.address),
+        format!("{}@evil.example", app.address),
+        app.address.replacen("http://", "https://", 1),
+        format!("http://localhost:{port}"),
+        "http://127.0.0.1:1".to_owned(),
+        String::new(),
+    ] {
+        match app.connect(Some(&cookie), Some(&origin)).await {
+            Err(tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status().as_u16(), 403, "Origin {origin:?}");
+                let body = response.body().as_deref().unwrap_or_default();
+                let body: Value = serde_json::from_slice(body).expect("a JSON body");
+                assert_eq!(body["error"], "cross_origin");
+            }
+            Err(other) => panic!("Origin {origin:?}: unexpected error {other}"),
+            Ok(_) => panic!("Origin {origin:?} opened a socket"),
+        }
+    }
+    let sessions: Vec<Value> = browser
+        .get("/api/sessions")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(sessions[0]["online_tabs"], 0, "no refused socket counted");
+
+    let mut ours = app
+        .connect(Some(&cookie), Some(&app.address))
+        .await
+        .expect("our own origin connects");
+    let hello = next_json(&mut ours, Duration::from_secs(2))
+        .await
+        .expect("a hello");
+    assert_eq!(hello["type"], "hello");
+}
