@@ -446,7 +446,11 @@ mod tests {
         let want = "invalid BOUNCER_REAUTH_WINDOW=\"soon\": expected integer seconds or a \
             duration like 90s, 15m, 12h; 0 or off disables the requirement";
         assert_eq!(msg.to_string(), want);
-        fails("", Some("reauth_window = 1.5"), &["BOUNCER_REAUTH_WINDOW", "`reauth_window`"]);
+        fails(
+            "",
+            Some("reauth_window = 1.5"),
+            &["BOUNCER_REAUTH_WINDOW", "`reauth_window`"],
+        );
     }
 
     #[test]

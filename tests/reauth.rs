@@ -203,7 +203,10 @@ async fn a_continued_login_and_a_password_change_start_the_window_again() {
     )
     .await;
     // Signing in again in the same browser continues the session...
-    assert_eq!(laptop.login("bob", &password).await.status(), StatusCode::OK);
+    assert_eq!(
+        laptop.login("bob", &password).await.status(),
+        StatusCode::OK
+    );
     assert_eq!(session_id(&laptop).await, laptop_id, "the same session");
     // ...and counts as proving the password.
     let revoked: Value = laptop
