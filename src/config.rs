@@ -52,6 +52,8 @@ fields! {
         "a duration of at least 24h, like 86400, 36h or 7d";
     IP_PRIVACY = "BOUNCER_IP_PRIVACY", "ip_privacy",
         "full (the whole address), truncate (IPv4 /24, IPv6 /48) or off (no address)";
+    REAUTH_WINDOW = "BOUNCER_REAUTH_WINDOW", "reauth_window",
+        "integer seconds or a duration like 90s, 15m, 12h; 0 or off disables the requirement";
 }
 
 /// Everything that can go wrong while loading the configuration.
@@ -114,6 +116,9 @@ pub struct Settings {
     pub retention: Duration,
     /// How much of a client's IP address is stored.
     pub ip_privacy: IpPrivacy,
+    /// How recently the password must have been proved to end one's other
+    /// sessions (ASVS V3.3.4); `None` disables the requirement.
+    pub reauth_window: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -132,6 +137,7 @@ impl Default for Settings {
             auto_logout_message: DEFAULT_MESSAGE.to_string(),
             retention: Duration::from_secs(7 * 86_400),
             ip_privacy: IpPrivacy::Full,
+            reauth_window: Some(Duration::from_secs(15 * 60)),
         }
     }
 }
@@ -206,6 +212,7 @@ impl Settings {
         let retention = |v: &str| duration(v).flatten().filter(|d| d.as_secs() >= 86_400);
         src.set(&RETENTION, &mut s.retention, retention)?;
         src.set(&IP_PRIVACY, &mut s.ip_privacy, IpPrivacy::parse)?;
+        src.set(&REAUTH_WINDOW, &mut s.reauth_window, duration)?;
         Ok(s)
     }
 }
@@ -414,6 +421,36 @@ mod tests {
         assert_eq!((s.idle_warning, s.retention), (secs(60), secs(604_800)));
         assert!(s.logout_everywhere && s.auto_logout_message == DEFAULT_MESSAGE);
         assert_eq!(s.ip_privacy, IpPrivacy::Full);
+        assert_eq!(s.reauth_window, Some(secs(900)));
+    }
+
+    #[test]
+    fn reauth_window_forms() {
+        for (raw, want) in [
+            ("15m", Some(secs(900))),
+            ("90", Some(secs(90))),
+            ("1", Some(secs(1))),
+            ("2h", Some(secs(7200))),
+            ("0", None),
+            ("off", None),
+        ] {
+            let s = load(&format!("REAUTH_WINDOW={raw}"), None);
+            assert_eq!(s.reauth_window, want, "{raw}");
+        }
+        assert_eq!(
+            load("", Some("reauth_window = \"5m\"")).reauth_window,
+            Some(secs(300))
+        );
+        assert_eq!(load("", Some("reauth_window = 0")).reauth_window, None);
+        let msg = try_load("REAUTH_WINDOW=soon", None).expect_err("invalid");
+        let want = "invalid BOUNCER_REAUTH_WINDOW=\"soon\": expected integer seconds or a \
+            duration like 90s, 15m, 12h; 0 or off disables the requirement";
+        assert_eq!(msg.to_string(), want);
+        fails(
+            "",
+            Some("reauth_window = 1.5"),
+            &["BOUNCER_REAUTH_WINDOW", "`reauth_window`"],
+        );
     }
 
     #[test]
@@ -479,7 +516,8 @@ mod tests {
             DATABASE_URL=mysql://db|DATABASE_URL=sqlite:|SESSION_LIMIT=-1|SESSION_LIMIT=4294967296|\
             ON_LIMIT=sometimes|LOGOUT_EVERYWHERE=maybe|IDLE_TIMEOUT=abc|ABSOLUTE_TIMEOUT=-12h|\
             IDLE_WARNING=1.5m|AUTO_LOGOUT_MESSAGE=|AUTO_LOGOUT_MESSAGE=  |RETENTION=23h|RETENTION=off|\
-            IP_PRIVACY=partial|IP_PRIVACY=Full|IP_PRIVACY=";
+            IP_PRIVACY=partial|IP_PRIVACY=Full|IP_PRIVACY=|REAUTH_WINDOW=15x|REAUTH_WINDOW=-1|\
+            REAUTH_WINDOW=";
         for case in cases.split('|') {
             let (name, bad) = case.split_once('=').expect("case");
             let want = format!("invalid BOUNCER_{name}={bad:?}: expected ");

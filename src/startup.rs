@@ -70,6 +70,7 @@ pub fn policy_from(settings: &Settings) -> Policy {
         tombstone_retention: settings.retention,
         ip_privacy: settings.ip_privacy,
         auto_logout_message: settings.auto_logout_message.clone(),
+        reauth_window: settings.reauth_window,
     }
 }
 

@@ -1,7 +1,9 @@
 // /account: a person sees their devices live and signs them out; a password
-// change signs out the others and keeps this device.
+// change signs out the others and keeps this device. Past the
+// re-authentication window, signing another device out asks for the password
+// first (ASVS V3.3.4).
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import {
   launchBrowser, signIn, startServer, waitForHydration, waitForLogin, waitForSocket,
 } from './support.mjs';
@@ -105,4 +107,66 @@ test('a password change signs out the other devices and keeps this one', async (
   await phone.context.close();
   const again = await device('bob', 'bobs-new-password');
   await again.context.close();
+});
+
+describe('past the re-authentication window', () => {
+  // A one-second window, so the test need not wait fifteen minutes.
+  let shortWindow;
+  before(async () => {
+    shortWindow = await startServer({ BOUNCER_REAUTH_WINDOW: '1' });
+  });
+  after(async () => {
+    await shortWindow?.stop();
+  });
+
+  async function deviceOn(options = {}) {
+    const context = await browser.newContext(options);
+    const page = await context.newPage();
+    await signIn(page, shortWindow.origin, 'bob', shortWindow.passwords.bob);
+    await page.waitForURL((url) => url.pathname === '/');
+    await waitForHydration(page);
+    await waitForSocket(page);
+    return { context, page };
+  }
+
+  const pastTheWindow = (page) => page.waitForTimeout(1_500);
+
+  test('signing a device out asks for the password, then does it', async () => {
+    const laptop = await deviceOn();
+    const phone = await deviceOn({ userAgent: IPHONE });
+    const account = await laptop.context.newPage();
+    await account.goto(`${shortWindow.origin}/account`);
+    await waitForHydration(account);
+    await waitForSocket(account);
+    await account.getByText('Safari on iPhone').waitFor({ timeout: 3_000 });
+    await pastTheWindow(account);
+
+    await account.getByRole('button', { name: 'Sign out this device: Safari on iPhone' }).click();
+    await account.getByText('Enter your password to sign out other devices.').waitFor({ timeout: 3_000 });
+    const password = account.getByLabel('Password', { exact: true });
+    await password.fill('not-bobs-password');
+    await account.getByRole('button', { name: 'Confirm' }).click();
+    await account.getByRole('alert').filter({ hasText: 'The password is not correct.' }).waitFor();
+    assert.equal(new URL(phone.page.url()).pathname, '/', 'a wrong password signs nobody out');
+
+    await password.fill(shortWindow.passwords.bob);
+    await account.getByRole('button', { name: 'Confirm' }).click();
+    await waitForLogin(phone.page, 3_000);
+    assert.equal(new URL(phone.page.url()).searchParams.get('reason'), 'revoked_by_user');
+    await account.getByText('Safari on iPhone').waitFor({ state: 'detached', timeout: 3_000 });
+    await account.getByTestId('reauth').waitFor({ state: 'detached', timeout: 3_000 });
+    assert.equal(new URL(account.url()).pathname, '/account');
+
+    // "Sign out all other devices" asks again once the new window has passed.
+    const tablet = await deviceOn();
+    await account.waitForFunction(() => document.querySelectorAll('li.device').length === 2);
+    await pastTheWindow(account);
+    await account.getByRole('button', { name: 'Sign out all other devices' }).click();
+    await account.getByLabel('Password', { exact: true }).fill(shortWindow.passwords.bob);
+    await account.getByRole('button', { name: 'Confirm' }).click();
+    await account.getByRole('status').filter({ hasText: 'Signed out 1 other device.' }).waitFor();
+    await waitForLogin(tablet.page, 3_000);
+    await account.waitForFunction(() => document.querySelectorAll('li.device').length === 1);
+    for (const context of [laptop.context, phone.context, tablet.context]) await context.close();
+  });
 });

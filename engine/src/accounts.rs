@@ -15,6 +15,7 @@ use crate::{
     engine::Engine,
     ids::UserId,
     password::{check_strength, Password, WeakPassword},
+    reauth::EndOwnError,
     registry::{LiveSession, Scope},
     revocation::Actor,
     users::{permissions_column, UserRecord, UserRow, USER_COLUMNS},
@@ -86,13 +87,19 @@ impl Engine {
             .collect())
     }
 
-    /// Ends one of the user's own sessions from another of them
+    /// Ends one of the user's own sessions from another of them, `current`
     /// (`revoked_by_user`). `false` when it is not theirs or already ended.
+    /// Ending another session needs `current` to have proved the password
+    /// recently (see [`crate::reauth`]); ending `current` itself does not.
     pub async fn end_own_session(
         &self,
         user: &UserRecord,
+        current: &crate::ids::SessionId,
         id: crate::ids::SessionId,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool, EndOwnError> {
+        if &id != current {
+            self.require_recent_authentication(current).await?;
+        }
         let actor = Actor::user(user.id.clone(), user.username.to_string());
         let scope = Scope::SessionOfUser {
             id,
@@ -104,19 +111,48 @@ impl Engine {
             > 0)
     }
 
-    /// Ends every session of the user but `current` (`revoked_by_user`).
+    /// Ends every session of the user but `current` (`revoked_by_user`),
+    /// once `current` has proved the password recently (see [`crate::reauth`]).
     pub async fn end_other_own_sessions(
         &self,
         user: &UserRecord,
         current: &crate::ids::SessionId,
-    ) -> anyhow::Result<usize> {
+    ) -> Result<usize, EndOwnError> {
+        self.require_recent_authentication(current).await?;
         let actor = Actor::user(user.id.clone(), user.username.to_string());
         let scope = Scope::User {
             user_id: user.id.clone(),
             except: Some(current.clone()),
         };
-        self.end(scope, Reason::RevokedByUser, &actor, json!({}))
-            .await
+        Ok(self
+            .end(scope, Reason::RevokedByUser, &actor, json!({}))
+            .await?)
+    }
+
+    /// Checks a signed-in person's own password (a re-authentication), under
+    /// the login throttle: a throttled account is refused before any
+    /// hashing, and a wrong password counts as a failed login of this
+    /// account from `ip` (the request's address).
+    pub(crate) async fn verify_own_password(
+        &self,
+        user: &UserRecord,
+        password: &Password,
+        ip: &str,
+    ) -> Result<(), AccountError> {
+        let username = user.username.as_str();
+        self.throttle()
+            .check(username, ip, self.now())
+            .map_err(AccountError::TooManyAttempts)?;
+        if !self
+            .hasher()
+            .verify(password, Some(&user.password_hash))
+            .await?
+        {
+            self.throttle().record_failure(username, ip, self.now());
+            return Err(AccountError::InvalidCredentials);
+        }
+        self.throttle().record_success(username, ip);
+        Ok(())
     }
 
     /// Changes the caller's own password: every *other* session of the user
@@ -139,19 +175,8 @@ impl Engine {
             .find_by_id(&current.user_id)
             .await?
             .ok_or(AccountError::NotFound)?;
-        let username = user.username.as_str();
-        self.throttle()
-            .check(username, ip, self.now())
-            .map_err(AccountError::TooManyAttempts)?;
-        if !self
-            .hasher()
-            .verify(current_password, Some(&user.password_hash))
-            .await?
-        {
-            self.throttle().record_failure(username, ip, self.now());
-            return Err(AccountError::InvalidCredentials);
-        }
-        self.throttle().record_success(username, ip);
+        self.verify_own_password(&user, current_password, ip)
+            .await?;
         check_strength(new_password)?;
         let hash = self.hasher().hash(new_password).await?;
         let mut ending = self.begin_ending().await?;

@@ -750,13 +750,18 @@ impl Engine {
     }
 
     /// Continues a live session under a fresh secret (a repeated login in a
-    /// browser already signed in as that user). `false` if it ended meanwhile.
+    /// browser already signed in as that user, or a password change). Both
+    /// proved the password, so the session's re-authentication window starts
+    /// again now. `false` if it ended meanwhile.
     pub async fn continue_session(
         &self,
         live: &Arc<LiveSession>,
         new_secret: SecretHash,
     ) -> anyhow::Result<bool> {
-        self.shared.registry.rotate_secret(live, new_secret).await
+        self.shared
+            .registry
+            .rotate_secret(live, new_secret, self.now())
+            .await
     }
 
     /// Logs `live` out: it ends with `logged_out` (for its other tabs) and,

@@ -18,6 +18,7 @@
 //! - [`socket`] — one tab's WebSocket loop, generic over `Sink`/`Stream`.
 //! - [`engine`] — `Engine`, the operations built from the above.
 //! - [`accounts`] — password changes and admin edits, with the sessions they end.
+//! - [`reauth`] — recent authentication, needed to end one's other sessions.
 //! - [`authz`] — who may do what, as pure functions.
 //! - [`console`] — the operator's calls, permission checks included.
 //! - [`web`] — the cookie layer, the check middleware, extractors, sign-in/out.
@@ -35,6 +36,7 @@ pub mod listener;
 pub mod password;
 pub mod policy;
 pub mod privacy;
+pub mod reauth;
 pub mod registry;
 pub mod revocation;
 pub mod socket;

@@ -1,5 +1,6 @@
 //! The rules: how many sessions a user may hold, what happens at the limit,
-//! and when a session runs out of time.
+//! when a session runs out of time, and how recently its holder must have
+//! proved the password to end their other sessions.
 //!
 //! Everything here is a pure function of its inputs (timestamps in, decisions
 //! out), so any node can compute the same answer and the unit tests below need
@@ -44,6 +45,10 @@ pub struct Policy {
     pub ip_privacy: IpPrivacy,
     /// What a person is told after an idle or absolute timeout.
     pub auto_logout_message: String,
+    /// Ending another of one's own sessions needs the password proved within
+    /// this long (ASVS V3.3.4), so a stolen cookie alone cannot sign the real
+    /// person out of their other devices; `None` disables the requirement.
+    pub reauth_window: Option<Duration>,
 }
 
 impl Default for Policy {
@@ -62,6 +67,7 @@ impl Default for Policy {
             tombstone_retention: Duration::from_secs(7 * 24 * 60 * 60),
             ip_privacy: IpPrivacy::Full,
             auto_logout_message: "Your session has expired. Please sign in again.".to_owned(),
+            reauth_window: Some(Duration::from_secs(15 * 60)),
         }
     }
 }
@@ -125,6 +131,14 @@ impl Policy {
         } else {
             None
         }
+    }
+
+    /// Whether a session whose holder last proved the password at
+    /// `authenticated_at` must prove it again, at `now`, before ending the
+    /// user's other sessions: yes once more than the window has passed.
+    pub fn needs_reauthentication(&self, authenticated_at: Timestamp, now: Timestamp) -> bool {
+        self.reauth_window
+            .is_some_and(|window| now.since(authenticated_at) > window)
     }
 
     /// Decides a new login of a user whose live sessions are `live_oldest_first`.
@@ -328,5 +342,23 @@ mod tests {
                 absolute: None
             }
         );
+    }
+
+    #[test]
+    fn reauthentication_is_needed_only_past_the_window_and_never_when_off() {
+        let policy = Policy {
+            reauth_window: Some(Duration::from_secs(15 * 60)),
+            ..Policy::default()
+        };
+        assert!(!policy.needs_reauthentication(at(100), at(100)));
+        assert!(!policy.needs_reauthentication(at(100), at(100 + 15 * 60)));
+        assert!(policy.needs_reauthentication(at(100), at(100 + 15 * 60 + 1)));
+        // A clock that stepped back never makes the proof older.
+        assert!(!policy.needs_reauthentication(at(100), at(50)));
+        let off = Policy {
+            reauth_window: None,
+            ..Policy::default()
+        };
+        assert!(!off.needs_reauthentication(at(0), at(1_000_000)));
     }
 }

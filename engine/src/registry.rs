@@ -397,8 +397,8 @@ impl Registry {
             end_reason: None,
         };
         sqlx::query(
-            "INSERT INTO sessions (id, secret_hash, user_id, created_at, last_seen_at, last_activity_at, ip, user_agent, device) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO sessions (id, secret_hash, user_id, created_at, last_seen_at, last_activity_at, ip, user_agent, device, authenticated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&row.id)
         .bind(secret.to_hex())
@@ -409,6 +409,8 @@ impl Registry {
         .bind(&row.ip)
         .bind(&row.user_agent)
         .bind(&row.device)
+        // A session is opened by a sign-in: the password was proved now.
+        .bind(row.created_at)
         .execute(&mut **tx)
         .await
         .context("Failed to insert a session")?;
@@ -416,25 +418,59 @@ impl Registry {
     }
 
     /// Replaces a live session's secret (a login in a browser already signed
-    /// in continues its session under a fresh cookie id).
+    /// in continues its session under a fresh cookie id, and so does a
+    /// password change). Both proved the password, so `authenticated_at`
+    /// is recorded in the same write.
     pub async fn rotate_secret(
         &self,
         live: &Arc<LiveSession>,
         new_secret: SecretHash,
+        authenticated_at: Timestamp,
     ) -> anyhow::Result<bool> {
-        let updated =
-            sqlx::query("UPDATE sessions SET secret_hash = $1 WHERE id = $2 AND ended_at IS NULL")
-                .bind(new_secret.to_hex())
-                .bind(live.id.as_str())
-                .execute(&self.pool)
-                .await
-                .context("Failed to rotate a session's secret")?
-                .rows_affected()
-                == 1;
+        let updated = sqlx::query(
+            "UPDATE sessions SET secret_hash = $1, authenticated_at = $2 WHERE id = $3 AND ended_at IS NULL",
+        )
+        .bind(new_secret.to_hex())
+        .bind(authenticated_at.as_millis())
+        .bind(live.id.as_str())
+        .execute(&self.pool)
+        .await
+        .context("Failed to rotate a session's secret")?
+        .rows_affected()
+            == 1;
         if updated {
             self.remember(new_secret, Arc::clone(live));
         }
         Ok(updated)
+    }
+
+    /// When the holder of a live session last proved the password, read from
+    /// the database (not this node's memory: the proof may have been given
+    /// through another node). `None` when the session is not live.
+    pub async fn authenticated_at(&self, id: &SessionId) -> anyhow::Result<Option<Timestamp>> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT COALESCE(authenticated_at, created_at) FROM sessions WHERE id = $1 AND ended_at IS NULL",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to read when a session last proved the password")?;
+        Ok(at.map(Timestamp::from_millis))
+    }
+
+    /// Records that the holder of a live session proved the password at
+    /// `at`. `false` when the session is no longer live.
+    pub async fn mark_authenticated(&self, id: &SessionId, at: Timestamp) -> anyhow::Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE sessions SET authenticated_at = $1 WHERE id = $2 AND ended_at IS NULL",
+        )
+        .bind(at.as_millis())
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await
+        .context("Failed to record a re-authentication")?
+        .rows_affected();
+        Ok(updated == 1)
     }
 
     /// Writes the in-memory timestamps of a session to its row.

@@ -1,4 +1,5 @@
-//! `/api/auth/*`: login, logout, who am I.
+//! `/api/auth/*`: login, logout, who am I, password change and
+//! re-authentication.
 
 use axum::{
     extract::{rejection::JsonRejection, State},
@@ -12,7 +13,7 @@ use bouncer_engine::{
     web::{self, Authenticated, CookieSignInError},
     SessionSnapshot, SignInError, Visitor,
 };
-use bouncer_wire::{LoginRequest, Me, PasswordChange};
+use bouncer_wire::{LoginRequest, Me, PasswordChange, Reauthenticate};
 use tower_sessions::Session;
 
 use super::ApiError;
@@ -94,6 +95,25 @@ pub async fn change_password(
         &client,
     )
     .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/auth/reauthenticate`: the password, proved again, lets this
+/// session end the user's other sessions for the re-authentication window.
+/// A wrong one is 403 `invalid_credentials` and counts in the login throttle
+/// (429 `too_many_attempts` with `Retry-After`), as in a password change.
+#[tracing::instrument(skip_all)]
+pub async fn reauthenticate(
+    State(state): State<AppState>,
+    Authenticated(live): Authenticated,
+    client: ClientInfo,
+    body: Result<Json<Reauthenticate>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(request) = body?;
+    state
+        .engine
+        .reauthenticate(&live, &Password::new(request.password), &client.ip)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,8 +8,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bouncer_engine::{
-    accounts::AccountError, console::ConsoleError, users::CreateUserError, web::json_error,
-    SignInError,
+    accounts::AccountError, console::ConsoleError, reauth::EndOwnError, users::CreateUserError,
+    web::json_error, SignInError,
 };
 use bouncer_wire::ErrorBody;
 
@@ -24,6 +24,10 @@ pub enum ApiError {
     /// session itself is fine).
     #[error("wrong current password")]
     WrongPassword,
+    /// Ending another of the caller's sessions needs the password proved
+    /// recently (`POST /api/auth/reauthenticate`); 403, the session is fine.
+    #[error("reauthentication required")]
+    ReauthenticationRequired,
     #[error("weak password: {0}")]
     WeakPassword(String),
     #[error("account disabled")]
@@ -92,6 +96,15 @@ impl From<AccountError> for ApiError {
     }
 }
 
+impl From<EndOwnError> for ApiError {
+    fn from(error: EndOwnError) -> Self {
+        match error {
+            EndOwnError::ReauthenticationRequired => ApiError::ReauthenticationRequired,
+            EndOwnError::Store(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 impl From<ConsoleError> for ApiError {
     fn from(error: ConsoleError) -> Self {
         match error {
@@ -135,6 +148,13 @@ impl IntoResponse for ApiError {
             ApiError::WrongPassword => (
                 StatusCode::FORBIDDEN,
                 body("invalid_credentials", "The current password is not correct."),
+            ),
+            ApiError::ReauthenticationRequired => (
+                StatusCode::FORBIDDEN,
+                body(
+                    "reauthentication_required",
+                    "Enter your password to sign out other devices.",
+                ),
             ),
             ApiError::WeakPassword(why) => {
                 (StatusCode::BAD_REQUEST, body("weak_password", format!("Choose another password: {why}.")))

@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/me", get(auth::current))
         .route("/api/auth/password", post(auth::change_password))
         .route("/api/auth/activity", post(auth::activity))
+        .route("/api/auth/reauthenticate", post(auth::reauthenticate))
         .route("/api/ws", get(socket::upgrade))
         .route("/api/sessions", get(sessions::list))
         .route("/api/sessions/revoke-others", post(sessions::revoke_others))

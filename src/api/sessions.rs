@@ -1,4 +1,7 @@
 //! `/api/sessions`: a user's own sessions — list, end one, end all others.
+//! Ending another session needs the password proved recently (403
+//! `reauthentication_required`, see `bouncer_engine::reauth`); ending the
+//! current one is a logout and never does.
 
 use axum::{
     extract::{Path, State},
@@ -38,14 +41,19 @@ pub async fn end_one(
         web::sign_out(&state.engine, &cookie, &Visitor::Live(caller.live.clone())).await?;
         return Ok(StatusCode::NO_CONTENT);
     }
-    if state.engine.end_own_session(&caller.user, id).await? {
+    if state
+        .engine
+        .end_own_session(&caller.user, &caller.live.id, id)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound)
     }
 }
 
-/// `POST /api/sessions/revoke-others`.
+/// `POST /api/sessions/revoke-others`: 403 `reauthentication_required`
+/// when the caller proved the password too long ago.
 pub async fn revoke_others(
     State(state): State<AppState>,
     caller: Caller,

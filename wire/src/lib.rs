@@ -261,6 +261,14 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
+/// `POST /api/auth/reauthenticate` body (an extension of v1): the
+/// signed-in person's password, proved again before ending their other
+/// sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reauthenticate {
+    pub password: String,
+}
+
 /// The answer of every bulk revoke call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revoked {

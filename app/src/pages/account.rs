@@ -1,6 +1,10 @@
 //! `/account`: the person's own devices, live, with `Sign out` per device,
 //! `Sign out all other devices`, and a password change that keeps this
 //! device signed in.
+//!
+//! Signing out another device needs the password proved recently (ASVS
+//! V3.3.4): when the server asks for it, the page shows a password form and,
+//! once it is accepted, repeats the sign-out that was asked for.
 
 use bouncer_wire::Session;
 use leptos::prelude::*;
@@ -9,9 +13,22 @@ use leptos_meta::Title;
 use crate::{
     form::PostForm,
     human_time,
-    server::{error_text, my_sessions, ChangePassword, EndMySession, EndOtherSessions},
+    server::{
+        error_text, my_sessions, needs_reauthentication, ChangePassword, EndMySession,
+        EndOtherSessions, Reauthenticate, REAUTHENTICATION_REQUIRED,
+    },
     watcher::SessionsVersion,
 };
+
+/// A sign-out of other devices that the page may have to repeat once the
+/// password has been entered again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SignOutRequest {
+    /// "Sign out this device" for the session with this id.
+    One(String),
+    /// "Sign out all other devices".
+    Others,
+}
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
@@ -21,6 +38,36 @@ pub fn AccountPage() -> impl IntoView {
     let end_one = ServerAction::<EndMySession>::new();
     let end_others = ServerAction::<EndOtherSessions>::new();
     let change = ServerAction::<ChangePassword>::new();
+    let reauth = ServerAction::<Reauthenticate>::new();
+    // The last sign-out asked for, to repeat after re-authentication.
+    let requested = RwSignal::new(None::<SignOutRequest>);
+    let sign_out = move |request: SignOutRequest| {
+        requested.set(Some(request.clone()));
+        match request {
+            SignOutRequest::One(id) => end_one.dispatch(EndMySession { id }),
+            SignOutRequest::Others => end_others.dispatch(EndOtherSessions {}),
+        };
+    };
+    // The request waiting for the password, if the server asked for it.
+    let awaiting_password = move || {
+        let request = requested.get()?;
+        let refused = match request {
+            SignOutRequest::One(_) => end_one.value().get().and_then(|r| r.err()),
+            SignOutRequest::Others => end_others.value().get().and_then(|r| r.err()),
+        };
+        refused
+            .is_some_and(|e| needs_reauthentication(&e))
+            .then_some(request)
+    };
+    // Once the password is accepted, repeat the sign-out it was asked for.
+    Effect::new(move |_| {
+        if let Some(Ok(())) = reauth.value().get() {
+            reauth.value().set(None);
+            if let Some(request) = requested.get_untracked() {
+                sign_out(request);
+            }
+        }
+    });
     // Re-read the list when the server says it changed, and after our own actions.
     let sessions = Resource::new(
         move || {
@@ -33,12 +80,14 @@ pub fn AccountPage() -> impl IntoView {
         },
         |_| my_sessions(),
     );
+    // The password form says what a re-authentication request means.
     let action_error = move || {
         end_one
             .value()
             .get()
             .and_then(|r| r.err())
             .or_else(|| end_others.value().get().and_then(|r| r.err()))
+            .filter(|e| !needs_reauthentication(e))
             .map(|e| error_text(&e))
     };
 
@@ -61,9 +110,7 @@ pub fn AccountPage() -> impl IntoView {
                                     <button
                                         type="button"
                                         class="button danger"
-                                        on:click=move |_| {
-                                            end_others.dispatch(EndOtherSessions {});
-                                        }
+                                        on:click=move |_| sign_out(SignOutRequest::Others)
                                     >
                                         "Sign out all other devices"
                                     </button>
@@ -73,6 +120,7 @@ pub fn AccountPage() -> impl IntoView {
                 </Transition>
             </div>
             {move || action_error().map(|message| view! { <p class="error" role="alert">{message}</p> })}
+            {move || awaiting_password().map(|_| view! { <ReauthForm reauth /> })}
             {move || {
                 end_others
                     .value()
@@ -95,7 +143,7 @@ pub fn AccountPage() -> impl IntoView {
                             .map(|result| match result {
                                 Ok(list) => {
                                     list.into_iter()
-                                        .map(|session| view! { <DeviceRow session end_one /> })
+                                        .map(|session| view! { <DeviceRow session sign_out /> })
                                         .collect_view()
                                         .into_any()
                                 }
@@ -110,7 +158,11 @@ pub fn AccountPage() -> impl IntoView {
 }
 
 #[component]
-fn DeviceRow(session: Session, end_one: ServerAction<EndMySession>) -> impl IntoView {
+fn DeviceRow(
+    session: Session,
+    /// Signs a device out, asking for the password first if need be.
+    sign_out: impl Fn(SignOutRequest) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
     let id = session.id.clone();
     let online = match session.online_tabs {
         0 => "Offline".to_owned(),
@@ -148,13 +200,39 @@ fn DeviceRow(session: Session, end_one: ServerAction<EndMySession>) -> impl Into
                 type="button"
                 class="button"
                 aria-label=format!("{label}: {}", session.device)
-                on:click=move |_| {
-                    end_one.dispatch(EndMySession { id: id.clone() });
-                }
+                on:click=move |_| sign_out(SignOutRequest::One(id.clone()))
             >
                 {label}
             </button>
         </li>
+    }
+}
+
+/// The password, entered again before another device is signed out.
+#[component]
+fn ReauthForm(reauth: ServerAction<Reauthenticate>) -> impl IntoView {
+    view! {
+        <div class="reauth stack" data-testid="reauth">
+            <p>{REAUTHENTICATION_REQUIRED}</p>
+            {move || {
+                reauth
+                    .value()
+                    .get()
+                    .and_then(|r| r.err())
+                    .map(|e| view! { <p class="error" role="alert">{error_text(&e)}</p> })
+            }}
+            <PostForm
+                action=reauth
+                read=|fields| Reauthenticate { password: fields.text("password") }
+                class="form"
+            >
+                <label for="reauth_password">"Password"</label>
+                <input id="reauth_password" name="password" type="password" autocomplete="current-password" required />
+                <button type="submit" class="button primary" disabled=move || reauth.pending().get()>
+                    "Confirm"
+                </button>
+            </PostForm>
+        </div>
     }
 }
 
