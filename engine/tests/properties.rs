@@ -45,6 +45,7 @@ use std::sync::Mutex;
 use bouncer_engine::{
     db::Pool,
     password::{Password, PasswordHasher},
+    policy::OnLimit,
 };
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestError, TestRunner};
 use tokio::runtime::Runtime;
@@ -55,12 +56,12 @@ use crate::{
     harness::World,
     invariants::Stored,
     model::Model,
-    scenario::{Op, Scenario},
+    scenario::{Op, Rules, Scenario},
 };
 
 /// Cases per run by default: about 20 s in a debug build on a busy two-core
 /// machine. `PROPTEST_CASES` overrides it.
-const DEFAULT_CASES: u32 = 24;
+const DEFAULT_CASES: u32 = 32;
 
 fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES")
@@ -105,6 +106,57 @@ fn random_interleavings_keep_the_session_invariants() {
             panic!("{reason}\n\nThe smallest failing case:\n{scenario:#?}")
         }
         Err(TestError::Abort(reason)) => panic!("proptest gave up: {reason}"),
+    }
+}
+
+/// Found by the property above: a tab's `activity` message after the idle
+/// deadline, before the deadline ticker had ended the session, extended the
+/// expired session instead of ending it.
+#[test]
+fn tab_activity_after_the_idle_deadline_ends_the_session() {
+    replay(Scenario {
+        rules: Rules {
+            session_limit: 0,
+            on_limit: OnLimit::ReplaceOldest,
+            logout_everywhere: false,
+            idle_timeout: Some(scenario::IDLE),
+            absolute_timeout: None,
+        },
+        max_sessions: vec![None; scenario::USERS],
+        ops: vec![
+            Op::Login {
+                browser: 0,
+                user: 0,
+                right_password: true,
+            },
+            Op::OpenTab { browser: 0 },
+            Op::AdvanceClock { by: scenario::IDLE },
+            // The model ends the session here, with `idle_timeout`.
+            Op::TabActivity { browser: 0 },
+            Op::Request {
+                browser: 0,
+                activity: true,
+            },
+        ],
+    });
+}
+
+/// Runs one given case, as the property runs each random one.
+fn replay(scenario: Scenario) {
+    let runtime = runtime();
+    let Some(database) = runtime.block_on(Database::from_env()) else {
+        return;
+    };
+    let initial_hash = initial_hash(&runtime);
+    let result = runtime.block_on(run_case(
+        &database,
+        &initial_hash,
+        &scenario,
+        &Mutex::default(),
+    ));
+    runtime.block_on(database.finish());
+    if let Err(failure) = result {
+        panic!("{failure}");
     }
 }
 

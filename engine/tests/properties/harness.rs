@@ -203,7 +203,7 @@ impl World {
             }
             Op::TabActivity { browser } => {
                 if let Some(tab) = &self.browsers[browser].tab {
-                    self.engine.record_activity(&tab.live);
+                    self.engine.record_activity(&tab.live).await?;
                 }
                 Outcome::Done
             }
