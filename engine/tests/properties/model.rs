@@ -260,6 +260,14 @@ impl Model {
         sessions.iter().filter(|&&s| self.end(s, reason)).count()
     }
 
+    /// Records user activity in `s` now. Activity never moves backwards: a
+    /// session created within the same millisecond as one it joined starts a
+    /// millisecond later (see [`Model::login`]), and so does its activity.
+    fn active(&mut self, s: usize) {
+        let session = &mut self.sessions[s];
+        session.last_activity = session.last_activity.max(self.now);
+    }
+
     /// The request-path check of browser `b`'s cookie.
     fn request(&mut self, b: usize, activity: bool) -> Seen {
         let Some(s) = self.browsers[b].session else {
@@ -275,7 +283,7 @@ impl Model {
                 }
                 None => {
                     if activity {
-                        self.sessions[s].last_activity = self.now;
+                        self.active(s);
                     }
                     Seen::Live(self.sessions[s].id.clone())
                 }
@@ -445,7 +453,7 @@ impl Model {
                         Some(reason) => {
                             self.end(s, reason);
                         }
-                        None => self.sessions[s].last_activity = self.now,
+                        None => self.active(s),
                     }
                     Outcome::Done
                 }
