@@ -31,8 +31,9 @@ done
 
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 if postgres_answers "$TEST_DATABASE_URL"; then
-  say "cargo test -p bouncer --tests on PostgreSQL ($TEST_DATABASE_URL)"
+  say "cargo test -p bouncer --tests and the engine's property tests on PostgreSQL ($TEST_DATABASE_URL)"
   BOUNCER_TEST_BACKEND=postgres cargo test -p bouncer --tests
+  BOUNCER_TEST_BACKEND=postgres cargo test -p bouncer-engine --test properties
 elif [ -n "${CI:-}" ]; then
   echo "CI needs PostgreSQL at $TEST_DATABASE_URL for the PostgreSQL and multi-node tests" >&2
   exit 1

@@ -257,8 +257,20 @@ impl Engine {
 
     /// Records user activity of a session outside a request (a tab's
     /// `activity` message) and tells its tabs the new idle deadline.
-    pub fn record_activity(&self, live: &Arc<LiveSession>) {
+    ///
+    /// Activity cannot bring back a session already past a deadline, which
+    /// the deadline ticker may not have ended yet (it runs every
+    /// [`DEADLINE_TICK`], and not at all while the database fails): such a
+    /// session ends now with that deadline's reason, as a request would find
+    /// it. An ended session's activity changes nothing.
+    pub async fn record_activity(&self, live: &Arc<LiveSession>) -> anyhow::Result<()> {
+        if self.ended_reason(&live.id).is_some() {
+            return Ok(());
+        }
         let now = self.now();
+        if self.end_if_expired(live, now).await?.is_some() {
+            return Ok(());
+        }
         let policy = &self.shared.policy;
         self.persist(live, live.touch(now, true, policy.last_seen_write_interval));
         if let Some(idle) = policy
@@ -267,6 +279,7 @@ impl Engine {
         {
             self.shared.hub.extended(&live.id, idle, now);
         }
+        Ok(())
     }
 
     /// Every ending this node applies, as it applies them (for the push hub).
@@ -533,14 +546,7 @@ impl Engine {
         };
         let now = self.now();
         let policy = &self.shared.policy;
-        if let Some(reason) = self.expired_after_refresh(&live, now).await? {
-            self.end(
-                Scope::Sessions(vec![live.id.clone()]),
-                reason,
-                &Actor::system(),
-                json!({}),
-            )
-            .await?;
+        if let Some(reason) = self.end_if_expired(&live, now).await? {
             return Ok(Visitor::Ended(reason));
         }
         self.persist(
@@ -548,6 +554,26 @@ impl Engine {
             live.touch(now, activity, policy.last_seen_write_interval),
         );
         Ok(Visitor::Live(live))
+    }
+
+    /// Ends `live` if it is past a deadline at `now` (see
+    /// [`Engine::expired_after_refresh`]), and says why it ended.
+    async fn end_if_expired(
+        &self,
+        live: &LiveSession,
+        now: Timestamp,
+    ) -> anyhow::Result<Option<Reason>> {
+        let reason = self.expired_after_refresh(live, now).await?;
+        if let Some(reason) = reason {
+            self.end(
+                Scope::Sessions(vec![live.id.clone()]),
+                reason,
+                &Actor::system(),
+                json!({}),
+            )
+            .await?;
+        }
+        Ok(reason)
     }
 
     /// Whether `live` is past a deadline at `now`, asking the database before

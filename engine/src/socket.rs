@@ -148,7 +148,13 @@ where
                         return;
                     }
                     match serde_json::from_str::<ClientMessage>(text.as_str()) {
-                        Ok(ClientMessage::Activity) => engine.record_activity(&live),
+                        Ok(ClientMessage::Activity) => {
+                            // A session past its deadline ends here instead;
+                            // the push then closes this socket.
+                            if let Err(e) = engine.record_activity(&live).await {
+                                tracing::warn!(error = ?e, session = %live.id, "Failed to record a tab's activity");
+                            }
+                        }
                         Err(_) => {
                             let error = ServerMessage::Error { error: "bad_message".into() };
                             if !send_json(&mut sink, &error).await {
