@@ -147,9 +147,9 @@ where
                         close(&mut sink, CLOSE_TOO_BIG, "message too big").await;
                         return;
                     }
-                    match serde_json::from_str::<ClientMessage>(text.as_str()) {
-                        Ok(ClientMessage::Activity) => engine.record_activity(&live),
-                        Err(_) => {
+                    match ClientMessage::parse(text.as_str()) {
+                        Some(ClientMessage::Activity) => engine.record_activity(&live),
+                        None => {
                             let error = ServerMessage::Error { error: "bad_message".into() };
                             if !send_json(&mut sink, &error).await {
                                 return;
