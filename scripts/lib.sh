@@ -6,6 +6,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WASM_BINDGEN_VERSION="0.2.130"  # must equal the `=0.2.130` pin in Cargo.toml
 BINARYEN_VERSION="132"          # wasm-opt from npm; Debian's binaryen 108 breaks the wasm
+CARGO_FUZZ_VERSION="0.13.2"     # runs on stable with --sanitizer none (scripts/fuzz.sh)
 export PATH="$HOME/.cargo/bin:$ROOT/.tools/node_modules/.bin:$PATH"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -41,6 +42,13 @@ ensure_wasm_toolchain() {
     # Without --locked on purpose: its lock file wants a crate the registry lacks.
     say "Installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 3 minutes, once)"
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  fi
+}
+
+ensure_cargo_fuzz() {
+  if ! cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
+    say "Installing cargo-fuzz $CARGO_FUZZ_VERSION (about 2 minutes, once)"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --force
   fi
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, Rust unit and integration tests (on
-# SQLite, then again on PostgreSQL), then the browser tests in Chromium.
+# SQLite, then again on PostgreSQL), a short fuzzing run, then the browser
+# tests in Chromium.
 # Installs what is missing first.
 #
 # PostgreSQL is TEST_DATABASE_URL (default: the local server); each test makes
@@ -11,6 +12,7 @@ cd "$ROOT"
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml --all -- --check
 
 say "cargo clippy (server, engine, wire; then the app for wasm)"
 cargo clippy --all-targets -- -D warnings
@@ -40,6 +42,15 @@ elif [ -n "${CI:-}" ]; then
 else
   printf '\n\033[1;33m*** SKIPPED: the PostgreSQL pass (no server answers at %s) ***\033[0m\n\n' "$TEST_DATABASE_URL" >&2
 fi
+
+# The fuzz crate is a workspace of its own; its oracles' unit tests and lints
+# build in the main target directory, which already holds its dependencies.
+say "Fuzz targets: lints and the unit tests of their oracles"
+FUZZ_TARGET_DIR=(--target-dir "${CARGO_TARGET_DIR:-$ROOT/target}")
+cargo clippy --manifest-path fuzz/Cargo.toml "${FUZZ_TARGET_DIR[@]}" --all-targets -- -D warnings
+cargo test --manifest-path fuzz/Cargo.toml "${FUZZ_TARGET_DIR[@]}" --lib
+say "Fuzzing, 20 s per target (the targets keep building and find no crash)"
+scripts/fuzz.sh 20
 
 say "Benchmark harness, smoke scale (figures not judged; nothing may be lost)"
 scripts/bench.sh --smoke

@@ -292,6 +292,8 @@ async fn bad_messages_get_an_error_and_oversized_frames_close_1009() {
         r#"{"type":"revoke","session":"s_x"}"#,
         "not json",
         r#"{"type":"extend"}"#,
+        // Not the object form: serde alone would take it as activity.
+        r#"["activity"]"#,
     ] {
         socket.send(Message::Text(bad.into())).await.expect("sent");
         let reply = next_event(&mut socket, WAIT).await.expect("a reply");

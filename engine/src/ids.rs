@@ -28,7 +28,7 @@ macro_rules! public_id {
             }
 
             /// Accepts an id read from the database or a URL. Ids are opaque, so any
-            /// non-empty string of at most 64 characters is accepted; a wrong one
+            /// non-empty string of at most 64 bytes is accepted; a wrong one
             /// simply matches nothing.
             pub fn parse(raw: &str) -> Option<Self> {
                 (!raw.is_empty() && raw.len() <= 64).then(|| $name(raw.to_owned()))

@@ -147,15 +147,15 @@ where
                         close(&mut sink, CLOSE_TOO_BIG, "message too big").await;
                         return;
                     }
-                    match serde_json::from_str::<ClientMessage>(text.as_str()) {
-                        Ok(ClientMessage::Activity) => {
+                    match ClientMessage::parse(text.as_str()) {
+                        Some(ClientMessage::Activity) => {
                             // A session past its deadline ends here instead;
                             // the push then closes this socket.
                             if let Err(e) = engine.record_activity(&live).await {
                                 tracing::warn!(error = ?e, session = %live.id, "Failed to record a tab's activity");
                             }
                         }
-                        Err(_) => {
+                        None => {
                             let error = ServerMessage::Error { error: "bad_message".into() };
                             if !send_json(&mut sink, &error).await {
                                 return;

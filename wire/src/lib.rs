@@ -466,6 +466,18 @@ pub enum ClientMessage {
     Activity,
 }
 
+impl ClientMessage {
+    /// Reads a tab's text message; `None` for anything that is not one.
+    ///
+    /// Only a JSON object is a message. serde's derived enums also accept the
+    /// sequence form (`["activity"]`), which the contract does not know, so
+    /// the text is read as an object first.
+    pub fn parse(text: &str) -> Option<ClientMessage> {
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).ok()?;
+        ClientMessage::deserialize(serde_json::Value::Object(object)).ok()
+    }
+}
+
 /// The close code after `session_ended`.
 pub const CLOSE_SESSION_ENDED: u16 = 4001;
 /// The close code when the node is shutting down: the session is fine, the
@@ -506,12 +518,33 @@ mod tests {
             r#"{"type":"sessions_changed"}"#
         );
         assert_eq!(
-            serde_json::from_str::<ClientMessage>(r#"{"type":"activity"}"#).expect("parses"),
-            ClientMessage::Activity
+            ClientMessage::parse(r#"{"type":"activity"}"#),
+            Some(ClientMessage::Activity)
         );
-        assert!(
-            serde_json::from_str::<ClientMessage>(r#"{"type":"revoke","session":"s_1"}"#).is_err()
+        assert_eq!(
+            ClientMessage::parse(&serde_json::to_string(&ClientMessage::Activity).expect("json")),
+            Some(ClientMessage::Activity),
+            "what the browser sends is understood"
         );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"revoke","session":"s_1"}"#),
+            None
+        );
+    }
+
+    /// Found by the `ws_client_message` fuzz target: serde's sequence form of
+    /// an internally tagged enum made `["activity"]` count as activity.
+    #[test]
+    fn only_a_json_object_is_a_client_message() {
+        for not_a_message in [
+            r#"["activity"]"#,
+            r#"["activity",{}]"#,
+            r#""activity""#,
+            "null",
+            "",
+        ] {
+            assert_eq!(ClientMessage::parse(not_a_message), None, "{not_a_message}");
+        }
     }
 
     #[test]
