@@ -341,6 +341,7 @@ impl World {
             &live,
             &current,
             &Password::new(new.as_str()),
+            &self.browsers[b].client,
         )
         .await;
         match changed {
@@ -351,6 +352,7 @@ impl World {
             Err(AccountError::InvalidCredentials) => {
                 Ok(Outcome::Refused(Refusal::InvalidCredentials))
             }
+            Err(AccountError::TooManyAttempts(_)) => Ok(Outcome::Refused(Refusal::TooManyAttempts)),
             Err(e) => Err(e.into()),
         }
     }

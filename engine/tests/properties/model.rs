@@ -464,15 +464,18 @@ impl Model {
                 right_current_password,
             } => match self.signed_in(browser, true) {
                 None => Outcome::Refused(Refusal::NotSignedIn),
-                Some(_) if !right_current_password => Outcome::Refused(Refusal::InvalidCredentials),
                 Some(s) => {
-                    let others: Vec<usize> = self
-                        .live_of(self.sessions[s].user)
-                        .into_iter()
-                        .filter(|&o| o != s)
-                        .collect();
-                    cookie = (browser, Cookie::Rekeyed(s));
-                    Outcome::Ended(self.end_all(&others, Reason::PasswordChanged))
+                    let user = self.sessions[s].user;
+                    // The current password is checked under the login throttle.
+                    match self.authenticate(user, browser, right_current_password) {
+                        Err(refusal) => Outcome::Refused(refusal),
+                        Ok(()) => {
+                            let others: Vec<usize> =
+                                self.live_of(user).into_iter().filter(|&o| o != s).collect();
+                            cookie = (browser, Cookie::Rekeyed(s));
+                            Outcome::Ended(self.end_all(&others, Reason::PasswordChanged))
+                        }
+                    }
                 }
             },
             Op::SignOutOtherDevices { browser } => match self.signed_in(browser, true) {

@@ -45,6 +45,9 @@ impl Rules {
             absolute_timeout: self.absolute_timeout,
             last_seen_write_interval: Policy::write_interval_for(self.idle_timeout),
             tombstone_retention: RETENTION,
+            // Re-authentication before ending other devices is a gate in
+            // front of an ending, not a session rule (tests/reauth.rs).
+            reauth_window: None,
             ..Policy::default()
         }
     }
