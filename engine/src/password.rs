@@ -3,16 +3,23 @@
 //! Hashing is deliberately slow and memory-hungry (19 MiB each), so it runs in
 //! `spawn_blocking` and at most `limit` hashes run at once: a login flood
 //! queues instead of exhausting memory or starving the runtime.
+//!
+//! Verification (every login) reuses one argon2 work area per permit instead
+//! of allocating 19 MiB each time. Freed, those areas would not go back to
+//! the system: glibc raises its mmap threshold after the first one, so later
+//! ones land in the heaps of whichever threads ran them, and a flood left the
+//! process hundreds of MB larger (BENCHMARKS.md, login flood). Reused, the
+//! memory is at most `limit` areas, whatever the flood.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use argon2::{
-    password_hash::{
-        rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString,
-    },
-    Algorithm, Argon2, Params, Version,
+    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, SaltString},
+    Algorithm, Argon2, Block, Params, Version,
 };
+use std::sync::Mutex;
+
 use tokio::sync::{OnceCell, Semaphore};
 
 /// The smallest password length accepted for new passwords.
@@ -69,6 +76,9 @@ pub struct PasswordHasher {
     /// A real hash of a random password, verified against when the user does
     /// not exist, so "unknown user" takes as long as "wrong password".
     dummy: Arc<OnceCell<String>>,
+    /// Argon2 work areas not in use; one is taken per running verification,
+    /// so there are never more than permits.
+    work_areas: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 fn argon2() -> Argon2<'static> {
@@ -83,6 +93,7 @@ impl PasswordHasher {
         PasswordHasher {
             permits: Arc::new(Semaphore::new(limit.max(1))),
             dummy: Arc::new(OnceCell::new()),
+            work_areas: Arc::default(),
         }
     }
 
@@ -118,14 +129,12 @@ impl PasswordHasher {
             .await
             .context("Failed to acquire a hashing permit")?;
         let password = password.clone();
+        let work_areas = Arc::clone(&self.work_areas);
         let matches = tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&hash)
-                .map_err(|e| anyhow::anyhow!("Failed to parse a stored password hash: {e}"))?;
-            Ok::<_, anyhow::Error>(
-                argon2()
-                    .verify_password(password.expose().as_bytes(), &parsed)
-                    .is_ok(),
-            )
+            let mut area = lock(&work_areas).pop().unwrap_or_default();
+            let matches = verify_in(&password, &hash, &mut area);
+            lock(&work_areas).push(area);
+            matches
         })
         .await
         .context("The password verification task failed")??;
@@ -142,6 +151,46 @@ impl PasswordHasher {
             .await
             .cloned()
     }
+}
+
+/// Verifies `password` against the PHC string `hash`, computing in `area`
+/// (grown to the hash's memory cost if it is smaller). The comparison is
+/// constant-time (`Output`'s equality).
+fn verify_in(password: &Password, hash: &str, area: &mut Vec<Block>) -> anyhow::Result<bool> {
+    let invalid = |e: argon2::password_hash::Error| {
+        anyhow::anyhow!("Failed to read a stored password hash: {e}")
+    };
+    let parsed = PasswordHash::new(hash).map_err(invalid)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(invalid)?;
+    let version = match parsed.version {
+        Some(v) => Version::try_from(v).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(&parsed).map_err(invalid)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        anyhow::bail!("A stored password hash lacks its salt or output");
+    };
+    let mut salt_bytes = [0u8; argon2::password_hash::Salt::MAX_LENGTH];
+    let salt = salt.decode_b64(&mut salt_bytes).map_err(invalid)?;
+    if area.len() < params.block_count() {
+        area.resize(params.block_count(), Block::default());
+    }
+    let mut output = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(
+            password.expose().as_bytes(),
+            salt,
+            &mut output,
+            &mut area[..],
+        )
+        .map_err(|e| anyhow::anyhow!("Failed to verify a password: {e}"))?;
+    let computed = argon2::password_hash::Output::new(&output).map_err(invalid)?;
+    Ok(computed == expected)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A list of buffers stays usable whatever panicked while holding it.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
@@ -200,6 +249,48 @@ mod tests {
             PasswordHasher::new(0).permits.available_permits(),
             1,
             "a zero bound still lets one hash run"
+        );
+    }
+
+    #[tokio::test]
+    async fn verification_reuses_its_work_area_for_any_stored_parameters() {
+        let hasher = PasswordHasher::new(1);
+        // A hash made elsewhere with other costs (an older setting, say).
+        let salt = SaltString::generate(&mut OsRng);
+        let params = Params::new(4 * 1024, 1, 1, Some(24)).expect("valid params");
+        let small = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"small cost", &salt)
+            .expect("hashes")
+            .to_string();
+        let ours = hasher
+            .hash(&Password::new("our cost"))
+            .await
+            .expect("hashes");
+        for _ in 0..2 {
+            for (password, hash, right) in [
+                ("small cost", &small, true),
+                ("our cost", &ours, true),
+                ("small cost", &ours, false),
+                ("our cost", &small, false),
+            ] {
+                let verified = hasher.verify(&Password::new(password), Some(hash)).await;
+                assert_eq!(
+                    verified.expect("verifies"),
+                    right,
+                    "{password} against {hash}"
+                );
+            }
+        }
+        // One permit, so one area, grown to the largest cost seen.
+        let areas = lock(&hasher.work_areas);
+        assert_eq!(areas.len(), 1);
+        assert_eq!(areas[0].len(), 19 * 1024);
+        drop(areas);
+        let x = Password::new("x");
+        let broken = hasher.verify(&x, Some("$argon2id$v=19$m=8,t=1,p=1$")).await;
+        assert!(
+            broken.is_err(),
+            "a damaged stored hash is an error, not a match"
         );
     }
 
