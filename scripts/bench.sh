@@ -24,12 +24,12 @@ if $smoke; then
   say "cargo build (debug) of the server and the harness"
   cargo build -p bouncer -p bouncer-bench
   mkdir -p target/bench-smoke
-  exec target/debug/bouncer-bench --server target/debug/bouncer \
+  exec "$TARGET_DIR/debug/bouncer-bench" --server "$TARGET_DIR/debug/bouncer" \
     --out target/bench-smoke/BENCHMARKS.md "$@"
 fi
 
 say "cargo build --release of the server and the harness"
 cargo build --release -p bouncer -p bouncer-bench
 build_frontend release
-exec target/release/bouncer-bench --server target/release/bouncer \
+exec "$TARGET_DIR/release/bouncer-bench" --server "$TARGET_DIR/release/bouncer" \
   --wasm target/site/pkg/bouncer_bg.wasm --out BENCHMARKS.md "$@"
