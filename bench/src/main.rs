@@ -5,14 +5,28 @@
 //! whole application in this process where the benchmark is about the code
 //! path rather than the network. `scripts/bench.sh` is the one command; with
 //! `--smoke` (CI) everything runs at a small scale and the targets are not
-//! judged, only that nothing was lost.
+//! judged, only that no ending was lost and none was spurious.
+//!
+//! # Layout
+//!
+//! - this file: the arguments, the dispatch, and the original benchmarks
+//!   (push, end-user, throughput, two-nodes, wasm);
+//! - `chaos.rs`: the chaos run;
+//! - `node.rs` (server processes), `postgres.rs` (a database per benchmark),
+//!   `seed.rs` (users and sessions), `tabs.rs` (tabs that listen once),
+//!   `watcher.rs` (tabs that reconnect and resync like the browser),
+//!   `queries.rs` (statement counter);
+//! - `stats.rs` and `report.rs`: percentiles, charts and BENCHMARKS.md.
 
+mod chaos;
 mod node;
+mod postgres;
 mod queries;
 mod report;
 mod seed;
 mod stats;
 mod tabs;
+mod watcher;
 
 use std::{
     path::PathBuf,
@@ -36,15 +50,22 @@ struct Args {
     /// The release hydrate wasm to measure, if built.
     #[arg(long)]
     wasm: Option<PathBuf>,
-    /// A PostgreSQL server for the two-node benchmark (a database is created).
+    /// A PostgreSQL server for the two-node and chaos benchmarks (each makes
+    /// its own database there and drops it after).
     #[arg(long, env = "TEST_DATABASE_URL")]
     postgres: Option<String>,
     /// Small numbers, targets not judged: the CI check that the harness works.
     #[arg(long)]
     smoke: bool,
-    /// Run only these benchmarks (`push`, `end-user`, `throughput`, `two-nodes`, `wasm`).
+    /// Run only these benchmarks (`push`, `end-user`, `throughput`,
+    /// `two-nodes`, `wasm`, `chaos`); the report keeps
+    /// the others' figures from earlier runs.
     #[arg(long)]
     only: Vec<String>,
+    /// Replays the chaos run's plan (which sessions end how, in which order,
+    /// which sockets are cut); by default a random seed, printed.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 /// The scale of one run.
@@ -84,6 +105,16 @@ impl Scale {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(unknown) = args
+        .only
+        .iter()
+        .find(|name| !report::BENCHMARKS.contains(&name.as_str()))
+    {
+        bail!(
+            "no benchmark named {unknown:?}; there are {}",
+            report::BENCHMARKS.join(", ")
+        );
+    }
     let queries = queries::install();
     let scale = Scale::of(&args);
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
@@ -105,11 +136,12 @@ async fn main() -> anyhow::Result<()> {
             .context("the throughput benchmark")?;
     }
     if wanted("two-nodes") {
-        match &args.postgres {
-            Some(url) => two_nodes(&args, &scale, url, &mut report)
+        match postgres::required(args.postgres.as_deref(), "two-node")? {
+            Some(url) => two_nodes(&args, &scale, &url, &mut report)
                 .await
                 .context("the two-node benchmark")?,
             None => report.skipped(
+                "two-nodes",
                 "6",
                 "Revoke → tab across two nodes (PostgreSQL)",
                 "no TEST_DATABASE_URL",
@@ -119,13 +151,40 @@ async fn main() -> anyhow::Result<()> {
     if wanted("wasm") {
         match &args.wasm {
             Some(path) => wasm(path, &mut report)?,
-            None => report.skipped("7", "Hydrate wasm size (release)", "no --wasm bundle given"),
+            None => report.skipped(
+                "wasm",
+                "7",
+                "Hydrate wasm size (release)",
+                "no --wasm bundle given",
+            ),
         }
     }
-    report.write(&args.out)?;
+    if wanted("chaos") {
+        match postgres::required(args.postgres.as_deref(), "chaos")? {
+            Some(url) => chaos::run(
+                &args.server,
+                &url,
+                &chaos::Scale::of(args.smoke),
+                args.seed,
+                &mut report,
+            )
+            .await
+            .context("the chaos run")?,
+            None => report.skipped(
+                "chaos",
+                "8",
+                "Chaos run (two nodes on PostgreSQL)",
+                "no TEST_DATABASE_URL",
+            ),
+        }
+    }
+    report.write(&args.out, !args.only.is_empty())?;
     println!("Wrote {}", args.out.display());
-    if report.lost() {
-        bail!("a benchmark lost messages (see the report)");
+    if !report.failures().is_empty() {
+        bail!(
+            "the benchmarks found failures: {}",
+            report.failures().join("; ")
+        );
     }
     Ok(())
 }
@@ -194,7 +253,7 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
         "push",
     ));
     report.lost_messages(lost);
-    report.chart(latency);
+    report.chart("push", latency);
 
     let remaining = &mut tabs[scale.revocations..];
     let sent = Instant::now();
@@ -495,16 +554,8 @@ async fn two_nodes(
     admin_url: &str,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    use sqlx::{Connection, Executor};
-    let name = format!("bouncer_bench_{}", std::process::id());
-    let mut admin_db = sqlx::PgConnection::connect(admin_url).await?;
-    admin_db
-        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
-        .await?;
-    admin_db
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await?;
-    let url = with_database(admin_url, &name);
+    let database = postgres::Database::create(admin_url, "two_nodes").await?;
+    let url = database.url.clone();
     let pool = seed::open(&url).await?;
     let users = seed::users(&pool, scale.pg_tabs.div_ceil(10)).await?;
     let sessions = seed::sessions(&pool, &users, 10).await?;
@@ -534,11 +585,9 @@ async fn two_nodes(
         "two-nodes",
     ));
     report.lost_messages(lost);
-    report.chart(latency);
+    report.chart("two-nodes", latency);
     drop((a, b));
-    admin_db
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await?;
+    database.drop_database().await?;
     Ok(())
 }
 
@@ -584,15 +633,4 @@ fn tempdir() -> anyhow::Result<PathBuf> {
     ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
-}
-
-/// `url` pointing at database `name` instead.
-fn with_database(url: &str, name: &str) -> String {
-    let base = url.split('?').next().unwrap_or(url);
-    match base.rsplit_once('/') {
-        Some((server, _)) if server.contains("://") && !server.ends_with('/') => {
-            format!("{server}/{name}")
-        }
-        _ => format!("{base}/{name}"),
-    }
 }
