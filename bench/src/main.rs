@@ -11,19 +11,21 @@
 //!
 //! - this file: the arguments, the dispatch, and the original benchmarks
 //!   (push, end-user, throughput, two-nodes, wasm);
-//! - `chaos.rs`: the chaos run;
+//! - `chaos.rs`, `soak.rs`: one benchmark each;
 //! - `node.rs` (server processes), `postgres.rs` (a database per benchmark),
 //!   `seed.rs` (users and sessions), `tabs.rs` (tabs that listen once),
 //!   `watcher.rs` (tabs that reconnect and resync like the browser),
-//!   `queries.rs` (statement counter);
+//!   `memory.rs` (RSS over time), `queries.rs` (statement counter);
 //! - `stats.rs` and `report.rs`: percentiles, charts and BENCHMARKS.md.
 
 mod chaos;
+mod memory;
 mod node;
 mod postgres;
 mod queries;
 mod report;
 mod seed;
+mod soak;
 mod stats;
 mod tabs;
 mod watcher;
@@ -58,10 +60,13 @@ struct Args {
     #[arg(long)]
     smoke: bool,
     /// Run only these benchmarks (`push`, `end-user`, `throughput`,
-    /// `two-nodes`, `wasm`, `chaos`); the report keeps
+    /// `two-nodes`, `wasm`, `chaos`, `soak`); the report keeps
     /// the others' figures from earlier runs.
     #[arg(long)]
     only: Vec<String>,
+    /// How long the soak runs, in minutes (default 10; 20 s with `--smoke`).
+    #[arg(long, env = "BENCH_SOAK_MINUTES")]
+    soak_minutes: Option<f64>,
     /// Replays the chaos run's plan (which sessions end how, in which order,
     /// which sockets are cut); by default a random seed, printed.
     #[arg(long)]
@@ -177,6 +182,15 @@ async fn main() -> anyhow::Result<()> {
                 "no TEST_DATABASE_URL",
             ),
         }
+    }
+    if wanted("soak") {
+        soak::run(
+            &args.server,
+            &soak::Scale::of(args.smoke, args.soak_minutes),
+            &mut report,
+        )
+        .await
+        .context("the soak")?;
     }
     report.write(&args.out, !args.only.is_empty())?;
     println!("Wrote {}", args.out.display());

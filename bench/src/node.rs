@@ -47,14 +47,12 @@ impl Node {
 
     /// The resident set size, in bytes.
     pub fn rss(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let kb: u64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .context("no VmRSS in /proc/<pid>/status")?;
-        Ok(kb * 1024)
+        rss_of(self.pid())
+    }
+
+    /// The process id (it changes with [`Node::restart`]).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops the process the way an orchestrator does (SIGTERM, then waits
@@ -93,6 +91,18 @@ impl Node {
         }
         Ok(())
     }
+}
+
+/// The resident set size of process `pid`, in bytes.
+pub fn rss_of(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .context("no VmRSS in /proc/<pid>/status")?;
+    Ok(kb * 1024)
 }
 
 fn spawn(binary: &Path, database_url: &str, port: u16) -> anyhow::Result<Child> {

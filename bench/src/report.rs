@@ -1,6 +1,6 @@
 //! BENCHMARKS.md: the machine, a table of figures against their targets, each
 //! with the command that produced it, the latency chart, and a section for
-//! each benchmark that needs more than a row (the chaos run).
+//! each benchmark that needs more than a row (chaos, soak).
 //!
 //! What a run measured is also kept in `benchmarks-data.json` beside the
 //! report. A run of some benchmarks (`--only`) replaces theirs there and
@@ -20,13 +20,14 @@ use serde::{Deserialize, Serialize};
 use crate::stats::{cdf_svg, line_svg, Samples};
 
 /// Every benchmark, in the report's order.
-pub const BENCHMARKS: [&str; 6] = [
+pub const BENCHMARKS: [&str; 7] = [
     "push",
     "end-user",
     "throughput",
     "two-nodes",
     "wasm",
     "chaos",
+    "soak",
 ];
 
 /// One figure.
