@@ -23,19 +23,34 @@ pub struct Node {
     /// Kept to start the same node again ([`Node::restart`]).
     binary: PathBuf,
     database_url: String,
+    env: Vec<(String, String)>,
 }
 
 impl Node {
     /// Starts `binary serve` on a free port with `database_url` and waits
     /// until it answers.
     pub async fn start(binary: &Path, database_url: &str) -> anyhow::Result<Node> {
+        Node::start_with(binary, database_url, &[]).await
+    }
+
+    /// [`Node::start`] with extra environment variables for the process.
+    pub async fn start_with(
+        binary: &Path,
+        database_url: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Node> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = spawn(binary, database_url, port)?;
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let child = spawn(binary, database_url, port, &env)?;
         let node = Node {
             child,
             port,
             binary: binary.to_owned(),
             database_url: database_url.to_owned(),
+            env,
         };
         node.wait_until_answering().await?;
         Ok(node)
@@ -76,7 +91,7 @@ impl Node {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.child = spawn(&self.binary, &self.database_url, self.port)?;
+        self.child = spawn(&self.binary, &self.database_url, self.port, &self.env)?;
         self.wait_until_answering().await?;
         Ok(stopped.elapsed())
     }
@@ -105,7 +120,12 @@ pub fn rss_of(pid: u32) -> anyhow::Result<u64> {
     Ok(kb * 1024)
 }
 
-fn spawn(binary: &Path, database_url: &str, port: u16) -> anyhow::Result<Child> {
+fn spawn(
+    binary: &Path,
+    database_url: &str,
+    port: u16,
+    env: &[(String, String)],
+) -> anyhow::Result<Child> {
     Command::new(binary)
         .arg("serve")
         .env("BOUNCER_DATABASE_URL", database_url)
@@ -117,6 +137,7 @@ fn spawn(binary: &Path, database_url: &str, port: u16) -> anyhow::Result<Child> 
             "RUST_LOG",
             std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "error".to_owned()),
         )
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .spawn()
         .with_context(|| format!("Failed to start {}", binary.display()))

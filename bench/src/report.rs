@@ -1,6 +1,6 @@
 //! BENCHMARKS.md: the machine, a table of figures against their targets, each
 //! with the command that produced it, the latency chart, and a section for
-//! each benchmark that needs more than a row (chaos, soak).
+//! each benchmark that needs more than a row (chaos, soak, login flood).
 //!
 //! What a run measured is also kept in `benchmarks-data.json` beside the
 //! report. A run of some benchmarks (`--only`) replaces theirs there and
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::stats::{cdf_svg, line_svg, Samples};
 
 /// Every benchmark, in the report's order.
-pub const BENCHMARKS: [&str; 7] = [
+pub const BENCHMARKS: [&str; 8] = [
     "push",
     "end-user",
     "throughput",
@@ -28,6 +28,7 @@ pub const BENCHMARKS: [&str; 7] = [
     "wasm",
     "chaos",
     "soak",
+    "login-flood",
 ];
 
 /// One figure.
