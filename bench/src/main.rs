@@ -124,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
     let queries = queries::install();
     let scale = Scale::of(&args);
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
-    let mut report = Report::new(args.smoke);
+    let mut report = Report::new(args.smoke, &args.out);
 
     if wanted("push") {
         push(&args, &scale, &mut report)

@@ -115,10 +115,11 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(smoke: bool) -> Report {
+    /// A report to be written to `out`.
+    pub fn new(smoke: bool, out: &Path) -> Report {
         Report {
             smoke,
-            commit: commit(),
+            commit: commit(out),
             machine: machine(),
             entries: Vec::new(),
             failures: Vec::new(),
@@ -460,15 +461,41 @@ fn grouped(entries: &[Entry], field: impl Fn(&Entry) -> String) -> String {
         .join("; ")
 }
 
-/// The commit the benchmarked binaries were built from (`git describe`).
-fn commit() -> String {
-    std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".to_owned())
+/// The commit the benchmarked binaries were built from (`git describe`),
+/// `-dirty` when a tracked file differs from it. The report's own files
+/// (`out` and what is written beside it) do not count: a partial run starts
+/// from a report an earlier run just rewrote.
+fn commit(out: &Path) -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let Some(described) = git(&["describe", "--always"]) else {
+        return "unknown".to_owned();
+    };
+    let files = Files::beside(out);
+    let report = format!(":(exclude){}", out.display());
+    let beside = format!(
+        ":(exclude,glob){}",
+        files.dir.join(format!("{}-*", files.stem)).display()
+    );
+    let changed = git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ":/",
+        &report,
+        &beside,
+    ]);
+    match changed {
+        Some(changed) if changed.is_empty() => described,
+        _ => format!("{described}-dirty"),
+    }
 }
 
 /// CPU model, cores, memory and kernel, read from /proc.
@@ -513,7 +540,7 @@ mod tests {
     use super::*;
 
     fn report_with(benchmark: &str, result: &str) -> Report {
-        let mut report = Report::new(false);
+        let mut report = Report::new(false, Path::new("BENCHMARKS.md"));
         report.row(Row::new(
             "1",
             "a figure",
@@ -557,7 +584,7 @@ mod tests {
         );
 
         // A benchmark that could not run keeps its earlier figures.
-        let mut skipped = Report::new(false);
+        let mut skipped = Report::new(false, &out);
         skipped.skipped("chaos", "8", "Chaos run", "no TEST_DATABASE_URL");
         skipped.write(&out, true).expect("written");
         let markdown = std::fs::read_to_string(&out).expect("read");
