@@ -175,12 +175,34 @@ pub async fn run(
     let mut rng = StdRng::seed_from_u64(seed_value);
 
     let database = Database::create(postgres, "chaos").await?;
+    let result = run_on(server, &database, scale, &mut rng).await;
+    // Dropped whatever happened, so a failed run leaves no database behind.
+    let dropped = database.drop_database().await;
+    let measured = result?;
+    dropped?;
+    Figures {
+        scale,
+        measured: &measured,
+        seed_value,
+        total: started.elapsed(),
+    }
+    .report(report);
+    Ok(())
+}
+
+/// The run itself, on a fresh database; [`run`] reports it.
+async fn run_on(
+    server: &std::path::Path,
+    database: &Database,
+    scale: &Scale,
+    rng: &mut StdRng,
+) -> anyhow::Result<Measured> {
     let pool = seed::open(&database.url).await?;
     let users = seed::users(&pool, scale.users).await?;
     let sessions = seed::sessions(&pool, &users, scale.sessions_per_user).await?;
     pool.close().await;
     let user_ids: Vec<String> = users.iter().map(|u| u.id.to_string()).collect();
-    let calls = plan(scale, &sessions, &mut rng);
+    let calls = plan(scale, &sessions, rng);
     let mut ends = vec![false; sessions.len()];
     for call in &calls {
         for session in sessions_of(call, &sessions) {
@@ -228,12 +250,12 @@ pub async fn run(
         async {
             let result = tokio::join!(
                 revoke(scale, &world, calls),
-                faults(scale, &world, &mut a, &database)
+                faults(scale, &world, &mut a, database)
             );
             let _ = stop_cuts.send(true);
             result
         },
-        cut_tabs(scale, &tabs, cuts_stopped, &mut rng)
+        cut_tabs(scale, &tabs, cuts_stopped, rng)
     );
     let answered = answered?;
     let (restarts, kills) = (restarts?, kills?);
@@ -241,26 +263,18 @@ pub async fn run(
 
     let settled = settle(&world, &tabs).await;
     let cookies = check_cookies(&world).await?;
-    let _ = stop_tabs.send(true);
     let outcome = Outcome::tally(&world.sessions, &world.ends, &tabs, &answered);
-    let finished = Instant::now();
+    let _ = stop_tabs.send(true);
     drop((a, b));
-    database.drop_database().await?;
-
-    let figures = Figures {
-        scale,
-        answered: &answered,
-        restarts: &restarts,
-        kills: &kills,
-        outcome: &outcome,
-        cookies: &cookies,
+    Ok(Measured {
+        answered,
+        restarts,
+        kills,
+        outcome,
+        cookies,
         settled,
-        seed_value,
         revoking: revoked_at - connected_at,
-        total: finished - started,
-    };
-    figures.report(report);
-    Ok(())
+    })
 }
 
 /// The calls, shuffled: the kept users' sessions are never named; of the
@@ -642,40 +656,48 @@ impl Outcome {
 /// Everything the report says about one run.
 struct Figures<'a> {
     scale: &'a Scale,
-    answered: &'a [Answered],
-    /// How long node A did not answer, per restart.
-    restarts: &'a [Duration],
-    /// Listener connections terminated, per round.
-    kills: &'a [usize],
-    outcome: &'a Outcome,
-    cookies: &'a Cookies,
-    settled: Duration,
+    measured: &'a Measured,
     seed_value: u64,
-    revoking: Duration,
+    /// The whole run, seeding included.
     total: Duration,
+}
+
+/// What one run measured.
+struct Measured {
+    answered: Vec<Answered>,
+    /// How long node A did not answer, per restart.
+    restarts: Vec<Duration>,
+    /// Listener connections terminated, per round.
+    kills: Vec<usize>,
+    outcome: Outcome,
+    cookies: Cookies,
+    /// How long the tabs took to settle after the last revocation.
+    settled: Duration,
+    /// From the tabs' connecting to the last revocation's answer.
+    revoking: Duration,
 }
 
 impl Figures<'_> {
     fn report(&self, report: &mut Report) {
-        let o = self.outcome;
-        let c = self.cookies;
+        let m = self.measured;
+        let (o, c) = (&m.outcome, &m.cookies);
         let ended_sessions = c.ended_checked / 2;
-        let api_ended: usize = self.answered.iter().map(|a| a.ended).sum();
-        let count = |f: fn(&Call) -> bool| self.answered.iter().filter(|a| f(&a.call)).count();
+        let api_ended: usize = m.answered.iter().map(|a| a.ended).sum();
+        let count = |f: fn(&Call) -> bool| m.answered.iter().filter(|a| f(&a.call)).count();
         let singles = count(|c| matches!(c, Call::EndSession(_)));
         let per_user = count(|c| matches!(c, Call::RevokeUser(_)));
         let bulk = count(|c| matches!(c, Call::RevokeUsers(_)));
-        let through_a = self.answered.iter().filter(|a| a.through_a).count();
-        let retried = self.answered.iter().filter(|a| a.retries > 0).count();
+        let through_a = m.answered.iter().filter(|a| a.through_a).count();
+        let retried = m.answered.iter().filter(|a| a.retries > 0).count();
         let spurious = o.spurious + o.premature + c.kept_refused;
         let wrong_reason = o.wrong_reason + c.ended_wrong_reason;
         let told_after = Samples::new("revoke → tab during the chaos run", &o.told_after);
-        let down: Vec<String> = self
+        let down: Vec<String> = m
             .restarts
             .iter()
             .map(|down_for| format!("{:.1} s", down_for.as_secs_f64()))
             .collect();
-        let killed: usize = self.kills.iter().sum();
+        let killed: usize = m.kills.iter().sum();
 
         let failures = [
             (
@@ -703,7 +725,7 @@ impl Figures<'_> {
                 report.fail(format!("chaos: {n} {what}"));
             }
         }
-        if self.restarts.len() < self.scale.restarts {
+        if m.restarts.len() < self.scale.restarts {
             met = false;
             report.fail("chaos: node A was not restarted as planned".to_owned());
         }
@@ -713,8 +735,8 @@ impl Figures<'_> {
             format!(
                 "Chaos: {ended_sessions} sessions ended through two nodes (PostgreSQL) while \
                  sockets are cut, node A restarts ×{} and the listeners are killed ×{}",
-                self.restarts.len(),
-                self.kills.len()
+                m.restarts.len(),
+                m.kills.len()
             ),
             "0 lost, 0 spurious; every ended cookie refused by both nodes",
             format!(
@@ -775,13 +797,13 @@ impl Figures<'_> {
             self.scale.users,
             ended_sessions,
             c.kept_checked / 2,
-            self.answered.len(),
+            m.answered.len(),
             singles,
             per_user,
             self.scale.bulk_batch,
             bulk,
             through_a,
-            self.answered.len() - through_a,
+            m.answered.len() - through_a,
             retried,
             api_ended,
             o.ended_tabs + o.kept_tabs,
@@ -789,14 +811,14 @@ impl Figures<'_> {
             o.ended_tabs + o.kept_tabs - o.tabs_on_a,
             self.scale.second_tabs,
             o.cut,
-            self.restarts.len(),
+            m.restarts.len(),
             if down.is_empty() {
                 "—".to_owned()
             } else {
                 down.join(", ")
             },
             killed,
-            self.kills.len(),
+            m.kills.len(),
             o.told,
             o.resynced,
             o.lost,
@@ -813,8 +835,8 @@ impl Figures<'_> {
             c.kept_checked - c.kept_refused,
             c.kept_checked,
             told_after.summary(),
-            self.revoking.as_secs_f64(),
-            self.settled.as_secs_f64(),
+            m.revoking.as_secs_f64(),
+            m.settled.as_secs_f64(),
             self.total.as_secs_f64(),
             self.seed_value,
         );

@@ -171,28 +171,26 @@ pub async fn run(
     let (stop_load, load_stopped) = watch::channel(false);
     let cookies: Vec<&str> = sessions.iter().map(|s| s.cookie.as_str()).collect();
     let started = Instant::now();
-    let ((), churn) = tokio::join!(
+    let ((), requested, churned) = tokio::join!(
         async {
             tokio::time::sleep(scale.duration).await;
             let _ = stop_load.send(true);
         },
-        async {
-            let requests = requests(scale, &node, &cookies, &load, load_stopped.clone());
-            let churn = churn(
-                scale,
-                &node,
-                &admin,
-                &browser,
-                &user_names,
-                load_stopped.clone(),
-            );
-            tokio::join!(requests, churn).1
-        }
+        requests(scale, &node, &cookies, &load, load_stopped.clone()),
+        churn(
+            scale,
+            &node,
+            &admin,
+            &browser,
+            &user_names,
+            load_stopped.clone(),
+        )
     );
     let ran_for = started.elapsed();
     let samples = sampler.finish().await?;
     let load_after = load_average();
-    let mut churn = churn?;
+    requested?;
+    let mut churn = churned?;
 
     // The revoked trickle tabs get a moment to hear of it.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -356,12 +354,11 @@ async fn requests(
     cookies: &[&str],
     load: &Load,
     mut stop: watch::Receiver<bool>,
-) {
+) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(256)
-        .build()
-        .unwrap_or_default();
+        .build()?;
     let in_flight = Arc::new(Semaphore::new(256));
     let activity_url = node.url("/api/auth/activity");
     let me_url = node.url("/api/auth/me");
@@ -414,6 +411,7 @@ async fn requests(
     while let Some(finished) = running.join_next().await {
         tally(load, finished);
     }
+    Ok(())
 }
 
 fn tally(

@@ -23,6 +23,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::tabs::{self, Upgrade};
 
+/// How long an upgrade may take before the tab gives up on it and retries,
+/// as a browser's connection attempt would time out.
+const UPGRADE_WITHIN: Duration = Duration::from_secs(10);
+
 /// How a tab learnt that its session is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Heard {
@@ -224,8 +228,13 @@ impl Tab {
             if *self.browser.stop.borrow() {
                 return;
             }
-            match tabs::open(self.port, &self.cookie, self.source).await {
-                Ok(Upgrade::Open(socket)) => {
+            let upgrade = tokio::time::timeout(
+                UPGRADE_WITHIN,
+                tabs::open(self.port, &self.cookie, self.source),
+            )
+            .await;
+            match upgrade {
+                Ok(Ok(Upgrade::Open(socket))) => {
                     attempts = 0;
                     match self.serve(*socket, reconnect).await {
                         Closed::SessionOver | Closed::Stop => return,
@@ -234,8 +243,8 @@ impl Tab {
                     reconnect = true;
                 }
                 // A browser sees a refused upgrade only as a closed socket.
-                Ok(Upgrade::Refused(_)) => {}
-                Err(_) => self.log().unreachable += 1,
+                Ok(Ok(Upgrade::Refused(_))) => {}
+                Ok(Err(_)) | Err(_) => self.log().unreachable += 1,
             }
             // Whatever closed it, ask how the session stands, then retry.
             if self.resync().await {
