@@ -77,7 +77,17 @@ pub struct LineChart {
     pub caption: String,
     pub unit: String,
     /// (minutes, value in `unit`).
+    #[serde(serialize_with = "short_decimal_pairs")]
     pub points: Vec<(f64, f64)>,
+}
+
+/// Pairs with at most three decimals each (see [`crate::stats::short_decimals`]).
+fn short_decimal_pairs<S: serde::Serializer>(
+    pairs: &[(f64, f64)],
+    to: S,
+) -> Result<S::Ok, S::Error> {
+    let short = |v: f64| (v * 1e3).round() / 1e3;
+    to.collect_seq(pairs.iter().map(|(x, y)| (short(*x), short(*y))))
 }
 
 /// What one benchmark measured in one run.
@@ -596,6 +606,23 @@ mod tests {
             .expect("written");
         let markdown = std::fs::read_to_string(&out).expect("read");
         assert!(markdown.contains("soak figure") && !markdown.contains("chaos figure"));
+    }
+
+    #[test]
+    fn rewriting_the_report_changes_nothing() {
+        let out = scratch("rewrite");
+        let mut report = report_with("chaos", "chaos figure");
+        let latencies: Vec<std::time::Duration> = (1..200)
+            .map(|k| std::time::Duration::from_nanos(1_234_567 * k))
+            .collect();
+        report.chart("chaos", Samples::new("told", &latencies));
+        report.write(&out, false).expect("written");
+        let data = out.with_file_name("benchmarks-data.json");
+        let first = std::fs::read_to_string(&data).expect("read");
+        Report::new(false, &out)
+            .write(&out, true)
+            .expect("rewritten");
+        assert_eq!(std::fs::read_to_string(&data).expect("read"), first);
     }
 
     #[test]

@@ -9,12 +9,25 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Samples {
     pub name: String,
+    #[serde(serialize_with = "short_decimals")]
     sorted_ms: Vec<f64>,
+}
+
+/// Stores numbers with at most three decimals (a microsecond, for
+/// milliseconds): such a short decimal reads back as exactly the number
+/// written, so rewriting the data file changes nothing.
+pub fn short_decimals<S: serde::Serializer>(values: &[f64], to: S) -> Result<S::Ok, S::Error> {
+    to.collect_seq(values.iter().map(|v| (v * 1e3).round() / 1e3))
 }
 
 impl Samples {
     pub fn new(name: impl Into<String>, latencies: &[Duration]) -> Self {
-        let mut sorted_ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+        // Whole microseconds, as the data file keeps them (`short_decimals`),
+        // so a summary reads the same now and when the report is rewritten.
+        let mut sorted_ms: Vec<f64> = latencies
+            .iter()
+            .map(|d| d.as_micros() as f64 / 1e3)
+            .collect();
         sorted_ms.sort_by(f64::total_cmp);
         Samples {
             name: name.into(),
@@ -120,7 +133,8 @@ pub fn cdf_svg(series: &[Samples]) -> String {
 }
 
 /// A line chart of one series over time: `points` are (minutes, value),
-/// both axes linear from 0 to a round maximum.
+/// both axes linear from 0, time to the last point, values to a round
+/// maximum.
 pub fn line_svg(caption: &str, unit: &str, points: &[(f64, f64)]) -> String {
     const W: f64 = 720.0;
     const H: f64 = 360.0;
@@ -128,7 +142,7 @@ pub fn line_svg(caption: &str, unit: &str, points: &[(f64, f64)]) -> String {
     const BOTTOM: f64 = 40.0;
     const TOP: f64 = 30.0;
     const RIGHT: f64 = 20.0;
-    let x_max = round_up(points.iter().map(|p| p.0).fold(0.0, f64::max));
+    let x_max = points.iter().map(|p| p.0).fold(0.0, f64::max).max(1e-9);
     let y_max = round_up(points.iter().map(|p| p.1).fold(0.0, f64::max));
     let x = |v: f64| LEFT + v / x_max * (W - LEFT - RIGHT);
     let y = |v: f64| TOP + (1.0 - v / y_max) * (H - TOP - BOTTOM);
@@ -177,13 +191,14 @@ pub fn line_svg(caption: &str, unit: &str, points: &[(f64, f64)]) -> String {
     svg
 }
 
-/// The smallest 1, 2 or 5 × 10ⁿ at or above `value` (1 for nothing).
+/// The smallest 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10ⁿ at or above `value`
+/// (1 for nothing).
 fn round_up(value: f64) -> f64 {
     if value <= 0.0 || !value.is_finite() {
         return 1.0;
     }
     let magnitude = 10_f64.powf(value.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+    [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
         .into_iter()
         .map(|m| m * magnitude)
         .find(|candidate| *candidate >= value)
@@ -219,8 +234,9 @@ mod tests {
     #[test]
     fn line_charts_scale_to_a_round_maximum() {
         assert_eq!(round_up(183.0), 200.0);
+        assert_eq!(round_up(259.2), 300.0);
         assert_eq!(round_up(10.0), 10.0);
-        assert_eq!(round_up(0.3), 0.5);
+        assert_eq!(round_up(0.35), 0.4);
         assert_eq!(trim_number(2.5), "2.5");
         assert_eq!(trim_number(200.0), "200");
         let svg = line_svg("RSS", "MB", &[(0.0, 150.0), (10.0, 183.0)]);
