@@ -11,7 +11,7 @@
 //!
 //! - this file: the arguments, the dispatch, and the original benchmarks
 //!   (push, end-user, throughput, two-nodes, wasm);
-//! - `chaos.rs`, `soak.rs`, `login_flood.rs`: one benchmark each;
+//! - `chaos/`, `soak.rs`, `login_flood.rs`: one benchmark each;
 //! - `node.rs` (server processes), `postgres.rs` (a database per benchmark),
 //!   `seed.rs` (users and sessions), `tabs.rs` (tabs that listen once),
 //!   `watcher.rs` (tabs that reconnect and resync like the browser),
