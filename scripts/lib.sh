@@ -4,6 +4,9 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Where cargo puts what it builds: CARGO_TARGET_DIR when set (a shared cache),
+# else target/ here. The browser bundle stays in $ROOT/target/site either way.
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 WASM_BINDGEN_VERSION="0.2.130"  # must equal the `=0.2.130` pin in Cargo.toml
 BINARYEN_VERSION="132"          # wasm-opt from npm; Debian's binaryen 108 breaks the wasm
 CARGO_FUZZ_VERSION="0.13.2"     # runs on stable with --sanitizer none (scripts/fuzz.sh)
@@ -86,7 +89,7 @@ build_frontend() {
   local out="$ROOT/target/site/pkg"
   mkdir -p "$out"
   wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name bouncer \
-    "$ROOT/target/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
+    "$TARGET_DIR/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
   if [ "$mode" = release ]; then
     ensure_wasm_opt
     say "Optimising the wasm (wasm-opt -Oz --converge)"

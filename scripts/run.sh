@@ -6,4 +6,4 @@ cd "$ROOT"
 build_frontend release
 say "Building the server (release)"
 cargo build --release -p bouncer
-exec "$ROOT/target/release/bouncer" serve --demo "$@"
+exec "$TARGET_DIR/release/bouncer" serve --demo "$@"

@@ -59,4 +59,4 @@ build_frontend debug
 cargo build -p bouncer
 ensure_browser_test_deps
 say "Browser tests (Chromium)"
-(cd end2end && BOUNCER_BIN="$ROOT/target/debug/bouncer" BOUNCER_SITE_ROOT="$ROOT/target/site" node --test --test-concurrency=1 tests/)
+(cd end2end && BOUNCER_BIN="$TARGET_DIR/debug/bouncer" BOUNCER_SITE_ROOT="$ROOT/target/site" node --test --test-concurrency=1 tests/)

@@ -5,14 +5,31 @@
 //! whole application in this process where the benchmark is about the code
 //! path rather than the network. `scripts/bench.sh` is the one command; with
 //! `--smoke` (CI) everything runs at a small scale and the targets are not
-//! judged, only that nothing was lost.
+//! judged, only that no ending was lost and none was spurious.
+//!
+//! # Layout
+//!
+//! - this file: the arguments, the dispatch, and the original benchmarks
+//!   (push, end-user, throughput, two-nodes, wasm);
+//! - `chaos/`, `soak.rs`, `login_flood.rs`: one benchmark each;
+//! - `node.rs` (server processes), `postgres.rs` (a database per benchmark),
+//!   `seed.rs` (users and sessions), `tabs.rs` (tabs that listen once),
+//!   `watcher.rs` (tabs that reconnect and resync like the browser),
+//!   `memory.rs` (RSS over time), `queries.rs` (statement counter);
+//! - `stats.rs` and `report.rs`: percentiles, charts and BENCHMARKS.md.
 
+mod chaos;
+mod login_flood;
+mod memory;
 mod node;
+mod postgres;
 mod queries;
 mod report;
 mod seed;
+mod soak;
 mod stats;
 mod tabs;
+mod watcher;
 
 use std::{
     path::PathBuf,
@@ -36,15 +53,25 @@ struct Args {
     /// The release hydrate wasm to measure, if built.
     #[arg(long)]
     wasm: Option<PathBuf>,
-    /// A PostgreSQL server for the two-node benchmark (a database is created).
+    /// A PostgreSQL server for the two-node and chaos benchmarks (each makes
+    /// its own database there and drops it after).
     #[arg(long, env = "TEST_DATABASE_URL")]
     postgres: Option<String>,
     /// Small numbers, targets not judged: the CI check that the harness works.
     #[arg(long)]
     smoke: bool,
-    /// Run only these benchmarks (`push`, `end-user`, `throughput`, `two-nodes`, `wasm`).
+    /// Run only these benchmarks (`push`, `end-user`, `throughput`,
+    /// `two-nodes`, `wasm`, `chaos`, `soak`, `login-flood`); the report keeps
+    /// the others' figures from earlier runs.
     #[arg(long)]
     only: Vec<String>,
+    /// How long the soak runs, in minutes (default 10; 20 s with `--smoke`).
+    #[arg(long, env = "BENCH_SOAK_MINUTES")]
+    soak_minutes: Option<f64>,
+    /// Replays the chaos run's plan (which sessions end how, in which order,
+    /// which sockets are cut); by default a random seed, printed.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 /// The scale of one run.
@@ -84,10 +111,20 @@ impl Scale {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(unknown) = args
+        .only
+        .iter()
+        .find(|name| !report::BENCHMARKS.contains(&name.as_str()))
+    {
+        bail!(
+            "no benchmark named {unknown:?}; there are {}",
+            report::BENCHMARKS.join(", ")
+        );
+    }
     let queries = queries::install();
     let scale = Scale::of(&args);
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
-    let mut report = Report::new(args.smoke);
+    let mut report = Report::new(args.smoke, &args.out);
 
     if wanted("push") {
         push(&args, &scale, &mut report)
@@ -105,11 +142,12 @@ async fn main() -> anyhow::Result<()> {
             .context("the throughput benchmark")?;
     }
     if wanted("two-nodes") {
-        match &args.postgres {
-            Some(url) => two_nodes(&args, &scale, url, &mut report)
+        match postgres::required(args.postgres.as_deref(), "two-node")? {
+            Some(url) => two_nodes(&args, &scale, &url, &mut report)
                 .await
                 .context("the two-node benchmark")?,
             None => report.skipped(
+                "two-nodes",
                 "6",
                 "Revoke → tab across two nodes (PostgreSQL)",
                 "no TEST_DATABASE_URL",
@@ -119,13 +157,58 @@ async fn main() -> anyhow::Result<()> {
     if wanted("wasm") {
         match &args.wasm {
             Some(path) => wasm(path, &mut report)?,
-            None => report.skipped("7", "Hydrate wasm size (release)", "no --wasm bundle given"),
+            None => report.skipped(
+                "wasm",
+                "7",
+                "Hydrate wasm size (release)",
+                "no --wasm bundle given",
+            ),
         }
     }
-    report.write(&args.out)?;
+    if wanted("chaos") {
+        match postgres::required(args.postgres.as_deref(), "chaos")? {
+            Some(url) => chaos::run(
+                &args.server,
+                &url,
+                &chaos::Scale::of(args.smoke),
+                args.seed,
+                &mut report,
+            )
+            .await
+            .context("the chaos run")?,
+            None => report.skipped(
+                "chaos",
+                "8",
+                "Chaos run (two nodes on PostgreSQL)",
+                "no TEST_DATABASE_URL",
+            ),
+        }
+    }
+    if wanted("soak") {
+        soak::run(
+            &args.server,
+            &soak::Scale::of(args.smoke, args.soak_minutes),
+            &mut report,
+        )
+        .await
+        .context("the soak")?;
+    }
+    if wanted("login-flood") {
+        login_flood::run(
+            &args.server,
+            &login_flood::Scale::of(args.smoke),
+            &mut report,
+        )
+        .await
+        .context("the login flood")?;
+    }
+    report.write(&args.out, !args.only.is_empty())?;
     println!("Wrote {}", args.out.display());
-    if report.lost() {
-        bail!("a benchmark lost messages (see the report)");
+    if !report.failures().is_empty() {
+        bail!(
+            "the benchmarks found failures: {}",
+            report.failures().join("; ")
+        );
     }
     Ok(())
 }
@@ -194,7 +277,7 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
         "push",
     ));
     report.lost_messages(lost);
-    report.chart(latency);
+    report.chart("push", latency);
 
     let remaining = &mut tabs[scale.revocations..];
     let sent = Instant::now();
@@ -495,16 +578,8 @@ async fn two_nodes(
     admin_url: &str,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    use sqlx::{Connection, Executor};
-    let name = format!("bouncer_bench_{}", std::process::id());
-    let mut admin_db = sqlx::PgConnection::connect(admin_url).await?;
-    admin_db
-        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
-        .await?;
-    admin_db
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await?;
-    let url = with_database(admin_url, &name);
+    let database = postgres::Database::create(admin_url, "two_nodes").await?;
+    let url = database.url.clone();
     let pool = seed::open(&url).await?;
     let users = seed::users(&pool, scale.pg_tabs.div_ceil(10)).await?;
     let sessions = seed::sessions(&pool, &users, 10).await?;
@@ -534,11 +609,9 @@ async fn two_nodes(
         "two-nodes",
     ));
     report.lost_messages(lost);
-    report.chart(latency);
+    report.chart("two-nodes", latency);
     drop((a, b));
-    admin_db
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await?;
+    database.drop_database().await?;
     Ok(())
 }
 
@@ -584,15 +657,4 @@ fn tempdir() -> anyhow::Result<PathBuf> {
     ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
-}
-
-/// `url` pointing at database `name` instead.
-fn with_database(url: &str, name: &str) -> String {
-    let base = url.split('?').next().unwrap_or(url);
-    match base.rsplit_once('/') {
-        Some((server, _)) if server.contains("://") && !server.ends_with('/') => {
-            format!("{server}/{name}")
-        }
-        _ => format!("{base}/{name}"),
-    }
 }

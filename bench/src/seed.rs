@@ -30,6 +30,8 @@ pub const ADMIN_PASSWORD: &str = "bench-admin-password-1";
 pub struct Seeded {
     pub cookie: String,
     pub session_id: String,
+    /// Its user's position in the `users` it was seeded for.
+    pub user: usize,
 }
 
 /// Opens and migrates the database at `url`.
@@ -85,7 +87,7 @@ pub async fn sessions(
     let mut records = Vec::with_capacity(users.len() * per_user);
     let mut tx = pool.begin().await?;
     for round in 0..per_user {
-        for user in users {
+        for (index, user) in users.iter().enumerate() {
             let cookie_id = Id::default();
             let secret = SecretHash::of_secret(&cookie_id.to_string());
             let id = SessionId::generate();
@@ -101,6 +103,7 @@ pub async fn sessions(
             seeded.push(Seeded {
                 cookie: format!("bouncer_session={cookie_id}"),
                 session_id: id.to_string(),
+                user: index,
             });
         }
     }

@@ -8,8 +8,14 @@ use std::{
 
 use anyhow::{bail, Context};
 use futures_util::{stream, StreamExt, TryStreamExt};
-use tokio::{net::TcpSocket, sync::watch};
-use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+use tokio::{
+    net::{TcpSocket, TcpStream},
+    sync::watch,
+};
+use tokio_tungstenite::{
+    tungstenite::{client::IntoClientRequest, Message},
+    WebSocketStream,
+};
 
 /// How a tab's session ended, as the tab heard it.
 #[derive(Debug, Clone)]
@@ -44,16 +50,35 @@ pub async fn connect_all(
     parallel: usize,
 ) -> anyhow::Result<Vec<Tab>> {
     stream::iter(cookies.iter().enumerate())
-        .map(|(i, cookie)| {
-            let source = Ipv4Addr::new(127, 0, 0, 2 + (i % usize::from(sources.max(1))) as u8);
-            connect(port, cookie.clone(), source)
-        })
+        .map(|(i, cookie)| connect(port, cookie.clone(), source_address(i, sources)))
         .buffered(parallel)
         .try_collect()
         .await
 }
 
-async fn connect(port: u16, cookie: String, source: Ipv4Addr) -> anyhow::Result<Tab> {
+/// A tab's open WebSocket.
+pub type Socket = WebSocketStream<TcpStream>;
+
+/// How a WebSocket upgrade went.
+pub enum Upgrade {
+    /// The socket is open; nothing has been read from it yet.
+    Open(Box<Socket>),
+    /// The server answered the upgrade with this status instead (401: the
+    /// session is not live).
+    Refused(u16),
+}
+
+/// The loopback address the `index`th client connects from: one of
+/// `sources` addresses from 127.0.0.2 up, each with its own ephemeral ports.
+pub fn source_address(index: usize, sources: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, 2 + (index % usize::from(sources.max(1))) as u8)
+}
+
+/// Opens `GET /api/ws` on the server at `port` with `cookie`, from `source`.
+/// A network failure is an error; an HTTP answer instead of the upgrade is
+/// [`Upgrade::Refused`].
+pub async fn open(port: u16, cookie: &str, source: Ipv4Addr) -> anyhow::Result<Upgrade> {
+    use tokio_tungstenite::tungstenite::Error;
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::from((source, 0)))?;
     let stream = socket
@@ -62,9 +87,18 @@ async fn connect(port: u16, cookie: String, source: Ipv4Addr) -> anyhow::Result<
         .with_context(|| format!("connect from {source}"))?;
     let mut request = format!("ws://127.0.0.1:{port}/api/ws").into_client_request()?;
     request.headers_mut().insert("cookie", cookie.parse()?);
-    let (mut socket, _) = tokio_tungstenite::client_async(request, stream)
-        .await
-        .context("the WebSocket upgrade")?;
+    match tokio_tungstenite::client_async(request, stream).await {
+        Ok((socket, _)) => Ok(Upgrade::Open(Box::new(socket))),
+        Err(Error::Http(response)) => Ok(Upgrade::Refused(response.status().as_u16())),
+        Err(e) => Err(anyhow::Error::new(e).context("the WebSocket upgrade")),
+    }
+}
+
+async fn connect(port: u16, cookie: String, source: Ipv4Addr) -> anyhow::Result<Tab> {
+    let mut socket = match open(port, &cookie, source).await? {
+        Upgrade::Open(socket) => socket,
+        Upgrade::Refused(status) => bail!("the WebSocket upgrade answered {status}"),
+    };
     match socket.next().await {
         Some(Ok(Message::Text(text))) if text.contains("\"hello\"") => {}
         other => bail!("expected hello, got {other:?}"),
