@@ -13,8 +13,8 @@
 //! 15 minutes) lets every one through to argon2. Then two waves come from a
 //! single address, to show what the throttle does to them. Last, the same
 //! flood hits a node whose allocator (glibc) returns every large block as
-//! soon as it is freed, which separates what the permits bound from what
-//! the allocator keeps.
+//! soon as it is freed, to show that what the process keeps does not depend
+//! on the allocator's setting.
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -218,14 +218,13 @@ pub async fn run(
          (+{:.1} MB), {:.1} MB after |\n\
          | one address, {} at once | {} refused, {} throttled ({:.0} % 429) |\n\
          | the same address, {} more | {} refused, {} throttled ({:.0} % 429) |\n\n\
-         **The permits bound the hashing, not the memory the process keeps.** glibc's malloc \
-         serves the first 19 MiB block with `mmap` and returns it on free, but then raises its \
-         mmap threshold to that size, so later blocks come from the heap of whichever thread \
-         hashes (one arena per thread, up to 8 per core) and stay resident after they are \
-         freed. With the threshold fixed (the second flood) every block is unmapped when its \
-         hash ends, and the peak is what the permits allow. A fix that does not depend on the \
-         allocator: give each permit its own argon2 block buffer, allocated once \
-         (`Argon2::hash_password_into_with_memory`).\n\n\
+         **The permits bound the memory too, because the work areas are reused.** Each \
+         verification runs in one of the hasher's argon2 work areas (`engine/src/password.rs`, \
+         `verify_in`), allocated once per permit. Before that, every hash allocated and freed \
+         its own 19 MiB: glibc's malloc served the first with `mmap`, then raised its mmap \
+         threshold to that size, so later ones came from the heap of whichever thread hashed \
+         and stayed resident (at `a58e83d` this flood peaked at +558.6 MB). The second flood, \
+         with the threshold fixed, shows the allocator's setting no longer matters.\n\n\
          The throttle counts a failure when its hash is done, so logins that arrive together \
          from one address all pass its check before the first failure is recorded: the first \
          wave from one address reaches argon2 almost entirely, and only later attempts are \
