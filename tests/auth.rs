@@ -7,7 +7,7 @@ use std::time::Duration;
 use bouncer_wire::Role;
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
-use support::{cookie_value, session_set_cookie, spawn_app, spawn_app_with};
+use support::{assert_throttled, cookie_value, session_set_cookie, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn login_answers_user_and_session_and_sets_a_safe_cookie() {
@@ -392,20 +392,7 @@ async fn repeated_failures_are_throttled_with_retry_after() {
         let response = app.browser().login("alice", "not-the-password").await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
-    let throttled = app.browser().login("alice", &password).await;
-    assert_eq!(
-        throttled.status(),
-        StatusCode::TOO_MANY_REQUESTS,
-        "even the right password waits"
-    );
-    let retry_after: u64 = throttled.headers()[header::RETRY_AFTER]
-        .to_str()
-        .expect("ASCII")
-        .parse()
-        .expect("whole seconds");
-    assert!((1..=15 * 60).contains(&retry_after), "{retry_after}");
-    let body: Value = throttled.json().await.expect("JSON");
-    assert_eq!(body["error"], "too_many_attempts");
+    let retry_after = assert_throttled(app.browser().login("alice", &password).await).await;
     app.clock.advance(Duration::from_secs(retry_after));
     assert_eq!(
         app.browser().login("alice", &password).await.status(),

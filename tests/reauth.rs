@@ -13,7 +13,7 @@ use bouncer_wire::Role;
 use leptos::server_fn::ServerFn;
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
-use support::{spawn_app, spawn_app_with, Browser, TestApp};
+use support::{assert_throttled, spawn_app, spawn_app_with, Browser, TestApp};
 
 /// The default window (`15m`).
 const WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -257,16 +257,7 @@ async fn wrong_passwords_are_throttled_like_sign_in() {
         let wrong = reauthenticate(&app, &laptop, "guess").await;
         assert_eq!(wrong.status(), StatusCode::FORBIDDEN, "attempt {attempt}");
     }
-    let throttled = reauthenticate(&app, &laptop, &password).await;
-    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry_after: u64 = throttled.headers()[header::RETRY_AFTER]
-        .to_str()
-        .expect("text")
-        .parse()
-        .expect("whole seconds");
-    assert!(retry_after > 0);
-    let body: Value = throttled.json().await.expect("JSON");
-    assert_eq!(body["error"], "too_many_attempts");
+    let retry_after = assert_throttled(reauthenticate(&app, &laptop, &password).await).await;
     // One counter: signing in as bob from this address is throttled too.
     let login = app.browser().login("bob", &password).await;
     assert_eq!(login.status(), StatusCode::TOO_MANY_REQUESTS);

@@ -13,7 +13,10 @@ use bouncer_wire::Role;
 use leptos::server_fn::ServerFn;
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
-use support::{cookie_value, next_json, session_set_cookie, spawn_app, spawn_app_with, TestApp};
+use support::{
+    assert_throttled, cookie_value, next_json, session_set_cookie, spawn_app, spawn_app_with,
+    TestApp,
+};
 use tokio_tungstenite::tungstenite;
 use tower_sessions::session::Id;
 
@@ -438,22 +441,8 @@ async fn a_password_change_needs_the_current_password_and_guesses_are_throttled(
             .expect("answered");
         assert_eq!(wrong.status(), StatusCode::FORBIDDEN, "guess {guess}");
     }
-    let throttled = change(&laptop.client, &password).await.expect("answered");
-    assert_eq!(
-        throttled.status(),
-        StatusCode::TOO_MANY_REQUESTS,
-        "even the right password waits"
-    );
-    let retry_after: u64 = throttled.headers()[header::RETRY_AFTER]
-        .to_str()
-        .expect("ASCII")
-        .parse()
-        .expect("whole seconds");
-    assert!((1..=15 * 60).contains(&retry_after), "{retry_after}");
-    assert_eq!(
-        throttled.json::<Value>().await.expect("JSON")["error"],
-        "too_many_attempts"
-    );
+    let retry_after =
+        assert_throttled(change(&laptop.client, &password).await.expect("answered")).await;
     assert_eq!(
         app.browser().login("bob", &password).await.status(),
         StatusCode::TOO_MANY_REQUESTS,

@@ -214,6 +214,25 @@ pub fn session_set_cookie(response: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Asserts a throttled answer: 429 `too_many_attempts` with a `Retry-After`
+/// of whole seconds within the throttle's 15-minute window. Returns them.
+pub async fn assert_throttled(response: reqwest::Response) -> u64 {
+    assert_eq!(
+        response.status(),
+        reqwest::StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    let retry_after: u64 = response.headers()[reqwest::header::RETRY_AFTER]
+        .to_str()
+        .expect("ASCII")
+        .parse()
+        .expect("whole seconds");
+    assert!((1..=15 * 60).contains(&retry_after), "{retry_after}");
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["error"], "too_many_attempts");
+    retry_after
+}
+
 /// The cookie's value from a `Set-Cookie` header.
 pub fn cookie_value(set_cookie: &str) -> String {
     set_cookie
