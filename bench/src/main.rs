@@ -219,9 +219,12 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
     let dir = tempdir()?;
     let url = format!("sqlite://{}", dir.join("bench.db").display());
     let pool = seed::open(&url).await?;
-    let users = seed::users(&pool, scale.tabs.div_ceil(10)).await?;
-    let sessions = seed::sessions(&pool, &users, 10).await?;
-    let sessions = &sessions[..scale.tabs];
+    // `scale.revocations` more sessions than tabs: their tabs replace the
+    // revoked ones before everyone is ended, so that ending meets every tab.
+    let wanted = scale.tabs + scale.revocations;
+    let users = seed::users(&pool, wanted.div_ceil(10)).await?;
+    let seeded = seed::sessions(&pool, &users, 10).await?;
+    let (sessions, spare) = seeded[..wanted].split_at(scale.tabs);
     pool.close().await;
 
     let node = node::Node::start(&args.server, &url).await?;
@@ -279,7 +282,10 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
     report.lost_messages(lost);
     report.chart("push", latency);
 
-    let remaining = &mut tabs[scale.revocations..];
+    let spare: Vec<String> = spare.iter().map(|s| s.cookie.clone()).collect();
+    tabs.drain(..scale.revocations);
+    tabs.extend(tabs::connect_all(node.port, &spare, 4, 256).await?);
+    let remaining = &mut tabs[..];
     let sent = Instant::now();
     let response = admin
         .post(node.url("/api/admin/revoke-all"))

@@ -13,7 +13,7 @@ use tokio::{
     sync::watch,
 };
 use tokio_tungstenite::{
-    tungstenite::{client::IntoClientRequest, Message},
+    tungstenite::{client::IntoClientRequest, protocol::WebSocketConfig, Message},
     WebSocketStream,
 };
 
@@ -87,7 +87,11 @@ pub async fn open(port: u16, cookie: &str, source: Ipv4Addr) -> anyhow::Result<U
         .with_context(|| format!("connect from {source}"))?;
     let mut request = format!("ws://127.0.0.1:{port}/api/ws").into_client_request()?;
     request.headers_mut().insert("cookie", cookie.parse()?);
-    match tokio_tungstenite::client_async(request, stream).await {
+    // A browser-sized read buffer: tungstenite's default (128 KiB) is zeroed
+    // on every read, which made the load generator, not the server, the
+    // bottleneck when thousands of tabs are told at once.
+    let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
+    match tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await {
         Ok((socket, _)) => Ok(Upgrade::Open(Box::new(socket))),
         Err(Error::Http(response)) => Ok(Upgrade::Refused(response.status().as_u16())),
         Err(e) => Err(anyhow::Error::new(e).context("the WebSocket upgrade")),
