@@ -24,7 +24,7 @@ use crate::{
     clock::{Clock, Timestamp},
     cookie_store::CookieStore,
     db::Pool,
-    hub::Hub,
+    hub::{Hub, Outgoing},
     ids::{SecretHash, SessionId, UserId},
     listener,
     password::{check_strength, Password, PasswordHasher},
@@ -347,9 +347,7 @@ impl Engine {
             };
             match ended {
                 Ok(batch) => {
-                    for ended in batch.iter() {
-                        self.push_ending(ended);
-                    }
+                    self.push_batch(&batch);
                     // Once per user, after the batch: a bulk ending announces
                     // each user's change once, not once per session.
                     let users: HashSet<&UserId> = batch.iter().map(|e| &e.user_id).collect();
@@ -363,7 +361,7 @@ impl Engine {
                     tracing::warn!(missed, "The push hub lagged; resyncing its tabs");
                     for (id, _) in self.shared.hub.sessions() {
                         if let Some(reason) = self.ended_reason(&id) {
-                            let message = self.ended_message(reason, json!({}));
+                            let message = Outgoing::new(&self.ended_message(reason, json!({})));
                             self.shared
                                 .hub
                                 .end_session(&id, message, CLOSE_SESSION_ENDED);
@@ -387,14 +385,33 @@ impl Engine {
         }
     }
 
-    fn push_ending(&self, ended: &Ended) {
-        let message = self.ended_message(ended.reason, ended.detail.clone());
-        let told = self
-            .shared
-            .hub
-            .end_session(&ended.session_id, message, CLOSE_SESSION_ENDED);
-        if told > 0 {
-            lock(&self.shared.tabs_told).push((ended.seq, told));
+    /// Tells the tabs of a read's worth of endings. Consecutive endings with
+    /// the same reason and detail (all of a bulk ending) share one serialised
+    /// message, and the hub is locked once for the batch.
+    fn push_batch(&self, batch: &[Ended]) {
+        let mut previous: Option<(&Ended, Outgoing)> = None;
+        let mut messages = Vec::with_capacity(batch.len());
+        for ended in batch {
+            let message = match &previous {
+                Some((last, message))
+                    if last.reason == ended.reason && last.detail == ended.detail =>
+                {
+                    message.clone()
+                }
+                _ => Outgoing::new(&self.ended_message(ended.reason, ended.detail.clone())),
+            };
+            previous = Some((ended, message.clone()));
+            messages.push((&ended.session_id, message));
+        }
+        let told = self.shared.hub.end_sessions(messages, CLOSE_SESSION_ENDED);
+        let told: Vec<(i64, usize)> = batch
+            .iter()
+            .zip(told)
+            .filter(|(_, told)| *told > 0)
+            .map(|(ended, told)| (ended.seq, told))
+            .collect();
+        if !told.is_empty() {
+            lock(&self.shared.tabs_told).extend(told);
         }
     }
 

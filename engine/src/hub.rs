@@ -15,6 +15,7 @@ use std::{
     },
 };
 
+use axum::extract::ws::Utf8Bytes;
 use bouncer_wire::ServerMessage;
 use tokio::sync::mpsc;
 
@@ -26,11 +27,33 @@ use crate::{
 /// How many messages may wait for one tab before it counts as stuck.
 pub const TAB_QUEUE: usize = 32;
 
+/// A server message as the JSON text a socket sends, serialised once
+/// however many tabs it goes to: ending everyone costs one serialisation per
+/// distinct message, not one per tab. Cheap to clone (shared bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing(Utf8Bytes);
+
+impl Outgoing {
+    pub fn new(message: &ServerMessage) -> Self {
+        // Cannot fail: every field is a string, a number or a JSON value.
+        let text = serde_json::to_string(message).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "Failed to serialise a server message");
+            r#"{"type":"error","error":"internal"}"#.to_owned()
+        });
+        Outgoing(text.into())
+    }
+
+    /// The frame's text (shares the bytes).
+    pub fn text(&self) -> Utf8Bytes {
+        self.0.clone()
+    }
+}
+
 /// What the hub asks a tab's socket to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Push {
     /// Shared by every tab it goes to; small, so a tab's queue stays small.
-    Message(Arc<ServerMessage>),
+    Message(Outgoing),
     /// Close the socket with this code and reason.
     Close(u16, &'static str),
 }
@@ -212,33 +235,51 @@ impl Hub {
 
     /// Tells every tab of the session that it ended and closes them; the
     /// session leaves the hub. Returns how many tabs were told.
-    pub fn end_session(
+    pub fn end_session(&self, session_id: &SessionId, message: Outgoing, close_code: u16) -> usize {
+        self.end_sessions([(session_id, message)], close_code)[0]
+    }
+
+    /// [`Hub::end_session`] for many sessions, taking the lock once: a bulk
+    /// ending removes thousands of sessions while their sockets unregister.
+    /// Returns how many tabs were told, per session, in order.
+    pub fn end_sessions<'a>(
         &self,
-        session_id: &SessionId,
-        message: ServerMessage,
+        endings: impl IntoIterator<Item = (&'a SessionId, Outgoing)>,
         close_code: u16,
-    ) -> usize {
-        let mut state = self.lock();
-        let Some(tabs) = state.sessions.remove(session_id) else {
-            return 0;
+    ) -> Vec<usize> {
+        let removed: Vec<(Option<SessionTabs>, Outgoing)> = {
+            let mut state = self.lock();
+            endings
+                .into_iter()
+                .map(|(session_id, message)| {
+                    let tabs = state.sessions.remove(session_id);
+                    if let Some(tabs) = &tabs {
+                        remove_from_user(&mut state, &tabs.user_id, session_id);
+                    }
+                    (tabs, message)
+                })
+                .collect()
         };
-        remove_from_user(&mut state, &tabs.user_id, session_id);
-        drop(state);
-        let message = Arc::new(message);
-        let mut told = 0;
-        for tab in tabs.tabs.values() {
-            // Two slots are needed: the message and the close.
-            if tab.sender.capacity() >= 2 {
-                let _ = tab.sender.try_send(Push::Message(Arc::clone(&message)));
-                let _ = tab
-                    .sender
-                    .try_send(Push::Close(close_code, "session ended"));
-                told += 1;
-            }
-            // A stuck tab loses its sender here: its socket closes, and the
-            // browser's reconnect finds the session ended.
-        }
-        told
+        removed
+            .into_iter()
+            .map(|(tabs, message)| {
+                let Some(tabs) = tabs else { return 0 };
+                let mut told = 0;
+                for tab in tabs.tabs.values() {
+                    // Two slots are needed: the message and the close.
+                    if tab.sender.capacity() >= 2 {
+                        let _ = tab.sender.try_send(Push::Message(message.clone()));
+                        let _ = tab
+                            .sender
+                            .try_send(Push::Close(close_code, "session ended"));
+                        told += 1;
+                    }
+                    // A stuck tab loses its sender here: its socket closes, and
+                    // the browser's reconnect finds the session ended.
+                }
+                told
+            })
+            .collect()
     }
 
     /// Sends `message` to every tab of the session; drops stuck tabs.
@@ -247,7 +288,7 @@ impl Hub {
         let Some(tabs) = state.sessions.get_mut(session_id) else {
             return 0;
         };
-        deliver(tabs, &Arc::new(message.clone()))
+        deliver(tabs, &Outgoing::new(message))
     }
 
     /// Records that the session's tabs were warned about `deadline`.
@@ -273,7 +314,7 @@ impl Hub {
             let extended = ServerMessage::Extended {
                 idle_expires_at: idle_expires_at.to_rfc3339(),
             };
-            deliver(tabs, &Arc::new(extended));
+            deliver(tabs, &Outgoing::new(&extended));
         }
     }
 
@@ -281,7 +322,7 @@ impl Hub {
     /// Costs the user's sessions plus the staff tabs, never a scan of all tabs.
     pub fn sessions_changed(&self, user_id: &UserId) {
         let mut state = self.lock();
-        let message = Arc::new(ServerMessage::SessionsChanged);
+        let message = Outgoing::new(&ServerMessage::SessionsChanged);
         let own: Vec<SessionId> = state
             .by_user
             .get(user_id)
@@ -305,11 +346,7 @@ impl Hub {
                 .sessions
                 .get(&session_id)
                 .and_then(|tabs| tabs.tabs.get(&tab_id))
-                .is_some_and(|tab| {
-                    tab.sender
-                        .try_send(Push::Message(Arc::clone(&message)))
-                        .is_err()
-                });
+                .is_some_and(|tab| tab.sender.try_send(Push::Message(message.clone())).is_err());
             if stuck {
                 state.staff.remove(&(session_id.clone(), tab_id));
                 if let Some(tabs) = state.sessions.get_mut(&session_id) {
@@ -330,10 +367,10 @@ fn remove_from_user(state: &mut State, user_id: &UserId, session_id: &SessionId)
 }
 
 /// Sends to every tab; a tab whose queue is full or closed is dropped.
-fn deliver(tabs: &mut SessionTabs, message: &Arc<ServerMessage>) -> usize {
+fn deliver(tabs: &mut SessionTabs, message: &Outgoing) -> usize {
     let mut sent = 0;
     tabs.tabs.retain(
-        |_, tab| match tab.sender.try_send(Push::Message(Arc::clone(message))) {
+        |_, tab| match tab.sender.try_send(Push::Message(message.clone())) {
             Ok(()) => {
                 sent += 1;
                 true
@@ -362,11 +399,11 @@ mod tests {
         let mut other = hub.register(s2.clone(), u2, false);
         assert_eq!(hub.online_tabs(&s1), 2);
         let message = ServerMessage::SessionsChanged;
-        assert_eq!(hub.end_session(&s1, message.clone(), 4001), 2);
+        assert_eq!(hub.end_session(&s1, Outgoing::new(&message), 4001), 2);
         for tab in [&mut a, &mut b] {
             assert_eq!(
                 tab.receiver.recv().await,
-                Some(Push::Message(Arc::new(message.clone())))
+                Some(Push::Message(Outgoing::new(&message)))
             );
             assert_eq!(
                 tab.receiver.recv().await,
@@ -444,11 +481,15 @@ mod tests {
         hub.sessions_changed(&alice);
         assert_eq!(
             alice_tab.receiver.try_recv().ok(),
-            Some(Push::Message(Arc::new(ServerMessage::SessionsChanged)))
+            Some(Push::Message(Outgoing::new(
+                &ServerMessage::SessionsChanged
+            )))
         );
         assert_eq!(
             console.receiver.try_recv().ok(),
-            Some(Push::Message(Arc::new(ServerMessage::SessionsChanged)))
+            Some(Push::Message(Outgoing::new(
+                &ServerMessage::SessionsChanged
+            )))
         );
         assert!(bob_tab.receiver.try_recv().is_err());
     }

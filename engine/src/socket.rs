@@ -12,6 +12,7 @@ use bouncer_wire::{
     ClientMessage, ServerMessage, CLOSE_SESSION_ENDED, CLOSE_TOO_BIG, MAX_CLIENT_FRAME,
 };
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::mpsc;
 
 use crate::{hub::Push, registry::LiveSession, web::reason_message, Engine, SessionSnapshot};
 
@@ -123,23 +124,39 @@ where
                     return;
                 }
             }
-            push = tab.receiver.recv() => match push {
-                Some(Push::Message(message)) => {
-                    if !send_json(&mut sink, &message).await {
-                        return;
+            push = tab.receiver.recv() => {
+                // Everything already queued goes out in one write: an ending
+                // is a message and a close, so a bulk ending costs one write
+                // per tab, not two.
+                let mut push = push;
+                loop {
+                    match push {
+                        Some(Push::Message(message)) => {
+                            if sink.feed(Message::Text(message.text())).await.is_err() {
+                                return;
+                            }
+                        }
+                        Some(Push::Close(code, reason)) => {
+                            close(&mut sink, code, reason).await;
+                            return;
+                        }
+                        // The hub dropped this tab (its queue was stuck): let
+                        // the browser reconnect and resync.
+                        None => {
+                            close(&mut sink, 1013, "try again").await;
+                            return;
+                        }
                     }
+                    push = match tab.receiver.try_recv() {
+                        Ok(next) => Some(next),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => None,
+                    };
                 }
-                Some(Push::Close(code, reason)) => {
-                    close(&mut sink, code, reason).await;
+                if sink.flush().await.is_err() {
                     return;
                 }
-                // The hub dropped this tab (its queue was stuck): let the
-                // browser reconnect and resync.
-                None => {
-                    close(&mut sink, 1013, "try again").await;
-                    return;
-                }
-            },
+            }
             frame = stream.next() => match frame {
                 None | Some(Ok(Message::Close(_))) => return,
                 Some(Ok(Message::Text(text))) => {

@@ -19,8 +19,11 @@ use super::{caller::Caller, ApiError};
 use crate::startup::AppState;
 
 /// Small buffers: an idle tab must cost kilobytes, not tungstenite's 128 KiB
-/// defaults. Outgoing messages are small and flushed one by one.
+/// defaults. Outgoing frames wait in the write buffer only until the socket
+/// loop flushes, which it does after every batch of queued pushes (an ending's
+/// message and close leave in one write).
 const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 4 * 1024;
 const MAX_WRITE_BUFFER: usize = 64 * 1024;
 
 pub async fn upgrade(
@@ -64,7 +67,7 @@ pub async fn upgrade(
     let engine = state.engine.clone();
     upgrade
         .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
