@@ -166,33 +166,49 @@ impl Ending<'_> {
                 .context("Failed to lock the revocation log")?;
         }
         for pending in &self.pending {
-            // What all rows share is bound once; each row adds two binds. Few
-            // binds per statement matter on SQLite, where looking a `$N`
-            // parameter up costs time linear in their number.
-            for chunk in pending.ended.chunks(250) {
-                let mut query = Sql::new(
-                    "INSERT INTO revocations (session_id, user_id, reason, actor_id, actor_name, at, detail) \
-                     SELECT column1, column2, ",
-                );
-                query.bind(pending.reason.as_str()).push(", ");
+            // One statement per reason, however many sessions: what the rows
+            // share is bound once, and the sessions travel as one JSON array
+            // of `[session id, user id]` that the database unpacks. Thousands
+            // of binds would cost more (SQLite looks a `$N` up in time linear
+            // in their number), and so would thousands of statements.
+            let sessions: Vec<[&str; 2]> = pending
+                .ended
+                .iter()
+                .map(|(session_id, user_id)| [session_id.as_str(), user_id.as_str()])
+                .collect();
+            let sessions =
+                serde_json::to_string(&sessions).context("Failed to list the ended sessions")?;
+            let mut query = Sql::new(
+                "INSERT INTO revocations (session_id, user_id, reason, actor_id, actor_name, at, detail) SELECT ",
+            );
+            query.push(if postgres {
+                "e ->> 0, e ->> 1, "
+            } else {
+                "json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+            });
+            query.bind(pending.reason.as_str()).push(", ");
+            query
+                .bind(pending.actor.id.as_ref().map(UserId::to_string))
+                .push(", ");
+            query.bind(pending.actor.name.clone()).push(", ");
+            query.bind(self.now.as_millis()).push(", ");
+            query.bind(pending.detail.clone());
+            if postgres {
                 query
-                    .bind(pending.actor.id.as_ref().map(UserId::to_string))
-                    .push(", ");
-                query.bind(pending.actor.name.clone()).push(", ");
-                query.bind(self.now.as_millis()).push(", ");
-                query.bind(pending.detail.clone()).push(" FROM (VALUES ");
-                for (i, (session_id, user_id)) in chunk.iter().enumerate() {
-                    query.push(if i == 0 { "(" } else { ", (" });
-                    query.bind(session_id.to_string()).push(", ");
-                    query.bind(user_id.to_string()).push(")");
-                }
-                query.push(") AS ended");
+                    .push(" FROM json_array_elements(CAST(")
+                    .bind(sessions)
+                    .push(" AS json)) WITH ORDINALITY AS ended (e, n) ORDER BY n");
+            } else {
                 query
-                    .query()
-                    .execute(&mut *self.tx)
-                    .await
-                    .context("Failed to append to the revocation log")?;
+                    .push(" FROM json_each(")
+                    .bind(sessions)
+                    .push(") ORDER BY key");
             }
+            query
+                .query()
+                .execute(&mut *self.tx)
+                .await
+                .context("Failed to append to the revocation log")?;
         }
         if postgres {
             // Delivered to every listening node when (and only if) this commits.
@@ -272,20 +288,26 @@ pub fn approximate_ip(ip: &str) -> String {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct LogRow {
-    seq: i64,
-    session_id: String,
-    user_id: String,
-    reason: String,
-    at: i64,
-    detail: String,
-}
+/// One log row as the tailer reads it: `[seq, session_id, user_id, reason,
+/// at, detail]`, an element of the JSON array one read returns.
+#[derive(serde::Deserialize)]
+struct LogRow(i64, String, String, String, i64, String);
 
 /// How many log rows one read takes: a bulk ending of everyone on a large
 /// node is one read and one announcement, not a dozen interleaved with the
 /// pushes they cause.
 const BATCH: i64 = 20_000;
+
+/// One read of the log past `$1` (at most `$2` rows) as a single JSON array:
+/// a bulk ending of thousands is one row to fetch and one string to parse,
+/// not thousands of rows through the driver.
+const READ_SQLITE: &str =
+    "SELECT json_group_array(json_array(seq, session_id, user_id, reason, at, detail)) \
+     FROM (SELECT * FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2)";
+const READ_POSTGRES: &str =
+    "SELECT CAST(COALESCE(json_agg(json_build_array(seq, session_id, user_id, reason, at, detail) \
+     ORDER BY seq), '[]') AS TEXT) \
+     FROM (SELECT * FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2) AS unread";
 
 /// How often the log is read without a wake-up (writers in other processes).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
@@ -294,6 +316,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 #[derive(Debug, Clone)]
 pub struct Tailer {
     pool: Pool,
+    /// The read's SQL, which differs per backend only in its JSON functions.
+    read: &'static str,
     registry: Registry,
     /// The last sequence number applied. The mutex also serialises readers, so
     /// rows are applied in order and never twice.
@@ -313,8 +337,13 @@ impl Tailer {
             .fetch_one(&pool)
             .await
             .context("Failed to read the end of the revocation log")?;
+        let backend = Backend::of(&*pool.acquire().await.context("Failed to connect")?);
         let (events, _) = broadcast::channel(1024);
         Ok(Tailer {
+            read: match backend {
+                Backend::Postgres => READ_POSTGRES,
+                Backend::Sqlite => READ_SQLITE,
+            },
             pool,
             registry,
             applied: Arc::new(Mutex::new(last.unwrap_or(0))),
@@ -339,19 +368,20 @@ impl Tailer {
         let mut applied = self.applied.lock().await;
         let mut count = 0;
         loop {
-            let rows = sqlx::query_as::<_, LogRow>(
-                "SELECT seq, session_id, user_id, reason, at, detail FROM revocations \
-                 WHERE seq > $1 ORDER BY seq LIMIT $2",
-            )
-            .bind(*applied)
-            .bind(BATCH)
-            .fetch_all(&self.pool)
-            .await
-            .context("Failed to read the revocation log")?;
+            let rows: String = sqlx::query_scalar(self.read)
+                .bind(*applied)
+                .bind(BATCH)
+                .fetch_one(&self.pool)
+                .await
+                .context("Failed to read the revocation log")?;
+            let mut rows: Vec<LogRow> =
+                serde_json::from_str(&rows).context("Failed to decode the revocation log")?;
+            // An aggregate's order is not promised by SQL: sort here.
+            rows.sort_unstable_by_key(|row| row.0);
             let batch_len = rows.len();
             let mut batch = Vec::with_capacity(batch_len);
             for row in rows {
-                *applied = row.seq;
+                *applied = row.0;
                 match Self::decode(row) {
                     Ok(ended) => {
                         self.registry
@@ -375,13 +405,14 @@ impl Tailer {
     }
 
     fn decode(row: LogRow) -> anyhow::Result<Ended> {
+        let LogRow(seq, session_id, user_id, reason, at, detail) = row;
         Ok(Ended {
-            seq: row.seq,
-            session_id: SessionId::parse(&row.session_id).context("empty session id")?,
-            user_id: UserId::parse(&row.user_id).context("empty user id")?,
-            reason: row.reason.parse()?,
-            at: Timestamp::from_millis(row.at),
-            detail: serde_json::from_str(&row.detail).unwrap_or(Value::Null),
+            seq,
+            session_id: SessionId::parse(&session_id).context("empty session id")?,
+            user_id: UserId::parse(&user_id).context("empty user id")?,
+            reason: reason.parse()?,
+            at: Timestamp::from_millis(at),
+            detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
         })
     }
 
