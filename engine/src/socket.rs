@@ -168,7 +168,10 @@ where
                         Some(ClientMessage::Activity) => {
                             // A session past its deadline ends here instead;
                             // the push then closes this socket.
-                            if let Err(e) = engine.record_activity(&live).await {
+                            // Boxed: the call may end the session (database
+                            // work with a large future), and inline it would
+                            // sit in every idle tab's task for the tab's life.
+                            if let Err(e) = Box::pin(engine.record_activity(&live)).await {
                                 tracing::warn!(error = ?e, session = %live.id, "Failed to record a tab's activity");
                             }
                         }

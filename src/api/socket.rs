@@ -19,10 +19,13 @@ use super::{caller::Caller, ApiError};
 use crate::startup::AppState;
 
 /// Small buffers: an idle tab must cost kilobytes, not tungstenite's 128 KiB
-/// defaults. Outgoing frames wait in the write buffer only until the socket
-/// loop flushes, which it does after every batch of queued pushes (an ending's
-/// message and close leave in one write).
-const READ_BUFFER: usize = 4 * 1024;
+/// defaults. The read buffer is allocated (and zeroed) up front for every
+/// socket, and a tab only ever sends `activity`, so 1 KiB (a client frame of
+/// up to `MAX_CLIENT_FRAME` is read in a few chunks). Outgoing frames wait in
+/// the write buffer only until the socket loop flushes, which it does after
+/// every batch of queued pushes (an ending's message and close leave in one
+/// write).
+const READ_BUFFER: usize = 1024;
 const WRITE_BUFFER: usize = 4 * 1024;
 const MAX_WRITE_BUFFER: usize = 64 * 1024;
 
