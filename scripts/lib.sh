@@ -10,6 +10,7 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 WASM_BINDGEN_VERSION="0.2.130"  # must equal the `=0.2.130` pin in Cargo.toml
 BINARYEN_VERSION="132"          # wasm-opt from npm; Debian's binaryen 108 breaks the wasm
 CARGO_FUZZ_VERSION="0.13.2"     # runs on stable with --sanitizer none (scripts/fuzz.sh)
+WASM_SPLIT_VERSION="0.2.3"      # wasm-split-cli; pairs with leptos' wasm_split_helpers 0.2
 export PATH="$HOME/.cargo/bin:$ROOT/.tools/node_modules/.bin:$PATH"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -48,6 +49,16 @@ ensure_wasm_toolchain() {
   fi
 }
 
+ensure_wasm_split() {
+  if ! [ -x "$HOME/.cargo/bin/wasm-split-cli" ] \
+    || ! grep -qs "^$WASM_SPLIT_VERSION\$" "$HOME/.cargo/wasm-split-cli.version"; then
+    say "Installing wasm-split-cli $WASM_SPLIT_VERSION (about 2 minutes, once)"
+    cargo install wasm_split_cli_support --version "$WASM_SPLIT_VERSION" --locked \
+      --features build-binary --force
+    echo "$WASM_SPLIT_VERSION" > "$HOME/.cargo/wasm-split-cli.version"
+  fi
+}
+
 ensure_cargo_fuzz() {
   if ! cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
     say "Installing cargo-fuzz $CARGO_FUZZ_VERSION (about 2 minutes, once)"
@@ -74,9 +85,14 @@ ensure_browser_test_deps() {
 }
 
 # Builds the hydrate bundle into target/site/pkg: debug or release.
+# The lazy routes (`app::App`) are split out of the main module by
+# wasm-split-cli, from the linker's relocations (.cargo/config.toml): the main
+# module bouncer_bg.wasm, a chunk per lazy page plus chunks shared by several,
+# and __wasm_split.js, which bouncer.js imports to fetch them on demand.
 build_frontend() {
   local mode="$1" profile_dir cargo_profile
   ensure_wasm_toolchain
+  ensure_wasm_split
   if [ "$mode" = release ]; then
     cargo_profile=(--profile wasm-release)
     profile_dir=wasm-release
@@ -87,17 +103,28 @@ build_frontend() {
   say "Building the browser bundle ($mode)"
   (cd "$ROOT" && cargo build -p frontend --target wasm32-unknown-unknown "${cargo_profile[@]}")
   local out="$ROOT/target/site/pkg"
-  mkdir -p "$out"
-  wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name bouncer \
-    "$TARGET_DIR/wasm32-unknown-unknown/$profile_dir/frontend.wasm"
+  local split="$TARGET_DIR/wasm-split/$profile_dir"
+  rm -rf "$split"
+  mkdir -p "$out" "$split"
+  rm -f "$out"/*.wasm "$out"/*.js
+  say "Splitting the lazy routes out of the wasm"
+  wasm-split-cli --target web --out-name bouncer \
+    "$TARGET_DIR/wasm32-unknown-unknown/$profile_dir/frontend.wasm" "$split"
+  # --keep-lld-exports: the chunks link to the main module's functions.
+  wasm-bindgen --target web --no-typescript --keep-lld-exports --out-dir "$out" --out-name bouncer \
+    "$split/bouncer.wasm"
+  find "$split" -maxdepth 1 -type f ! -name bouncer.wasm -exec cp {} "$out" \;
   if [ "$mode" = release ]; then
     ensure_wasm_opt
     say "Optimising the wasm (wasm-opt -Oz --converge)"
     # --converge repeats -Oz until the module stops shrinking (about 20 s more);
     # the producers and target-features sections are metadata no browser reads.
-    wasm-opt -Oz --converge --strip-producers --strip-target-features \
-      --enable-bulk-memory --enable-nontrapping-float-to-int \
-      -o "$out/bouncer_bg.wasm" "$out/bouncer_bg.wasm"
+    local wasm
+    for wasm in "$out"/*.wasm; do
+      wasm-opt -Oz --converge --strip-producers --strip-target-features \
+        --enable-bulk-memory --enable-nontrapping-float-to-int \
+        -o "$wasm" "$wasm" 2> >(grep -v "unknown name subsection" >&2)
+    done
   fi
   # Records which build is in the site, so release is never served with debug wasm.
   echo "$mode" > "$out/BUILD"
