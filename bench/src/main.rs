@@ -294,34 +294,62 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
         .await?;
     let answered = Instant::now();
     let revoked: serde_json::Value = response.json().await?;
+    let mut first = None::<Instant>;
     let mut last = sent;
     let mut lost = 0;
     for tab in remaining.iter_mut() {
         match tab.told(Duration::from_secs(30)).await {
-            Some(told) if told.reason == "admin_revoked" => last = last.max(told.at),
+            Some(told) if told.reason == "admin_revoked" => {
+                first = Some(first.map_or(told.at, |f| f.min(told.at)));
+                last = last.max(told.at);
+            }
             _ => lost += 1,
         }
     }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let all_told = last - sent;
+    let call = answered - sent;
     report.row(Row::new(
         "3",
         format!("End everyone with {} tabs connected", remaining.len()),
         "every tab told within 150 ms",
         format!(
-            "last tab told {:.0} ms after the request ({:.0} ms for the API call itself, {} sessions ended), {} not told",
-            all_told.as_secs_f64() * 1e3,
-            (answered - sent).as_secs_f64() * 1e3,
+            "last tab told {:.0} ms after the request: {:.0} ms for the API call ({} sessions ended), \
+             then {:.0} ms until the last tab was told (the first {:.0} ms after the request); {} not told",
+            ms(all_told),
+            ms(call),
             revoked["revoked"],
+            ms(last.saturating_duration_since(answered)),
+            ms(first.unwrap_or(last) - sent),
             lost
         ),
         Some(all_told <= Duration::from_millis(150) && lost == 0),
         "push",
     ));
+    report.section(
+        "push",
+        report::Section {
+            title: "End everyone".to_owned(),
+            body: END_EVERYONE.to_owned(),
+            chart: None,
+        },
+    );
     report.lost_messages(lost);
     drop(node);
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }
+
+/// What row 3's figure is made of, for the report.
+const END_EVERYONE: &str = "The call `POST /api/admin/revoke-all` ends every session in one \
+transaction: one `UPDATE … RETURNING` marks the rows ended, one `INSERT` appends a log row per \
+session (the sessions travel as one JSON array), and after the commit the tailer reads the new \
+log rows back as one JSON row and applies them. Only then does the pusher tell the tabs: per tab \
+one write (message and close frame together) and the socket's teardown, on the same two cores \
+as the load generator, which reads every tab's frames and closes its sockets. Both processes \
+are busy for the whole push, so the last tab's time is the two cores' work for all the tabs, \
+not a wait. The target is not met at 15000 tabs on this machine; `revoke → tab` for one \
+session (row 1) is well within its own.";
 
 /// What [`revoke_one_at_a_time`] measured.
 struct Revocations {
