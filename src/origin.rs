@@ -13,6 +13,8 @@ use axum::{
 use bouncer_engine::web::json_error;
 use bouncer_wire::ErrorBody;
 
+use std::sync::Arc;
+
 use crate::config::PublicOrigin;
 
 /// Whether a request with these headers may proceed.
@@ -36,7 +38,8 @@ pub fn allowed(
 
 /// The middleware form of [`allowed`].
 pub async fn check_origin(
-    State(public): State<PublicOrigin>,
+    // Behind an `Arc`: the state is cloned for every request.
+    State(public): State<Arc<PublicOrigin>>,
     request: Request,
     next: Next,
 ) -> Response {

@@ -40,17 +40,19 @@ use crate::{
     origin, pages,
 };
 
-/// What every handler can reach. Cheap to clone.
+/// What every handler can reach. Cheap to clone: every `State` extractor
+/// clones it, so on every request (LeptosOptions, a dozen fields, behind an
+/// `Arc` for that reason; only Leptos' own handlers take a copy).
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Engine,
     pub settings: Arc<Settings>,
-    pub leptos_options: LeptosOptions,
+    pub leptos_options: Arc<LeptosOptions>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
+        LeptosOptions::clone(&state.leptos_options)
     }
 }
 
@@ -159,7 +161,7 @@ impl Application {
         let state = AppState {
             engine: engine.clone(),
             settings: Arc::new(settings),
-            leptos_options,
+            leptos_options: Arc::new(leptos_options),
         };
         let router = router(state);
         Ok(Application {
@@ -299,7 +301,7 @@ fn router(state: AppState) -> Router {
     };
     let auto_logout = AutoLogoutMessage(Arc::from(settings.auto_logout_message.as_str()));
     let routes = generate_route_list(App);
-    let leptos_options = state.leptos_options.clone();
+    let leptos_options = LeptosOptions::clone(&state.leptos_options);
     let context = {
         let engine = engine.clone();
         let auto_logout = auto_logout.clone();
@@ -324,7 +326,7 @@ fn router(state: AppState) -> Router {
         .layer(session_layer(store, settings.public_origin.is_https()))
         .layer(middleware::map_response(secure_cookie_removal))
         .layer(middleware::from_fn_with_state(
-            settings.public_origin.clone(),
+            Arc::new(settings.public_origin.clone()),
             origin::check_origin,
         ))
         // Pages and API answers depend on the cookie: never cache them.
