@@ -290,7 +290,7 @@ async fn shutdown_signal() {
 }
 
 /// The whole router: API and pages behind the origin check, the cookie layer,
-/// the session check and the page guard; static files beside them, unchecked.
+/// the session check and, for pages, the page guard; static files beside them, unchecked.
 fn router(state: AppState) -> Router {
     let settings = Arc::clone(&state.settings);
     let engine = state.engine.clone();
@@ -312,15 +312,19 @@ fn router(state: AppState) -> Router {
     };
 
     let store = CookieStore::new(engine.pool().clone());
-    let dynamic = Router::new()
-        .merge(api::router())
+    // The page guard wraps the pages and the fallback only: the API answers
+    // 401 itself, and a layer it would pass through costs every API request.
+    let pages = Router::new()
         .leptos_routes_with_context(&state, routes, context, {
             let leptos_options = leptos_options.clone();
             move || shell(leptos_options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(pages::guard_pages));
+    let dynamic = Router::new()
+        .merge(api::router())
+        .merge(pages)
         .with_state(state)
-        .layer(middleware::from_fn(pages::guard_pages))
         .layer(axum::Extension(auto_logout))
         .layer(middleware::from_fn_with_state(check, check_session))
         .layer(session_layer(store, settings.public_origin.is_https()))
