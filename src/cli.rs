@@ -8,12 +8,11 @@ use std::{collections::BTreeSet, io::Read, sync::Arc};
 use anyhow::Context;
 use bouncer_engine::{
     clock::SystemClock,
+    console::Operator,
     password::Password,
-    registry::Scope,
-    revocation::Actor,
     users::{NewUser, Username},
 };
-use bouncer_wire::{Permission, Reason, Role};
+use bouncer_wire::{Permission, Role};
 use clap::{Parser, Subcommand};
 
 use crate::{config::Settings, demo, startup};
@@ -109,6 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let password = password.trim_end_matches(['\r', '\n']).to_owned();
             let engine = startup::open_engine(&settings, Arc::new(SystemClock)).await?;
             let user = engine
+                .accounts()
                 .create_user(NewUser {
                     username: Username::parse(&name)?,
                     password: Password::new(password),
@@ -122,21 +122,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(UserCommand::Revoke { name }) => {
             let engine = startup::open_engine(&settings, Arc::new(SystemClock)).await?;
-            let user = engine
-                .users()
-                .find_by_username(&name)
-                .await?
-                .with_context(|| format!("No user named `{name}`"))?;
-            let ended = engine
-                .end(
-                    Scope::User {
-                        user_id: user.id.clone(),
-                        except: None,
-                    },
-                    Reason::AdminRevoked,
-                    &Actor::command_line(),
-                    serde_json::json!({}),
-                )
+            let console = engine.console();
+            let user = named(console, &name).await?;
+            let ended = console
+                .revoke_users(&Operator::CommandLine, &[user.id.to_string()])
                 .await?;
             println!("Ended {ended} session(s) of `{}`", user.username);
             Ok(())
@@ -157,32 +146,44 @@ async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<()> {
     app.run_until_stopped().await
 }
 
+/// The user called `name`, or an error saying there is none.
+async fn named(
+    console: &bouncer_engine::console::Console,
+    name: &str,
+) -> anyhow::Result<bouncer_engine::users::UserRecord> {
+    match console.user_named(&Operator::CommandLine, name).await {
+        Err(bouncer_engine::console::ConsoleError::NotFound) => {
+            anyhow::bail!("No user named `{name}`")
+        }
+        found => Ok(found?),
+    }
+}
+
 async fn list_sessions(settings: &Settings, user: Option<String>) -> anyhow::Result<()> {
     let engine = startup::open_engine(settings, Arc::new(SystemClock)).await?;
-    let users = match user {
-        Some(name) => vec![engine
-            .users()
-            .find_by_username(&name)
-            .await?
-            .with_context(|| format!("No user named `{name}`"))?],
-        None => engine.users().all().await?,
+    let console = engine.console();
+    let user_id = match user {
+        Some(name) => Some(named(console, &name).await?.id.to_string()),
+        None => None,
     };
+    let listings = console
+        .sessions(&Operator::CommandLine, user_id.as_deref())
+        .await?;
     println!(
         "{:<36} {:<16} {:<22} {:<22} {:<16} DEVICE",
         "SESSION", "USER", "STARTED", "LAST SEEN", "IP"
     );
-    for user in users {
-        for session in engine.sessions_of(&user.id).await? {
-            println!(
-                "{:<36} {:<16} {:<22} {:<22} {:<16} {}",
-                session.id,
-                user.username,
-                session.created_at,
-                session.last_seen_at,
-                session.ip,
-                session.device
-            );
-        }
+    for listing in listings {
+        let session = &listing.session;
+        println!(
+            "{:<36} {:<16} {:<22} {:<22} {:<16} {}",
+            session.id,
+            listing.username,
+            session.created_at,
+            session.last_seen_at,
+            session.ip,
+            session.device
+        );
     }
     Ok(())
 }

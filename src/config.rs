@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bouncer_engine::privacy::IpPrivacy;
+pub use bouncer_web::PublicOrigin;
 use toml::de::Error as TomlError;
 
 const DEFAULT_FILE: &str = "bouncer.toml";
@@ -289,93 +290,6 @@ pub fn parse_duration(raw: &str) -> Result<Option<Duration>, String> {
     match secs.filter(|&s| s <= MAX_DURATION_SECS) {
         Some(secs) => Ok((secs > 0).then(|| Duration::from_secs(secs))),
         None => Err(format!("{raw:?} is not a whole number up to 100 years")),
-    }
-}
-
-/// A normalised web origin (`scheme://host[:port]`), http or https only.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PublicOrigin {
-    origin: String,
-    https: bool,
-}
-
-impl PublicOrigin {
-    /// Parses `scheme://host[:port]` (one trailing `/` tolerated), lowercasing
-    /// scheme and host and dropping the scheme's default port.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let bad = |why: &str| format!("{raw:?} is not scheme://host[:port]: {why}");
-        let (scheme, rest) = raw.split_once("://").ok_or_else(|| bad("no scheme"))?;
-        let https = match scheme.to_ascii_lowercase().as_str() {
-            "http" => false,
-            "https" => true,
-            _ => return Err(bad("the scheme must be http or https")),
-        };
-        let authority = rest.strip_suffix('/').unwrap_or(rest);
-        if authority.contains(['/', '?', '#', '@']) {
-            return Err(bad("no path, query, fragment or userinfo is allowed"));
-        }
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !port.contains(']') => (host, Some(port)),
-            _ => (authority, None),
-        };
-        let host_byte = |b: u8| b.is_ascii_alphanumeric() || b"-._".contains(&b);
-        let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            Some(ip) => ip.parse::<Ipv6Addr>().is_ok(),
-            None => !host.is_empty() && host.bytes().all(host_byte),
-        };
-        if !host_ok {
-            return Err(bad("invalid host"));
-        }
-        let port = match port.map(|p| parse_u32(p).and_then(|n| u16::try_from(n).ok())) {
-            Some(None | Some(0)) => return Err(bad("invalid port")),
-            Some(Some(port)) => port,
-            None if https => 443,
-            None => 80,
-        };
-        Ok(Self::build(https, &host.to_ascii_lowercase(), port))
-    }
-
-    fn build(https: bool, host: &str, port: u16) -> Self {
-        let origin = match (https, port) {
-            (true, 443) => format!("https://{host}"),
-            (false, 80) => format!("http://{host}"),
-            (true, _) => format!("https://{host}:{port}"),
-            (false, _) => format!("http://{host}:{port}"),
-        };
-        Self { origin, https }
-    }
-
-    /// The default origin for a listen address: `0.0.0.0` / `::` become `localhost`.
-    pub fn for_listen_addr(addr: SocketAddr) -> Self {
-        let host = match addr.ip() {
-            ip if ip.is_unspecified() => "localhost".to_string(),
-            IpAddr::V4(ip) => ip.to_string(),
-            IpAddr::V6(ip) => format!("[{ip}]"),
-        };
-        Self::build(false, &host, addr.port())
-    }
-
-    /// The normalised origin, e.g. `http://127.0.0.1:3000`.
-    pub fn as_str(&self) -> &str {
-        &self.origin
-    }
-
-    /// Whether the origin uses https (e.g. to decide on `Secure` cookies).
-    pub fn is_https(&self) -> bool {
-        self.https
-    }
-
-    /// True when `origin_header_value` normalises to this same origin.
-    pub fn matches(&self, origin_header_value: &str) -> bool {
-        Self::parse(origin_header_value).is_ok_and(|o| o == *self)
-    }
-
-    /// The normalised `scheme://host[:port]` part of a full URL such as a Referer.
-    pub fn from_referer(referer: &str) -> Option<String> {
-        let (scheme, rest) = referer.split_once("://")?;
-        let authority = rest.split(['/', '?', '#']).next()?;
-        let origin = Self::parse(&format!("{scheme}://{authority}")).ok()?;
-        Some(origin.origin)
     }
 }
 

@@ -22,7 +22,7 @@ const ACCOUNTS: &[(&str, Role, &[Permission], Option<u32>)] = &[
 
 /// Seeds the demo accounts when the database has no users; prints them.
 pub async fn seed(engine: &Engine) -> anyhow::Result<()> {
-    if engine.users().count().await? > 0 {
+    if engine.accounts().user_count().await? > 0 {
         println!("The database already has users; no demo accounts were created.");
         return Ok(());
     }
@@ -35,6 +35,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<()> {
             .map(char::from)
             .collect();
         engine
+            .accounts()
             .create_user(NewUser {
                 username: Username::parse(name)?,
                 password: Password::new(password.clone()),

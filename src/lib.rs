@@ -6,8 +6,7 @@
 //!
 //! - [`config`] — `Settings` from `bouncer.toml` and `BOUNCER_*` variables.
 //! - [`startup`] — `Application::build` (database, engine, router, listener).
-//! - [`api`] — the JSON API of `shared/API.md` and its error type.
-//! - [`origin`] — the cross-site request check.
+//! - [`api`] — the JSON API of `shared/API.md`, over `bouncer-web`'s edge.
 //! - [`pages`] — the page guard (redirects to `/login` with the reason).
 //! - [`cli`] — the `bouncer` subcommands.
 //! - [`demo`] — the `--demo` accounts.
@@ -17,7 +16,6 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod demo;
-pub mod origin;
 pub mod pages;
 pub mod startup;
 pub mod telemetry;

@@ -9,6 +9,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bouncer_engine::Visitor;
+use bouncer_web::layer::RequestSession;
 
 /// Pages anyone may open.
 const PUBLIC_PAGES: &[&str] = &["/login"];
@@ -53,7 +54,7 @@ pub async fn guard_pages(request: Request, next: Next) -> Response {
     let is_page =
         matches!(*request.method(), Method::GET | Method::HEAD) && !is_api(request.uri().path());
     if is_page {
-        if let Some(visitor) = request.extensions().get::<Visitor>() {
+        if let Some(RequestSession { visitor, .. }) = request.extensions().get::<RequestSession>() {
             let target = request
                 .uri()
                 .path_and_query()

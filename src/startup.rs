@@ -22,12 +22,11 @@ use axum::{
 };
 use bouncer_engine::{
     clock::{Clock, SystemClock},
-    cookie_store::CookieStore,
     db,
     policy::{OnLimit, Policy},
-    web::{check_session, secure_cookie_removal, session_layer, AutoLogoutMessage, SessionCheck},
     Engine,
 };
+use bouncer_web::{Edge, SessionLayer};
 use bouncer_wire::CLOSE_SHUTTING_DOWN;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -37,7 +36,7 @@ use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::
 use crate::{
     api,
     config::{OnLimitSetting, PublicOrigin, Settings},
-    origin, pages,
+    pages,
 };
 
 /// What every handler can reach. Cheap to clone: every `State` extractor
@@ -48,6 +47,8 @@ pub struct AppState {
     pub engine: Engine,
     pub settings: Arc<Settings>,
     pub leptos_options: Arc<LeptosOptions>,
+    /// The session layer's shared part (engine, cookie, origin).
+    pub edge: Arc<Edge>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -158,10 +159,16 @@ impl Application {
                     .context("Failed to read the bound address")?,
             )
             .build();
+        let edge = Arc::new(Edge::new(
+            engine.clone(),
+            settings.public_origin.clone(),
+            api::PASSIVE_PATHS,
+        ));
         let state = AppState {
             engine: engine.clone(),
             settings: Arc::new(settings),
             leptos_options: Arc::new(leptos_options),
+            edge,
         };
         let router = router(state);
         Ok(Application {
@@ -198,7 +205,7 @@ impl Application {
     ///    balancer, to a live node — and resync;
     /// 2. lets in-flight requests finish (at most [`DRAIN_LIMIT`]);
     /// 3. waits for the sockets' close frames to go out (at most [`CLOSE_LIMIT`]);
-    /// 4. stops the background tasks, which write the activity still owed.
+    /// 4. stops the engine's workers, which write the activity still owed.
     ///
     /// Nothing is lost by stopping: every ending is durable before anyone is
     /// told, and the other nodes read the log, not this node's memory.
@@ -206,19 +213,18 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let background = self.engine.spawn_background(shutdown_rx);
-        let hub = self.engine.hub().clone();
+        let workers = self.engine.start_workers();
         let (stopping_tx, mut stopping) = watch::channel(false);
         let signal = {
-            let hub = hub.clone();
+            let engine = self.engine.clone();
             async move {
                 stop.await;
+                let tabs = engine.tabs();
                 tracing::info!(
-                    tabs = hub.tab_count(),
+                    tabs = tabs.count(),
                     "Shutting down: closing the tabs' sockets"
                 );
-                hub.close_all(CLOSE_SHUTTING_DOWN, "server shutting down");
+                tabs.close_all(CLOSE_SHUTTING_DOWN, "server shutting down");
                 let _ = stopping_tx.send(true);
             }
         };
@@ -243,17 +249,14 @@ impl Application {
                 Ok(())
             }
         };
-        let open = hub.wait_closed(CLOSE_LIMIT).await;
+        let open = self.engine.tabs().wait_closed(CLOSE_LIMIT).await;
         if open > 0 {
             tracing::warn!(
                 open,
                 "Sockets still open at the close limit; stopping anyway"
             );
         }
-        let _ = shutdown_tx.send(true);
-        for task in background {
-            let _ = task.await;
-        }
+        workers.stop().await;
         served
     }
 }
@@ -289,29 +292,15 @@ async fn shutdown_signal() {
     }
 }
 
-/// The whole router: API and pages behind the origin check, the cookie layer,
-/// the session check and, for pages, the page guard; static files beside them, unchecked.
+/// The whole router: API and pages behind the session layer (origin check
+/// and session check) and, for pages, the page guard; static files beside
+/// them, unchecked.
 fn router(state: AppState) -> Router {
-    let settings = Arc::clone(&state.settings);
     let engine = state.engine.clone();
-    let check = SessionCheck {
-        engine: engine.clone(),
-        passive_paths: Arc::from(api::PASSIVE_PATHS),
-        auto_logout_message: Arc::from(settings.auto_logout_message.as_str()),
-    };
-    let auto_logout = AutoLogoutMessage(Arc::from(settings.auto_logout_message.as_str()));
+    let edge = Arc::clone(&state.edge);
     let routes = generate_route_list(App);
     let leptos_options = LeptosOptions::clone(&state.leptos_options);
-    let context = {
-        let engine = engine.clone();
-        let auto_logout = auto_logout.clone();
-        move || {
-            provide_context(engine.clone());
-            provide_context(auto_logout.clone());
-        }
-    };
-
-    let store = CookieStore::new(engine.pool().clone());
+    let context = move || provide_context(engine.clone());
     // The page guard wraps the pages and the fallback only: the API answers
     // 401 itself, and a layer it would pass through costs every API request.
     let pages = Router::new()
@@ -325,14 +314,7 @@ fn router(state: AppState) -> Router {
         .merge(api::router())
         .merge(pages)
         .with_state(state)
-        .layer(axum::Extension(auto_logout))
-        .layer(middleware::from_fn_with_state(check, check_session))
-        .layer(session_layer(store, settings.public_origin.is_https()))
-        .layer(middleware::map_response(secure_cookie_removal))
-        .layer(middleware::from_fn_with_state(
-            Arc::new(settings.public_origin.clone()),
-            origin::check_origin,
-        ))
+        .layer(SessionLayer::new(edge))
         // Pages and API answers depend on the cookie: never cache them.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,

@@ -224,12 +224,12 @@ async fn the_sweeper_ends_abandoned_sessions_and_forgets_old_tombstones() {
     let stale = app.browser();
     let tombstones: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE ended_at IS NOT NULL")
-            .fetch_one(app.engine.pool())
+            .fetch_one(&app.pool)
             .await
             .expect("counted");
     assert_eq!(tombstones, 0);
     let log: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revocations")
-        .fetch_one(app.engine.pool())
+        .fetch_one(&app.pool)
         .await
         .expect("counted");
     assert_eq!(log, 0);

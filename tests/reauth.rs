@@ -326,9 +326,8 @@ async fn the_proof_is_read_from_the_database() {
 
     // As another node would record a re-authentication.
     let id = bouncer_engine::ids::SessionId::parse(&laptop_id).expect("an id");
-    assert!(app
-        .engine
-        .registry()
+    let sessions = bouncer_engine::sessions::Sessions::new(app.pool.clone());
+    assert!(sessions
         .mark_authenticated(&id, app.engine.now())
         .await
         .expect("written"));

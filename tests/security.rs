@@ -9,6 +9,7 @@ mod support;
 
 use std::{collections::HashSet, time::Duration};
 
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use bouncer_wire::Role;
 use leptos::server_fn::ServerFn;
 use reqwest::{header, Method, StatusCode};
@@ -18,7 +19,6 @@ use support::{
     TestApp,
 };
 use tokio_tungstenite::tungstenite;
-use tower_sessions::session::Id;
 
 /// `GET /api/auth/me` with a hand-made `Cookie` header, as (status, body).
 async fn me_with(app: &TestApp, cookie: &str) -> (StatusCode, Value) {
@@ -62,33 +62,35 @@ async fn session_id(browser: &support::Browser) -> String {
 }
 
 /// V3.2.2 (at least 64 bits of entropy) and V3.2.4 (a cryptographic
-/// generator): the cookie id is tower-sessions' `Id`, an `i128` drawn from
-/// `rand::thread_rng()`, written as 22 base64url characters. Real logins must
-/// show exactly that: 16 bytes each, never the same twice, and every one of
-/// the 128 bit positions both set and clear across the sample, with about
+/// generator): the cookie's secret is 32 bytes from the OS's generator,
+/// written as 43 base64url characters (`bouncer_web::cookie`). Real logins
+/// must show exactly that: 32 bytes each, never the same twice, and every one
+/// of the 256 bit positions both set and clear across the sample, with about
 /// half of all bits set. A counter, a timestamp or a short random part would
 /// fail at least one of these.
 #[tokio::test]
-async fn cookie_ids_carry_128_random_bits_and_never_repeat() {
+async fn cookie_ids_carry_256_random_bits_and_never_repeat() {
     const LOGINS: usize = 100;
     let app = spawn_app().await;
     let (_, password) = app.add_user("bob", Role::User, Some(0)).await;
     let mut seen = HashSet::new();
-    let mut ones_at = [0usize; 128];
+    let mut ones_at = [0usize; 256];
     for _ in 0..LOGINS {
         let response = app.browser().login("bob", &password).await;
         assert_eq!(response.status(), StatusCode::OK);
         let value = cookie_value(&session_set_cookie(&response).expect("a session cookie"));
-        assert_eq!(value.len(), 22, "{value}");
+        assert_eq!(value.len(), 43, "{value}");
         assert!(
             value
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
             "base64url only: {value}"
         );
-        let id: Id = value.parse().expect("16 bytes of base64url");
-        assert_eq!(id.to_string(), value, "one spelling per id");
-        let bytes = id.0.to_le_bytes();
+        let bytes = URL_SAFE_NO_PAD
+            .decode(&value)
+            .expect("32 bytes of base64url");
+        assert_eq!(bytes.len(), 32);
+        assert_eq!(URL_SAFE_NO_PAD.encode(&bytes), value, "one spelling per id");
         for (bit, ones) in ones_at.iter_mut().enumerate() {
             *ones += usize::from((bytes[bit / 8] >> (bit % 8)) & 1 == 1);
         }
@@ -100,10 +102,10 @@ async fn cookie_ids_carry_128_random_bits_and_never_repeat() {
             "bit {bit} was set in {ones} of {LOGINS} ids"
         );
     }
-    // 12,800 fair bits: 6,400 ones expected, standard deviation 56.6; six
+    // 25,600 fair bits: 12,800 ones expected, standard deviation 80; six
     // deviations either way.
     let total: usize = ones_at.iter().sum();
-    assert!((6_060..=6_740).contains(&total), "{total} bits set");
+    assert!((12_320..=13_280).contains(&total), "{total} bits set");
 }
 
 /// V3.2.1: before sign-in the server hands out no session cookie at all, so

@@ -412,9 +412,7 @@ async fn revoke_one_at_a_time(
 /// 4: end all sessions of one user among 1,000,000 stored (SQLite), against
 /// the classic recipe of scanning every stored session.
 async fn end_user(scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
-    use bouncer_engine::{
-        clock::SystemClock, ids::UserId, policy::Policy, registry::Scope, revocation::Actor, Engine,
-    };
+    use bouncer_engine::{clock::SystemClock, console::Operator, policy::Policy, Engine};
     let dir = tempdir()?;
     let url = format!("sqlite://{}", dir.join("stored.db").display());
     let pool = seed::open(&url).await?;
@@ -436,18 +434,10 @@ async fn end_user(scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
         .step_by((user_ids.len() / 20).max(1))
         .take(20)
     {
-        let user_id = UserId::parse(user).context("a user id")?;
         let started = Instant::now();
         let ended = engine
-            .end(
-                Scope::User {
-                    user_id,
-                    except: None,
-                },
-                bouncer_wire::Reason::AdminRevoked,
-                &Actor::command_line(),
-                serde_json::json!({}),
-            )
+            .console()
+            .revoke_users(&Operator::CommandLine, std::slice::from_ref(user))
             .await?;
         bouncer.push(started.elapsed());
         if ended != per_user {
@@ -486,7 +476,7 @@ async fn end_user(scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
 /// The classic recipe: read every stored session, decode its data, compare
 /// the user, delete the matches.
 async fn classic_end_user(pool: &bouncer_engine::db::Pool, user: &str) -> anyhow::Result<usize> {
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT id_hash, data FROM session_cookies")
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, data FROM classic_store")
         .fetch_all(pool)
         .await?;
     let mut matches = Vec::new();
@@ -497,7 +487,7 @@ async fn classic_end_user(pool: &bouncer_engine::db::Pool, user: &str) -> anyhow
         }
     }
     for id in &matches {
-        sqlx::query("DELETE FROM session_cookies WHERE id_hash = $1")
+        sqlx::query("DELETE FROM classic_store WHERE id = $1")
             .bind(id)
             .execute(pool)
             .await?;
@@ -514,14 +504,15 @@ async fn throughput(
 ) -> anyhow::Result<()> {
     use bouncer::{config::Settings, startup::Application};
     let dir = tempdir()?;
+    let database_url = format!("sqlite://{}", dir.join("throughput.db").display());
     let settings = Settings {
         addr: "127.0.0.1:0".parse()?,
-        database_url: format!("sqlite://{}", dir.join("throughput.db").display()),
+        database_url: database_url.clone(),
         ..Settings::default()
     };
     let app = Application::build(settings).await?;
     let app_port = app.port();
-    let pool = app.engine().pool().clone();
+    let pool = seed::open(&database_url).await?;
     let users = seed::users(&pool, 1).await?;
     let session = seed::sessions(&pool, &users, 1).await?.remove(0);
     tokio::spawn(app.run_until(std::future::pending()));

@@ -1,25 +1,21 @@
-//! Seeding a database through the engine's own stores, so the rows and cookie
-//! records are exactly what a login would have written, without paying an
+//! Seeding a database through the engine's own stores, so the rows and
+//! cookies are exactly what a login would have written, without paying an
 //! argon2 hash per session.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use anyhow::Context;
 use bouncer_engine::{
     clock::{Clock, SystemClock},
-    cookie_store::CookieStore,
     db::{self, Pool},
     ids::{SecretHash, SessionId},
     password::{Password, PasswordHasher},
-    registry::{ClientInfo, Registry},
+    sessions::{ClientInfo, Sessions},
     sql::Sql,
     users::{NewUser, UserRecord, Username, Users},
 };
+use bouncer_web::cookie::{SessionCookie, SESSION_COOKIE};
 use bouncer_wire::Role;
-use tower_sessions::{
-    session::{Id, Record},
-    SessionStore,
-};
 
 /// The admin every benchmark signs in as (to revoke through the API).
 pub const ADMIN: &str = "bench-admin";
@@ -76,57 +72,50 @@ pub async fn sessions(
     users: &[UserRecord],
     per_user: usize,
 ) -> anyhow::Result<Vec<Seeded>> {
-    let store = CookieStore::new(pool.clone());
     let client = ClientInfo {
         ip: "127.0.0.1".to_owned(),
         user_agent: "bouncer-bench".to_owned(),
     };
+    let cookies = SessionCookie::new(false, None);
     let now = SystemClock.now();
-    let expiry = now.plus(Duration::from_secs(86_400)).to_offset_date_time();
     let mut seeded = Vec::with_capacity(users.len() * per_user);
-    let mut records = Vec::with_capacity(users.len() * per_user);
     let mut tx = pool.begin().await?;
     for round in 0..per_user {
         for (index, user) in users.iter().enumerate() {
-            let cookie_id = Id::default();
-            let secret = SecretHash::of_secret(&cookie_id.to_string());
+            let minted = cookies.mint();
             let id = SessionId::generate();
             // Strictly increasing per user, as logins make them.
             let created = now.plus(Duration::from_millis(round as u64));
-            Registry::insert(&mut tx, &id, &user.id, &secret, &client, created).await?;
-            let data = HashMap::from([("sid".to_owned(), serde_json::json!(id.as_str()))]);
-            records.push(Record {
-                id: cookie_id,
-                data,
-                expiry_date: expiry,
-            });
+            Sessions::insert(&mut tx, &id, &user.id, &minted.secret, &client, created).await?;
             seeded.push(Seeded {
-                cookie: format!("bouncer_session={cookie_id}"),
+                cookie: format!("{SESSION_COOKIE}={}", minted.value()),
                 session_id: id.to_string(),
                 user: index,
             });
         }
     }
     tx.commit().await?;
-    // The store writes on its own connections: after the commit (SQLite has one writer).
-    for record in &records {
-        store
-            .save(record)
-            .await
-            .map_err(|e| anyhow::anyhow!("cookie record: {e}"))?;
-    }
     Ok(seeded)
 }
 
+/// The table a classic session store keeps (tower-sessions' shape: an id and
+/// an opaque serialised record), for row 4's comparison only.
+const CLASSIC_STORE: &str =
+    "CREATE TABLE IF NOT EXISTS classic_store (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, expires_at BIGINT NOT NULL)";
+
 /// Bulk-loads `users × per_user` sessions the fast way (multi-row inserts),
-/// each with a cookie record whose data names its user, as a classic
-/// session store would hold it. Returns the user ids.
+/// each also as a record of a classic session store whose data names its
+/// user (`classic_store`). Returns the user ids.
 pub async fn bulk_sessions(
     pool: &Pool,
     users: usize,
     per_user: usize,
 ) -> anyhow::Result<Vec<String>> {
     let now = SystemClock.now().as_millis();
+    sqlx::query(CLASSIC_STORE)
+        .execute(pool)
+        .await
+        .context("the classic store")?;
     let user_ids: Vec<String> = (0..users).map(|i| format!("u_bulk{i:08}")).collect();
     for chunk in user_ids.chunks(5_000) {
         let mut tx = pool.begin().await?;
@@ -154,8 +143,7 @@ pub async fn bulk_sessions(
             let mut query = Sql::new(
                 "INSERT INTO sessions (id, secret_hash, user_id, created_at, last_seen_at, last_activity_at, ip, user_agent, device) VALUES ",
             );
-            let mut cookies =
-                Sql::new("INSERT INTO session_cookies (id_hash, data, expires_at) VALUES ");
+            let mut cookies = Sql::new("INSERT INTO classic_store (id, data, expires_at) VALUES ");
             for (i, (id, user, k)) in rows.iter().enumerate() {
                 let secret = SecretHash::of_secret(id).to_hex();
                 let created = now + *k as i64;

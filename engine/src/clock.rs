@@ -14,6 +14,7 @@ use std::{
 };
 
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
+use tokio::sync::watch;
 
 /// A point in time: milliseconds since the Unix epoch, UTC.
 ///
@@ -72,6 +73,14 @@ impl fmt::Display for Timestamp {
 /// Where the engine gets "now" from.
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn now(&self) -> Timestamp;
+
+    /// A receiver that changes whenever this clock jumps instead of flowing
+    /// (a manual clock moved by a test), so whatever sleeps until a deadline
+    /// wakes and looks again; `None` for the wall clock, whose time passes
+    /// with the sleeps themselves.
+    fn jumps(&self) -> Option<watch::Receiver<()>> {
+        None
+    }
 }
 
 /// The wall clock.
@@ -95,6 +104,8 @@ impl Clock for SystemClock {
 #[derive(Debug, Clone)]
 pub struct ManualClock {
     millis: Arc<AtomicI64>,
+    /// Told of every [`ManualClock::advance`] (see [`Clock::jumps`]).
+    jumped: Arc<watch::Sender<()>>,
 }
 
 impl ManualClock {
@@ -102,6 +113,7 @@ impl ManualClock {
     pub fn starting_now() -> Self {
         ManualClock {
             millis: Arc::new(AtomicI64::new(SystemClock.now().as_millis())),
+            jumped: Arc::new(watch::channel(()).0),
         }
     }
 
@@ -109,12 +121,17 @@ impl ManualClock {
     pub fn advance(&self, by: Duration) {
         let millis = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
         self.millis.fetch_add(millis, Ordering::SeqCst);
+        self.jumped.send_replace(());
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
         Timestamp(self.millis.load(Ordering::SeqCst))
+    }
+
+    fn jumps(&self) -> Option<watch::Receiver<()>> {
+        Some(self.jumped.subscribe())
     }
 }
 

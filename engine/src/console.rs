@@ -1,23 +1,25 @@
 //! The operator's operations: list users and sessions, end sessions, manage
-//! accounts, read the audit log — each checking `authz` first. The JSON API
-//! and the console's server functions both call these, so the rules live in
-//! one place.
+//! accounts, read the audit log — each checking `authz` first. The JSON API,
+//! the console's server functions and the command line all call these, so the
+//! rules live in one place.
 
-use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use bouncer_wire::{AdminUser, AuditEntry, Reason, Role, Session, User, UserList};
+use bouncer_wire::{Reason, Role};
 use serde_json::json;
 
 use crate::{
-    accounts::{AccountError, UserPatch},
+    accounts::{AccountError, Accounts, UserPatch},
     authz,
-    clock::Timestamp,
+    clock::{Clock, Timestamp},
+    ending::Endings,
+    hub::Hub,
     ids::{SessionId, UserId},
-    password::Password,
-    registry::Scope,
-    revocation::{self, Actor},
-    users::{CreateUserError, NewUser, UserRecord, Username},
-    Engine,
+    log::{Actor, RevocationLog},
+    messages,
+    sessions::{Scope, Sessions},
+    snapshot::{SessionSnapshot, Snapshots},
+    users::{CreateUserError, NewUser, UserRecord, Users},
 };
 
 /// Why an operator's call was refused or failed.
@@ -37,103 +39,194 @@ pub enum ConsoleError {
     Store(#[from] anyhow::Error),
 }
 
+impl crate::messages::UserFacing for ConsoleError {
+    /// The API's error code.
+    fn code(&self) -> &'static str {
+        match self {
+            ConsoleError::Forbidden(_) => "forbidden",
+            ConsoleError::NotFound => "not_found",
+            ConsoleError::Invalid(_) => "bad_request",
+            ConsoleError::Account(e) => e.code(),
+            ConsoleError::CreateUser(e) => e.code(),
+            ConsoleError::Store(_) => "internal",
+        }
+    }
+
+    /// The sentence a person reads.
+    fn user_message(&self) -> String {
+        match self {
+            ConsoleError::Forbidden(why) => (*why).to_owned(),
+            ConsoleError::NotFound => "That user or session no longer exists.".to_owned(),
+            ConsoleError::Invalid(why) => why.clone(),
+            ConsoleError::Account(e) => e.user_message(),
+            ConsoleError::CreateUser(e) => e.user_message(),
+            ConsoleError::Store(_) => messages::INTERNAL.to_owned(),
+        }
+    }
+}
+
 const NOT_STAFF: &str = "This needs a staff or admin account.";
 const NOT_ADMIN: &str = "Only admins can manage users.";
 const NO_REVOKE: &str = "You do not have permission to end sessions.";
 const NO_REVOKE_ADMINS: &str = "Ending an admin's sessions needs the revoke_admins permission.";
 
-/// The acting operator: their account and their own session.
+/// Who is acting.
 #[derive(Debug, Clone)]
-pub struct Operator<'a> {
-    pub user: &'a UserRecord,
-    pub session: &'a SessionId,
+pub enum Operator<'a> {
+    /// A signed-in person, from their own session (staff or admin for
+    /// anything to be allowed).
+    Person {
+        user: &'a UserRecord,
+        session: &'a SessionId,
+    },
+    /// The `bouncer` command line, run by whoever holds the server's
+    /// configuration and database: allowed everything.
+    CommandLine,
 }
 
 impl Operator<'_> {
     fn actor(&self) -> Actor {
-        Actor::user(self.user.id.clone(), self.user.username.to_string())
+        match self {
+            Operator::Person { user, .. } => {
+                Actor::user(user.id.clone(), user.username.to_string())
+            }
+            Operator::CommandLine => Actor::command_line(),
+        }
+    }
+
+    /// The operator's own session, never ended by their bulk endings.
+    fn own_session(&self) -> Option<&SessionId> {
+        match self {
+            Operator::Person { session, .. } => Some(session),
+            Operator::CommandLine => None,
+        }
+    }
+
+    fn allowed(
+        &self,
+        rule: impl FnOnce(&UserRecord) -> bool,
+        why: &'static str,
+    ) -> Result<(), ConsoleError> {
+        match self {
+            Operator::Person { user, .. } if !rule(user) => Err(ConsoleError::Forbidden(why)),
+            _ => Ok(()),
+        }
     }
 
     fn require_staff(&self) -> Result<(), ConsoleError> {
-        authz::is_staff(self.user)
-            .then_some(())
-            .ok_or(ConsoleError::Forbidden(NOT_STAFF))
+        self.allowed(authz::is_staff, NOT_STAFF)
     }
 
     fn require_admin(&self) -> Result<(), ConsoleError> {
-        authz::can_manage_users(self.user)
-            .then_some(())
-            .ok_or(ConsoleError::Forbidden(NOT_ADMIN))
+        self.allowed(authz::can_manage_users, NOT_ADMIN)
     }
 
     fn require_revoke(&self, target: Role) -> Result<(), ConsoleError> {
-        if !authz::can_revoke(self.user, Role::User) {
-            Err(ConsoleError::Forbidden(NO_REVOKE))
-        } else if !authz::can_revoke(self.user, target) {
-            Err(ConsoleError::Forbidden(NO_REVOKE_ADMINS))
-        } else {
-            Ok(())
-        }
+        self.allowed(|user| authz::can_revoke(user, Role::User), NO_REVOKE)?;
+        self.allowed(|user| authz::can_revoke(user, target), NO_REVOKE_ADMINS)
     }
 }
 
-/// The audit log's name for what happened, from the reason.
-pub fn action_of(reason: Reason) -> &'static str {
-    match reason {
-        Reason::SignedInElsewhere => "replaced_by_new_login",
-        Reason::LoggedOutElsewhere => "logout_everywhere",
-        Reason::RevokedByUser => "user_revoke",
-        Reason::AdminRevoked => "admin_revoke",
-        Reason::PasswordChanged => "password_change",
-        Reason::Deactivated => "deactivate",
-        Reason::IdleTimeout | Reason::AbsoluteTimeout => "timeout",
-        Reason::LoggedOut => "logout",
-    }
+/// A user as the console lists them.
+#[derive(Debug, Clone)]
+pub struct UserSummary {
+    pub user: UserRecord,
+    /// Live sessions.
+    pub sessions: u32,
+    /// Whether a tab of theirs is connected to this node.
+    pub online: bool,
 }
 
-impl Engine {
+/// A session as the console lists it, with its user's name.
+#[derive(Debug, Clone)]
+pub struct SessionListing {
+    pub session: SessionSnapshot,
+    pub username: String,
+}
+
+/// One ending in the audit log.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    pub actor: String,
+    pub reason: Reason,
+    /// The ended session's user, by name (the id if the user is gone).
+    pub target_user: String,
+    pub session_id: String,
+    pub tabs_notified: u32,
+}
+
+/// The console. Cheap to clone; built by the engine.
+#[derive(Debug, Clone)]
+pub struct Console {
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) users: Users,
+    pub(crate) sessions: Sessions,
+    pub(crate) log: RevocationLog,
+    pub(crate) hub: Hub,
+    pub(crate) endings: Endings,
+    pub(crate) accounts: Accounts,
+    pub(crate) snapshots: Snapshots,
+}
+
+impl Console {
     async fn target_user(&self, raw: &str) -> Result<UserRecord, ConsoleError> {
         let id = UserId::parse(raw).ok_or(ConsoleError::NotFound)?;
-        self.users()
+        self.users
             .find_by_id(&id)
             .await?
             .ok_or(ConsoleError::NotFound)
     }
 
-    /// Users whose name contains `query`, a page of them, with session counts.
-    pub async fn console_users(
+    /// A user by name (the command line names users).
+    pub async fn user_named(
+        &self,
+        op: &Operator<'_>,
+        name: &str,
+    ) -> Result<UserRecord, ConsoleError> {
+        op.require_staff()?;
+        self.users
+            .find_by_username(name)
+            .await?
+            .ok_or(ConsoleError::NotFound)
+    }
+
+    /// Users whose name contains `query`, a page of them, with session
+    /// counts, and how many match in all.
+    pub async fn users(
         &self,
         op: &Operator<'_>,
         query: &str,
         limit: u32,
         offset: u32,
-    ) -> Result<UserList, ConsoleError> {
+    ) -> Result<(Vec<UserSummary>, u64), ConsoleError> {
         op.require_staff()?;
         let limit = i64::from(limit.clamp(1, 500));
-        let (users, total) = self.users().search(query, limit, i64::from(offset)).await?;
+        let (users, total) = self.users.search(query, limit, i64::from(offset)).await?;
         let ids: Vec<UserId> = users.iter().map(|u| u.id.clone()).collect();
-        let counts = self.registry().live_counts(&ids).await?;
-        let users = users
-            .iter()
-            .map(|user| AdminUser {
-                user: user.to_wire(),
+        // Counted as listed: sessions past a deadline are not live.
+        let rows = self.sessions.live_of_users(&ids).await?;
+        let mut counts = std::collections::HashMap::<UserId, u32>::new();
+        for session in self.snapshots.of_rows(rows, self.clock.now())? {
+            *counts.entry(session.user_id).or_default() += 1;
+        }
+        let summaries = users
+            .into_iter()
+            .map(|user| UserSummary {
                 sessions: counts.get(&user.id).copied().unwrap_or(0),
-                // Tabs connected to this node (one node on SQLite).
-                online: self.hub().user_online(&user.id),
+                online: self.hub.user_online(&user.id),
+                user,
             })
             .collect();
-        Ok(UserList {
-            users,
-            total: u64::try_from(total).unwrap_or(0),
-        })
+        Ok((summaries, u64::try_from(total).unwrap_or(0)))
     }
 
     /// Live sessions, newest first: one user's, or everyone's.
-    pub async fn console_sessions(
+    pub async fn sessions(
         &self,
         op: &Operator<'_>,
         user_id: Option<&str>,
-    ) -> Result<Vec<Session>, ConsoleError> {
+    ) -> Result<Vec<SessionListing>, ConsoleError> {
         op.require_staff()?;
         let user_id = match user_id.filter(|s| !s.is_empty()) {
             Some(raw) => Some(
@@ -142,49 +235,41 @@ impl Engine {
             ),
             None => None,
         };
-        let mut sessions = Vec::new();
-        for (row, username) in self
-            .registry()
-            .live_with_usernames(user_id.as_ref(), 5000)
-            .await?
-        {
-            let snapshot = self.snapshot_of_row(row)?;
-            sessions.push(self.session_to_wire(&snapshot, &username, &snapshot.id == op.session));
-        }
-        Ok(sessions)
+        let rows = self.sessions.live(user_id.as_ref(), 5000).await?;
+        let snapshots = self.snapshots.of_rows(rows, self.clock.now())?;
+        let ids: Vec<UserId> = snapshots.iter().map(|s| s.user_id.clone()).collect();
+        let names = self.users.names_of(&ids).await?;
+        Ok(snapshots
+            .into_iter()
+            .map(|session| SessionListing {
+                username: names
+                    .get(&session.user_id)
+                    .cloned()
+                    .unwrap_or_else(|| session.user_id.to_string()),
+                session,
+            })
+            .collect())
     }
 
     /// Ends one session (`admin_revoked`).
-    pub async fn console_end_session(
-        &self,
-        op: &Operator<'_>,
-        id: &str,
-    ) -> Result<(), ConsoleError> {
+    pub async fn end_session(&self, op: &Operator<'_>, id: &str) -> Result<(), ConsoleError> {
         op.require_revoke(Role::User)?;
         let id = SessionId::parse(id).ok_or(ConsoleError::NotFound)?;
         let row = self
-            .registry()
+            .sessions
             .find_live(&id)
             .await?
             .ok_or(ConsoleError::NotFound)?;
         let owner = self.target_user(&row.user_id).await?;
         op.require_revoke(owner.role)?;
-        match self
-            .end(
-                Scope::Sessions(vec![id]),
-                Reason::AdminRevoked,
-                &op.actor(),
-                json!({}),
-            )
-            .await?
-        {
+        match self.end(op, Scope::Sessions(vec![id])).await? {
             0 => Err(ConsoleError::NotFound),
             _ => Ok(()),
         }
     }
 
     /// Ends every session of these users, all or nothing.
-    pub async fn console_revoke_users(
+    pub async fn revoke_users(
         &self,
         op: &Operator<'_>,
         user_ids: &[String],
@@ -196,18 +281,11 @@ impl Engine {
             op.require_revoke(target.role)?;
             targets.push(target.id);
         }
-        Ok(self
-            .end(
-                Scope::Users(targets),
-                Reason::AdminRevoked,
-                &op.actor(),
-                json!({}),
-            )
-            .await?)
+        self.end(op, Scope::Users(targets)).await
     }
 
     /// Ends every session but the operator's own; admins' only when asked.
-    pub async fn console_revoke_all(
+    pub async fn revoke_all(
         &self,
         op: &Operator<'_>,
         include_admins: bool,
@@ -217,73 +295,72 @@ impl Engine {
         } else {
             Role::User
         })?;
-        let scope = Scope::Everyone {
-            except: op.session.clone(),
-            include_admins,
+        let sparing = if include_admins {
+            Vec::new()
+        } else {
+            self.users.admin_ids().await?
         };
+        // The command line has no session of its own: an id no session has.
+        let except = op
+            .own_session()
+            .cloned()
+            .unwrap_or_else(SessionId::generate);
+        self.end(op, Scope::Everyone { except, sparing }).await
+    }
+
+    async fn end(&self, op: &Operator<'_>, scope: Scope) -> Result<usize, ConsoleError> {
         Ok(self
-            .end(scope, Reason::AdminRevoked, &op.actor(), json!({}))
+            .endings
+            .end(&scope, Reason::AdminRevoked, &op.actor(), &json!({}))
             .await?)
     }
 
     /// Creates a user (admins).
-    pub async fn console_create_user(
+    pub async fn create_user(
         &self,
         op: &Operator<'_>,
-        new: bouncer_wire::NewUser,
-    ) -> Result<User, ConsoleError> {
+        new: NewUser,
+    ) -> Result<UserRecord, ConsoleError> {
         op.require_admin()?;
-        let username =
-            Username::parse(&new.username).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
-        let user = self
-            .create_user(NewUser {
-                username,
-                password: Password::new(new.password),
-                role: new.role,
-                permissions: new.permissions.into_iter().collect::<BTreeSet<_>>(),
-                max_sessions: new.max_sessions,
-            })
-            .await?;
-        Ok(user.to_wire())
+        Ok(self.accounts.create_user(new).await?)
     }
 
-    /// Edits a user (admins); see [`Engine::update_user`].
-    pub async fn console_update_user(
+    /// Edits a user (admins); see [`Accounts::update_user`].
+    pub async fn update_user(
         &self,
         op: &Operator<'_>,
         id: &str,
-        patch: bouncer_wire::UserPatch,
-    ) -> Result<User, ConsoleError> {
+        patch: UserPatch,
+    ) -> Result<UserRecord, ConsoleError> {
         op.require_admin()?;
         let id = UserId::parse(id).ok_or(ConsoleError::NotFound)?;
-        let patch = UserPatch {
-            active: patch.active,
-            role: patch.role,
-            permissions: patch.permissions.map(|p| p.into_iter().collect()),
-            max_sessions: patch.max_sessions,
-            password: patch.password.map(Password::new),
-        };
-        Ok(self.update_user(&op.actor(), &id, patch).await?.to_wire())
+        Ok(self.accounts.update_user(&op.actor(), &id, patch).await?)
     }
 
     /// The newest `limit` endings, newest first.
-    pub async fn console_audit(
+    pub async fn audit(
         &self,
         op: &Operator<'_>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, ConsoleError> {
         op.require_staff()?;
-        let rows = revocation::audit(self.pool(), i64::from(limit.clamp(1, 1000))).await?;
+        let rows = self.log.audit(i64::from(limit.clamp(1, 1000))).await?;
+        let ids: Vec<UserId> = rows
+            .iter()
+            .filter_map(|r| UserId::parse(&r.user_id))
+            .collect();
+        let names = self.users.names_of(&ids).await?;
         let mut entries = Vec::with_capacity(rows.len());
         for row in rows {
-            let reason: Reason = row.reason.parse().map_err(anyhow::Error::new)?;
+            let target_user = UserId::parse(&row.user_id)
+                .and_then(|id| names.get(&id).cloned())
+                .unwrap_or_else(|| row.user_id.clone());
             entries.push(AuditEntry {
-                at: Timestamp::from_millis(row.at).to_rfc3339(),
+                at: Timestamp::from_millis(row.at),
                 actor: row.actor_name,
-                action: action_of(reason).to_owned(),
-                target_user: row.target_user,
+                reason: row.reason.parse().map_err(anyhow::Error::new)?,
+                target_user,
                 session_id: row.session_id,
-                reason,
                 tabs_notified: u32::try_from(row.tabs_notified).unwrap_or(0),
             });
         }

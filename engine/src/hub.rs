@@ -11,12 +11,13 @@ use std::{
     collections::{HashMap, HashSet},
     sync::{
         atomic::{AtomicU64, AtomicUsize, Ordering},
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
     },
 };
 
-use axum::extract::ws::Utf8Bytes;
-use bouncer_wire::ServerMessage;
+use bouncer_wire::Reason;
+use bytes::Bytes;
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::{
@@ -27,25 +28,62 @@ use crate::{
 /// How many messages may wait for one tab before it counts as stuck.
 pub const TAB_QUEUE: usize = 32;
 
-/// A server message as the JSON text a socket sends, serialised once
-/// however many tabs it goes to: ending everyone costs one serialisation per
-/// distinct message, not one per tab. Cheap to clone (shared bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing(Utf8Bytes);
+/// What a tab is told. The socket at the edge encodes it (as the API's
+/// `ServerMessage`); the engine only decides what to say and to whom.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TabMessage {
+    /// The session ended: the reason, the sentence for the person, and what
+    /// else the tab should know (a JSON object).
+    Ended {
+        reason: Reason,
+        message: String,
+        detail: Value,
+    },
+    /// The idle deadline is within the warning window.
+    IdleWarning {
+        idle_expires_at: Timestamp,
+        seconds_left: u64,
+    },
+    /// Activity in some tab moved the idle deadline.
+    Extended { idle_expires_at: Timestamp },
+    /// The user's list of sessions changed (or, for staff consoles, anyone's).
+    SessionsChanged,
+}
+
+/// A message shared by every tab it goes to, with room for its encoded
+/// frame: the first socket that sends it encodes it and the others reuse the
+/// bytes, so ending everyone costs one encoding per distinct message, not one
+/// per tab. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Outgoing(Arc<Shared>);
+
+#[derive(Debug)]
+struct Shared {
+    message: TabMessage,
+    frame: OnceLock<Bytes>,
+}
 
 impl Outgoing {
-    pub fn new(message: &ServerMessage) -> Self {
-        // Cannot fail: every field is a string, a number or a JSON value.
-        let text = serde_json::to_string(message).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "Failed to serialise a server message");
-            r#"{"type":"error","error":"internal"}"#.to_owned()
-        });
-        Outgoing(text.into())
+    pub fn new(message: TabMessage) -> Self {
+        Outgoing(Arc::new(Shared {
+            message,
+            frame: OnceLock::new(),
+        }))
     }
 
-    /// The frame's text (shares the bytes).
-    pub fn text(&self) -> Utf8Bytes {
-        self.0.clone()
+    pub fn message(&self) -> &TabMessage {
+        &self.0.message
+    }
+
+    /// The message's frame, encoded by `encode` the first time it is asked for.
+    pub fn frame(&self, encode: impl FnOnce(&TabMessage) -> Bytes) -> Bytes {
+        self.0.frame.get_or_init(|| encode(&self.0.message)).clone()
+    }
+}
+
+impl PartialEq for Outgoing {
+    fn eq(&self, other: &Self) -> bool {
+        self.message() == other.message()
     }
 }
 
@@ -112,7 +150,7 @@ impl Drop for TabRegistration {
 
 impl Hub {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     /// Adds a tab of `session_id`.
@@ -283,12 +321,21 @@ impl Hub {
     }
 
     /// Sends `message` to every tab of the session; drops stuck tabs.
-    pub fn send_to_session(&self, session_id: &SessionId, message: &ServerMessage) -> usize {
+    pub fn send_to_session(&self, session_id: &SessionId, message: TabMessage) -> usize {
         let mut state = self.lock();
         let Some(tabs) = state.sessions.get_mut(session_id) else {
             return 0;
         };
         deliver(tabs, &Outgoing::new(message))
+    }
+
+    /// The idle deadline the session's tabs were last warned about (`None`
+    /// inside when not warned), or `None` when it has no tab here.
+    pub fn warned_for(&self, session_id: &SessionId) -> Option<Option<Timestamp>> {
+        self.lock()
+            .sessions
+            .get(session_id)
+            .map(|tabs| tabs.warned_for)
     }
 
     /// Records that the session's tabs were warned about `deadline`.
@@ -311,10 +358,10 @@ impl Hub {
         if tabs.warned_for.is_some() || !recent {
             tabs.warned_for = None;
             tabs.extended_at = Some(now);
-            let extended = ServerMessage::Extended {
-                idle_expires_at: idle_expires_at.to_rfc3339(),
-            };
-            deliver(tabs, &Outgoing::new(&extended));
+            deliver(
+                tabs,
+                &Outgoing::new(TabMessage::Extended { idle_expires_at }),
+            );
         }
     }
 
@@ -322,7 +369,7 @@ impl Hub {
     /// Costs the user's sessions plus the staff tabs, never a scan of all tabs.
     pub fn sessions_changed(&self, user_id: &UserId) {
         let mut state = self.lock();
-        let message = Outgoing::new(&ServerMessage::SessionsChanged);
+        let message = Outgoing::new(TabMessage::SessionsChanged);
         let own: Vec<SessionId> = state
             .by_user
             .get(user_id)
@@ -398,12 +445,15 @@ mod tests {
         let mut b = hub.register(s1.clone(), u1.clone(), false);
         let mut other = hub.register(s2.clone(), u2, false);
         assert_eq!(hub.online_tabs(&s1), 2);
-        let message = ServerMessage::SessionsChanged;
-        assert_eq!(hub.end_session(&s1, Outgoing::new(&message), 4001), 2);
+        let message = TabMessage::SessionsChanged;
+        assert_eq!(
+            hub.end_session(&s1, Outgoing::new(message.clone()), 4001),
+            2
+        );
         for tab in [&mut a, &mut b] {
             assert_eq!(
                 tab.receiver.recv().await,
-                Some(Push::Message(Outgoing::new(&message)))
+                Some(Push::Message(Outgoing::new(message.clone())))
             );
             assert_eq!(
                 tab.receiver.recv().await,
@@ -422,11 +472,11 @@ mod tests {
         let _stuck = hub.register(s.clone(), u.clone(), false);
         let mut live = hub.register(s.clone(), u, false);
         for _ in 0..TAB_QUEUE {
-            hub.send_to_session(&s, &ServerMessage::SessionsChanged);
+            hub.send_to_session(&s, TabMessage::SessionsChanged);
             let _ = live.receiver.recv().await;
         }
         // The stuck tab's queue is full now: the next send drops it.
-        assert_eq!(hub.send_to_session(&s, &ServerMessage::SessionsChanged), 1);
+        assert_eq!(hub.send_to_session(&s, TabMessage::SessionsChanged), 1);
         assert_eq!(hub.online_tabs(&s), 1);
     }
 
@@ -481,15 +531,11 @@ mod tests {
         hub.sessions_changed(&alice);
         assert_eq!(
             alice_tab.receiver.try_recv().ok(),
-            Some(Push::Message(Outgoing::new(
-                &ServerMessage::SessionsChanged
-            )))
+            Some(Push::Message(Outgoing::new(TabMessage::SessionsChanged)))
         );
         assert_eq!(
             console.receiver.try_recv().ok(),
-            Some(Push::Message(Outgoing::new(
-                &ServerMessage::SessionsChanged
-            )))
+            Some(Push::Message(Outgoing::new(TabMessage::SessionsChanged)))
         );
         assert!(bob_tab.receiver.try_recv().is_err());
     }

@@ -1,48 +1,80 @@
-//! Bouncer's session engine: users, the session registry, the policy and the
-//! revocation log, plus the axum glue to use them. It has no Leptos
-//! dependency, so any axum app can mount it.
+//! Bouncer's session engine: the domain core. Users, the session registry,
+//! the policy, the revocation log and the services built from them. It knows
+//! no HTTP, no cookie and no JSON shape: the edge (`bouncer-web`) turns
+//! requests into calls here and answers into the API's objects, so any axum
+//! app — or anything else — can drive it.
 //!
 //! # Layout
 //!
+//! Foundations:
 //! - [`clock`] — `Timestamp` and the `Clock` every deadline is computed from.
 //! - [`ids`] — `UserId`, `SessionId` (public) and `SecretHash` (the cookie's, hashed).
-//! - [`db`] — opening the pool and the migrations.
-//! - [`password`] — argon2id hashing off the runtime, bounded.
-//! - [`users`] — accounts, roles, permissions.
-//! - [`policy`] — limits and timeouts as pure functions.
-//! - [`registry`] — the `sessions` table and the in-memory view the request path reads.
-//! - [`revocation`] — the append-only log of endings and the tailer that applies it.
-//! - [`privacy`] — how much of a client's IP address is stored.
-//! - [`throttle`] — failed-login counts behind `too_many_attempts`.
+//! - [`db`], [`sql`] — the pool, the migrations, statements with `$N` binds.
+//! - [`sync`] — locks that outlive a panic.
+//! - [`policy`], [`authz`], [`privacy`] — the rules, as pure functions.
+//! - [`password`] — argon2id off the runtime, bounded.
+//! - [`throttle`] — failed-password counts behind `too_many_attempts`.
+//! - [`messages`] — the sentences more than one error says.
+//!
+//! Stores, one per table (each the only code that names its table):
+//! - [`users`] — `users`.
+//! - [`sessions`] — `sessions`.
+//! - [`log`] — `revocations`, the append-only log of endings.
+//!
+//! In memory:
+//! - [`view`] — the live sessions and tombstones the request path reads.
 //! - [`hub`] — the tabs connected to this node and their bounded queues.
-//! - [`socket`] — one tab's WebSocket loop, generic over `Sink`/`Stream`.
-//! - [`engine`] — `Engine`, the operations built from the above.
-//! - [`accounts`] — password changes and admin edits, with the sessions they end.
-//! - [`reauth`] — recent authentication, needed to end one's other sessions.
-//! - [`authz`] — who may do what, as pure functions.
+//!
+//! Services, one job each:
+//! - [`ending`] — the transaction that ends sessions, then applies the log.
+//! - [`tailer`] — applies the log to the view, in order, exactly once.
+//! - [`timeouts`] — deciding a session ran out of time, and ending it.
+//! - [`check`] — the request-path check (`Visitor`).
+//! - [`activity`] — "last seen" written behind the request path.
+//! - [`credentials`] — password checks under the throttle.
+//! - [`login`] — sign-in with the session limit, sign-out.
+//! - [`accounts`] — new users, password changes, admin edits.
+//! - [`devices`] — a person's own sessions and recent authentication.
 //! - [`console`] — the operator's calls, permission checks included.
-//! - [`web`] — the cookie layer, the check middleware, extractors, sign-in/out.
+//! - [`snapshot`] — a session described for lists.
+//! - [`tabs`] — what a connected tab may do.
+//! - [`pusher`], [`deadlines`], [`sweeper`], [`listener`] — background loops,
+//!   run by [`workers`].
+//! - [`engine`] — `Engine`, the front that builds and hands out the services.
 
 pub mod accounts;
+pub mod activity;
 pub mod authz;
+pub mod check;
 pub mod clock;
 pub mod console;
-pub mod cookie_store;
+pub mod credentials;
 pub mod db;
+pub mod deadlines;
+pub mod devices;
+pub mod ending;
 pub mod engine;
 pub mod hub;
 pub mod ids;
 pub mod listener;
+pub mod log;
+pub mod login;
+pub mod messages;
 pub mod password;
 pub mod policy;
 pub mod privacy;
-pub mod reauth;
-pub mod registry;
-pub mod revocation;
-pub mod socket;
+pub mod pusher;
+pub mod sessions;
+pub mod snapshot;
 pub mod sql;
+pub mod sweeper;
+pub mod sync;
+pub mod tabs;
+pub mod tailer;
 pub mod throttle;
+pub mod timeouts;
 pub mod users;
-pub mod web;
+pub mod view;
+pub mod workers;
 
-pub use crate::engine::{Engine, SessionSnapshot, SignInError, Visitor};
+pub use crate::{check::Visitor, engine::Engine, snapshot::SessionSnapshot};

@@ -11,38 +11,34 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::postgres::PgListener;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-use crate::{hub::Hub, ids::UserId, revocation::Tailer};
-
-/// Notified when a commit appended to the revocation log; the payload is the
-/// newest sequence number, so a node already past it skips the read.
-pub const REVOCATIONS_CHANNEL: &str = "bouncer_revocations";
+use crate::{hub::Hub, ids::UserId, log::REVOCATIONS_CHANNEL, tailer::Tailer};
 
 /// Notified when a user's list of sessions grew (a login); the payload is the
 /// user id, whose account pages and the staff consoles refresh.
 pub const SESSIONS_CHANNEL: &str = "bouncer_sessions";
 
-/// Listens at `url` until `shutdown`, reconnecting after failures.
-pub async fn run(url: String, tailer: Tailer, hub: Hub, mut shutdown: watch::Receiver<bool>) {
+/// Listens at `url` until `stop` is cancelled, reconnecting after failures.
+pub async fn run(url: String, tailer: Tailer, hub: Hub, stop: CancellationToken) {
     loop {
-        match listen(&url, &tailer, &hub, &mut shutdown).await {
+        match listen(&url, &tailer, &hub, &stop).await {
             Ok(()) => return,
             Err(e) => tracing::warn!(error = ?e, "The database listener failed; reconnecting"),
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = shutdown.changed() => return,
+            _ = stop.cancelled() => return,
         }
     }
 }
 
-/// Listens until shutdown (`Ok`) or an error the listener cannot ride out.
+/// Listens until stopped (`Ok`) or an error the listener cannot ride out.
 async fn listen(
     url: &str,
     tailer: &Tailer,
     hub: &Hub,
-    shutdown: &mut watch::Receiver<bool>,
+    stop: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut listener = PgListener::connect(url)
         .await
@@ -56,7 +52,7 @@ async fn listen(
     loop {
         let notification = tokio::select! {
             notification = listener.try_recv() => notification,
-            _ = shutdown.changed() => return Ok(()),
+            _ = stop.cancelled() => return Ok(()),
         };
         match notification.context("The database listener lost its connection")? {
             Some(n) if n.channel() == REVOCATIONS_CHANNEL => {

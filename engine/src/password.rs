@@ -56,6 +56,13 @@ pub enum WeakPassword {
     TooLong,
 }
 
+impl WeakPassword {
+    /// The sentence a person reads.
+    pub fn user_message(&self) -> String {
+        format!("Choose another password: {self}.")
+    }
+}
+
 /// Checks the rules for a new password (length only, as NIST SP 800-63B advises).
 pub fn check_strength(password: &Password) -> Result<(), WeakPassword> {
     let len = password.expose().chars().count();

@@ -133,6 +133,17 @@ impl Policy {
         }
     }
 
+    /// The sentence a person reads after their session ended for `reason`:
+    /// the operator's auto-logout message for timeouts, the reason's own
+    /// sentence otherwise.
+    pub fn end_message(&self, reason: Reason) -> &str {
+        if reason.is_timeout() {
+            &self.auto_logout_message
+        } else {
+            reason.message()
+        }
+    }
+
     /// Whether a session whose holder last proved the password at
     /// `authenticated_at` must prove it again, at `now`, before ending the
     /// user's other sessions: yes once more than the window has passed.

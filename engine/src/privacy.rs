@@ -7,12 +7,12 @@
 //! `signed_in_elsewhere` detail in the log. The login throttle keeps counting
 //! per full address, in memory only, for at most its window — otherwise
 //! `off` would make every client one address and lock everyone out together.
+//!
+//! This module only says what to keep; the stores that hold addresses
+//! (`sessions`, `log`) rewrite their older rows with it at start-up, so
+//! turning privacy up also covers what is already kept.
 
 use std::net::IpAddr;
-
-use anyhow::Context;
-
-use crate::db::Pool;
 
 /// What is kept of an address.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -80,64 +80,45 @@ impl IpPrivacy {
     }
 }
 
-/// Rewrites the addresses stored under an earlier, looser setting, so that
-/// turning privacy up also covers what is already kept: sessions (live and
-/// ended) and the `signed_in_elsewhere` details in the log. Rows already in
-/// the setting's form are skipped, so a restart rewrites nothing. Returns how
-/// many rows changed.
-pub async fn apply_to_stored(pool: &Pool, setting: IpPrivacy) -> anyhow::Result<u64> {
-    if setting == IpPrivacy::Full {
-        return Ok(0);
-    }
-    let mut changed = 0;
-    // Narrowed in SQL so that a restart reads nothing back; `holds` decides.
-    let unrewritten = match setting {
-        IpPrivacy::Truncate => "SELECT id, ip FROM sessions WHERE ip <> '' AND ip NOT LIKE '%/%'",
-        _ => "SELECT id, ip FROM sessions WHERE ip <> ''",
-    };
-    let sessions: Vec<(String, String)> = sqlx::query_as(unrewritten)
-        .fetch_all(pool)
-        .await
-        .context("Failed to read stored addresses")?;
-    for (id, ip) in sessions.into_iter().filter(|(_, ip)| !setting.holds(ip)) {
-        sqlx::query("UPDATE sessions SET ip = $1 WHERE id = $2")
-            .bind(setting.stored(&ip))
-            .bind(id)
-            .execute(pool)
-            .await
-            .context("Failed to rewrite a stored address")?;
-        changed += 1;
-    }
-    let details: Vec<(i64, String)> =
-        sqlx::query_as("SELECT seq, detail FROM revocations WHERE reason = 'signed_in_elsewhere'")
-            .fetch_all(pool)
-            .await
-            .context("Failed to read the log's details")?;
-    for (seq, detail) in details {
-        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&detail) else {
-            continue;
-        };
-        let Some(ip) = value.get("ip").and_then(|ip| ip.as_str()) else {
-            continue;
-        };
-        if setting.holds(ip) {
-            continue;
+/// An address with its host part hidden, for showing to the person who was
+/// displaced by a sign-in: `203.0.113.x`, or the first 48 bits of an IPv6
+/// address. Takes a stored address in any [`IpPrivacy`] form (a whole
+/// address, a network such as `203.0.113.0/24`, or nothing).
+pub fn approximate_ip(ip: &str) -> String {
+    let address = ip.split('/').next().unwrap_or_default();
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.x")
         }
-        value["ip"] = setting.stored(ip).into();
-        sqlx::query("UPDATE revocations SET detail = $1 WHERE seq = $2")
-            .bind(value.to_string())
-            .bind(seq)
-            .execute(pool)
-            .await
-            .context("Failed to rewrite a log detail")?;
-        changed += 1;
+        Ok(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+        Err(_) => "an unknown address".to_owned(),
     }
-    Ok(changed)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::IpPrivacy::{self, *};
+    use super::{
+        approximate_ip,
+        IpPrivacy::{self, *},
+    };
+
+    #[test]
+    fn addresses_are_shown_approximately() {
+        assert_eq!(approximate_ip("203.0.113.77"), "203.0.113.x");
+        assert_eq!(
+            approximate_ip("2001:db8:85a3::8a2e:370:7334"),
+            "2001:db8:85a3::/48"
+        );
+        assert_eq!(approximate_ip("unknown"), "an unknown address");
+        // The forms `BOUNCER_IP_PRIVACY=truncate` and `off` store.
+        assert_eq!(approximate_ip("203.0.113.0/24"), "203.0.113.x");
+        assert_eq!(approximate_ip("2001:db8:85a3::/48"), "2001:db8:85a3::/48");
+        assert_eq!(approximate_ip(""), "an unknown address");
+    }
 
     #[test]
     fn each_setting_keeps_what_it_says() {

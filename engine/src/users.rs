@@ -1,18 +1,24 @@
 //! Users: accounts, roles, permissions and their passwords.
 //!
-//! Owns the `users` table. It never decides anything about sessions; ending
-//! sessions when an account changes is the registry's job, called by the
-//! service that makes the change.
+//! Owns the `users` table: every statement on it is here. It never decides
+//! anything about sessions; ending sessions when an account changes is done
+//! by the service that makes the change, in the same transaction.
 
 use std::{collections::BTreeSet, fmt};
 
 use anyhow::Context;
 use bouncer_wire::{Permission, Role};
 
-use crate::{clock::Timestamp, db::Pool, ids::UserId, password::Password};
+use crate::{
+    clock::Timestamp,
+    db::{Pool, Tx},
+    ids::UserId,
+    password::Password,
+    sql::Sql,
+};
 
-/// A user as stored. Not `Serialize`: the API's shape is [`bouncer_wire::User`],
-/// and the password hash must never leave the server.
+/// A user as stored. Not `Serialize`: the API's shape is `bouncer_wire::User`,
+/// built at the edge, and the password hash must never leave the server.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserRecord {
     pub id: UserId,
@@ -46,19 +52,6 @@ impl UserRecord {
     /// Whether the user holds `permission`, explicitly or as an admin.
     pub fn can(&self, permission: Permission) -> bool {
         self.role == Role::Admin || self.permissions.contains(&permission)
-    }
-
-    /// The API's User object.
-    pub fn to_wire(&self) -> bouncer_wire::User {
-        bouncer_wire::User {
-            id: self.id.to_string(),
-            username: self.username.to_string(),
-            role: self.role,
-            permissions: self.permissions.iter().copied().collect(),
-            active: self.active,
-            max_sessions: self.max_sessions,
-            created_at: self.created_at.to_rfc3339(),
-        }
     }
 }
 
@@ -116,8 +109,28 @@ pub enum CreateUserError {
     Store(#[from] anyhow::Error),
 }
 
+impl crate::messages::UserFacing for CreateUserError {
+    /// The API's error code.
+    fn code(&self) -> &'static str {
+        match self {
+            CreateUserError::UsernameTaken(_) => "username_taken",
+            CreateUserError::WeakPassword(_) => "weak_password",
+            CreateUserError::Store(_) => "internal",
+        }
+    }
+
+    /// The sentence a person reads.
+    fn user_message(&self) -> String {
+        match self {
+            CreateUserError::UsernameTaken(_) => "That username is already taken.".to_owned(),
+            CreateUserError::WeakPassword(weak) => weak.user_message(),
+            CreateUserError::Store(_) => crate::messages::INTERNAL.to_owned(),
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
-pub(crate) struct UserRow {
+struct UserRow {
     id: String,
     username: String,
     password_hash: String,
@@ -130,7 +143,7 @@ pub(crate) struct UserRow {
 }
 
 impl UserRow {
-    pub(crate) fn into_record(self) -> anyhow::Result<UserRecord> {
+    fn into_record(self) -> anyhow::Result<UserRecord> {
         let permissions = self
             .permissions
             .split_whitespace()
@@ -152,10 +165,10 @@ impl UserRow {
 
 /// The `users` columns, with `active` read as an integer: sqlx's `Any` driver
 /// cannot decode SQLite's BOOLEAN, and 0/1 reads the same on both backends.
-pub(crate) const USER_COLUMNS: &str = "id, username, password_hash, role, permissions, \
+const USER_COLUMNS: &str = "id, username, password_hash, role, permissions, \
      CASE WHEN active THEN 1 ELSE 0 END AS active, max_sessions, created_at";
 
-pub(crate) fn permissions_column(permissions: &BTreeSet<Permission>) -> String {
+fn permissions_column(permissions: &BTreeSet<Permission>) -> String {
     permissions
         .iter()
         .map(|p| p.as_str())
@@ -288,6 +301,111 @@ impl Users {
         .map(UserRow::into_record)
         .collect::<anyhow::Result<_>>()?;
         Ok((users, total))
+    }
+
+    /// The names of these users, by id (a user that is gone is left out).
+    pub async fn names_of(
+        &self,
+        ids: &[UserId],
+    ) -> anyhow::Result<std::collections::HashMap<UserId, String>> {
+        let mut names = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(1000) {
+            let mut query = Sql::new("SELECT id, username FROM users WHERE id IN ");
+            query.bind_list(chunk.iter().map(UserId::to_string));
+            let rows: Vec<(String, String)> = query
+                .query_as()
+                .fetch_all(&self.pool)
+                .await
+                .context("Failed to read usernames")?;
+            names.extend(
+                rows.into_iter()
+                    .filter_map(|(id, name)| Some((UserId::parse(&id)?, name))),
+            );
+        }
+        Ok(names)
+    }
+
+    /// The ids of the active admins.
+    pub async fn admin_ids(&self) -> anyhow::Result<Vec<UserId>> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM users WHERE role = 'admin' AND active = TRUE")
+                .fetch_all(&self.pool)
+                .await
+                .context("Failed to list the admins")?;
+        Ok(ids.iter().filter_map(|id| UserId::parse(id)).collect())
+    }
+
+    /// Takes the user's row lock inside `tx` if the account is active (see
+    /// [`Users::lock_in`]). `false` when it is not (or does not exist).
+    pub async fn lock_if_active(tx: &mut Tx<'_>, id: &UserId) -> anyhow::Result<bool> {
+        let locked = sqlx::query(
+            "UPDATE users SET lock_version = lock_version + 1 WHERE id = $1 AND active = TRUE",
+        )
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await
+        .context("Failed to lock the user")?
+        .rows_affected();
+        Ok(locked == 1)
+    }
+
+    /// Takes the user's row lock inside `tx` and reads the row under it.
+    /// Writing the row first is what takes the lock (a row lock on
+    /// PostgreSQL, the write lock on SQLite): every change that must be
+    /// serialised per user (a login counting live sessions, an edit) starts so.
+    pub async fn lock_in(tx: &mut Tx<'_>, id: &UserId) -> anyhow::Result<Option<UserRecord>> {
+        let locked = sqlx::query("UPDATE users SET lock_version = lock_version + 1 WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut **tx)
+            .await
+            .context("Failed to lock a user")?
+            .rows_affected();
+        if locked == 0 {
+            return Ok(None);
+        }
+        sqlx::query_as::<_, UserRow>(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_one(&mut **tx)
+            .await
+            .context("Failed to read a locked user")?
+            .into_record()
+            .map(Some)
+    }
+
+    /// How many active admins there are besides `id`, counted under a lock
+    /// on every active admin's row: two admins demoting each other at once
+    /// cannot both succeed.
+    pub async fn other_active_admins_in(tx: &mut Tx<'_>, id: &UserId) -> anyhow::Result<i64> {
+        sqlx::query(
+            "UPDATE users SET lock_version = lock_version + 1 WHERE role = 'admin' AND active = TRUE",
+        )
+        .execute(&mut **tx)
+        .await
+        .context("Failed to lock the admins")?;
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND active = TRUE AND id <> $1",
+        )
+        .bind(id.as_str())
+        .fetch_one(&mut **tx)
+        .await
+        .context("Failed to count admins")
+    }
+
+    /// Writes every editable field of `user` inside `tx`.
+    pub async fn update_in(tx: &mut Tx<'_>, user: &UserRecord) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE users SET active = $1, role = $2, permissions = $3, max_sessions = $4, password_hash = $5 WHERE id = $6",
+        )
+        .bind(user.active)
+        .bind(user.role.as_str())
+        .bind(permissions_column(&user.permissions))
+        .bind(user.max_sessions.map(i64::from))
+        .bind(&user.password_hash)
+        .bind(user.id.as_str())
+        .execute(&mut **tx)
+        .await
+        .context("Failed to update a user")?;
+        Ok(())
     }
 
     /// How many users exist (the demo seed only fills an empty database).

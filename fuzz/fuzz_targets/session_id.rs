@@ -1,11 +1,11 @@
 //! Fuzzes what a request's cookie and headers become before any handler
 //! runs:
 //!
-//! - the session cookie's value, read by tower-sessions as an `Id`: a value
-//!   that parses is the one canonical text of its id, so the SHA-256 the
-//!   registry and the cookie store look up (`SecretHash`) is the hash of
-//!   exactly what the browser sent, and no second spelling reaches the same
-//!   session; every id prints and parses back;
+//! - the `Cookie` header, read by the edge (`SessionCookie::secret_of`):
+//!   only a value the edge could have minted (43 base64url characters, one
+//!   spelling per secret) counts, and the SHA-256 the registry looks up
+//!   (`SecretHash`) is the hash of exactly what the browser sent; arbitrary
+//!   header bytes never panic; a minted cookie reads back as its own secret;
 //! - `SecretHash`: the SHA-256 of the cookie text, never printed whole;
 //! - the public ids (`SessionId`, `UserId`) from URLs: any non-empty text of
 //!   at most 64 bytes, kept as it is;
@@ -17,25 +17,40 @@
 //! tried as a cookie value and as a public id; then piece 0 is the public
 //! origin (the default one when it does not parse), piece 1 the method,
 //! piece 2 the `Origin` header and piece 3 the `Referer` (each absent when
-//! missing or empty). The first 16 bytes, when there are 16, are an id.
+//! missing or empty). Every piece is also tried as a whole `Cookie` header.
 
 #![no_main]
 
 use std::fmt::Write;
 
-use axum::http::Method;
-use bouncer::{config::PublicOrigin, origin::allowed};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use bouncer_engine::ids::{SecretHash, SessionId, UserId};
 use bouncer_fuzz::{
     input::{pieces, tagged, text},
     same_origin::OriginParts,
 };
+use bouncer_web::{
+    cookie::{SessionCookie, SESSION_COOKIE},
+    origin::allowed,
+    PublicOrigin,
+};
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};
-use tower_sessions::session::Id;
 
-/// tower-sessions' ids: 128 bits in unpadded URL-safe base64.
-const ID_TEXT_LEN: usize = 22;
+/// The edge's secrets: 256 bits in unpadded URL-safe base64.
+const SECRET_TEXT_LEN: usize = 43;
+
+fn base64url(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn cookie_header(value: HeaderValue) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::COOKIE, value);
+    headers
+}
 
 fn sha256_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes())
@@ -46,7 +61,7 @@ fn sha256_hex(text: &str) -> String {
         })
 }
 
-fn check_cookie_value(value: &str) {
+fn check_cookie_value(cookie: &SessionCookie, value: &str) {
     let hash = SecretHash::of_secret(value);
     let hex = hash.to_hex();
     assert_eq!(
@@ -58,23 +73,46 @@ fn check_cookie_value(value: &str) {
         !format!("{hash:?}").contains(&hex),
         "a secret's hash is never printed whole"
     );
-    if let Ok(id) = value.parse::<Id>() {
-        assert_eq!(
-            id.to_string(),
-            value,
-            "a cookie value that parses is its id's only text"
-        );
-        assert_eq!(value.len(), ID_TEXT_LEN);
+    let Ok(header) = HeaderValue::from_str(&format!("{SESSION_COOKIE}={value}")) else {
+        return;
+    };
+    let read = cookie.secret_of(&cookie_header(header));
+    let mintable = value.len() == SECRET_TEXT_LEN && base64url(value);
+    assert_eq!(read.is_some(), mintable, "{value:?} read as {read:?}");
+    if let Some(read) = read {
+        assert_eq!(read, hash, "the secret is exactly what was sent");
     }
 }
 
-fn check_id(id: Id) {
-    let text = id.to_string();
-    assert_eq!(text.len(), ID_TEXT_LEN);
-    assert!(text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
-    assert_eq!(text.parse::<Id>().ok(), Some(id), "{text} parses back");
+/// Arbitrary bytes as the whole `Cookie` header never panic, and whatever
+/// is read is the hash of a mintable value somewhere in them.
+fn check_cookie_header(cookie: &SessionCookie, bytes: &[u8]) {
+    let Ok(value) = HeaderValue::from_bytes(bytes) else {
+        return;
+    };
+    if let Some(read) = cookie.secret_of(&cookie_header(value)) {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(
+            text.split(';')
+                .filter_map(|pair| pair.trim().strip_prefix(&format!("{SESSION_COOKIE}=")))
+                .any(|v| SecretHash::of_secret(v) == read),
+            "{text:?} read as a secret it does not carry"
+        );
+    }
+}
+
+fn check_minted(cookie: &SessionCookie) {
+    let minted = cookie.mint();
+    let text = minted.value();
+    assert_eq!(text.len(), SECRET_TEXT_LEN);
+    assert!(base64url(text));
+    let header = HeaderValue::from_str(&format!("{SESSION_COOKIE}={text}"))
+        .expect("a minted cookie is a header value");
+    assert_eq!(
+        cookie.secret_of(&cookie_header(header)),
+        Some(minted.secret),
+        "{text} reads back"
+    );
 }
 
 fn check_public_ids(raw: &str) {
@@ -143,14 +181,14 @@ fn check_cross_site(pieces: &[&[u8]]) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    let cookie = SessionCookie::new(false, None);
     let pieces: Vec<&[u8]> = pieces(data).collect();
     for piece in &pieces {
         let value = text(piece);
-        check_cookie_value(&value);
+        check_cookie_value(&cookie, &value);
+        check_cookie_header(&cookie, piece);
         check_public_ids(&value);
     }
-    if let Some(bytes) = data.first_chunk::<16>() {
-        check_id(Id(i128::from_le_bytes(*bytes)));
-    }
+    check_minted(&cookie);
     check_cross_site(&pieces);
 });

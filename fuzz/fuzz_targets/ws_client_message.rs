@@ -1,4 +1,4 @@
-//! Fuzzes one tab's WebSocket: the engine's real socket loop (`serve_tab`)
+//! Fuzzes one tab's WebSocket: the edge's real socket loop (`serve_tab`)
 //! on a real engine (SQLite in memory, one signed-in user), fed arbitrary
 //! frames — text, binary, ping, pong, close, read errors, up to 64 KiB — and
 //! checked against API.md:
@@ -27,15 +27,16 @@ use axum::extract::ws::Message;
 use bouncer_engine::{
     clock::{Clock, ManualClock},
     db,
-    ids::{SecretHash, SessionId},
+    ids::SecretHash,
+    login::SignIn,
     password::Password,
     policy::Policy,
-    registry::ClientInfo,
-    socket::{serve_tab, TabOwner},
+    sessions::ClientInfo,
     users::{NewUser, Username},
-    Engine,
+    Engine, Visitor,
 };
 use bouncer_fuzz::frames::{Ending, Expected, Frame, CLOSE_TOO_BIG};
+use bouncer_web::socket::{serve_tab, TabOwner};
 use bouncer_wire::{Role, ServerMessage};
 use libfuzzer_sys::fuzz_target;
 use tokio::runtime::Runtime;
@@ -81,10 +82,12 @@ async fn signed_in_engine(clock: ManualClock) -> (Engine, TabOwner) {
     let engine = Engine::new(pool, Policy::default(), Arc::new(clock), 1, None)
         .await
         .expect("an engine");
-    let user = engine
+    let password = Password::new("fuzzing-correct-horse-battery");
+    engine
+        .accounts()
         .create_user(NewUser {
             username: Username::parse(USERNAME).expect("a valid username"),
-            password: Password::new("fuzzing-correct-horse-battery"),
+            password: password.clone(),
             role: Role::User,
             permissions: BTreeSet::new(),
             max_sessions: None,
@@ -95,13 +98,21 @@ async fn signed_in_engine(clock: ManualClock) -> (Engine, TabOwner) {
         ip: "127.0.0.1".into(),
         user_agent: "bouncer-fuzz".into(),
     };
+    let sign_in = SignIn {
+        username: USERNAME,
+        password: &password,
+        client: &client,
+        replace: None,
+        visitor: &Visitor::Anonymous,
+    };
     let secret = SecretHash::of_secret("the fuzzer's cookie secret");
-    let live = engine
-        .open_session(&user, SessionId::generate(), secret, &client, None)
+    let signed_in = engine
+        .login()
+        .sign_in(sign_in, secret)
         .await
         .expect("a session");
     let owner = TabOwner {
-        live,
+        live: signed_in.session,
         username: USERNAME.into(),
         staff: false,
     };
@@ -136,8 +147,6 @@ fuzz_target!(|data: &[u8]| {
             stream,
         )
         .await;
-        // What the server's write-behind task does every 200 ms.
-        fixture.engine.flush_owed_writes(false).await;
     });
 
     // `hello` first, for this tab's own session.
@@ -209,8 +218,8 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     assert!(
-        fixture.engine.ended_reason(&live.id).is_none(),
+        fixture.engine.tabs().ended_message(live).is_none(),
         "no client message ends a session"
     );
-    assert_eq!(fixture.engine.hub().tab_count(), 0, "the tab left the hub");
+    assert_eq!(fixture.engine.tabs().count(), 0, "the tab left the hub");
 });

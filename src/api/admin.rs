@@ -2,18 +2,12 @@
 //! `bouncer_engine::console`, which checks every permission rule.
 
 use axum::{
-    extract::{
-        rejection::{JsonRejection, QueryRejection},
-        Path, Query, State,
-    },
+    extract::{rejection::JsonRejection, Path},
     http::StatusCode,
-    Json,
 };
+use bouncer_web::{wire, ApiError, Auth, Caller, Json, Query};
 use bouncer_wire::{AuditEntry, RevokeAll, RevokeUsers, Revoked, Session, User, UserList};
 use serde::Deserialize;
-
-use super::{caller::Caller, ApiError};
-use crate::startup::AppState;
 
 #[derive(Debug, Deserialize)]
 pub struct UsersQuery {
@@ -25,52 +19,49 @@ pub struct UsersQuery {
 
 /// `GET /api/admin/users?query=&limit=&offset=`.
 pub async fn list_users(
-    State(state): State<AppState>,
+    auth: Auth,
     caller: Caller,
-    query: Result<Query<UsersQuery>, QueryRejection>,
-) -> Result<Json<UserList>, ApiError> {
-    let Query(query) = query?;
-    let list = state
-        .engine
-        .console_users(
+    Query(query): Query<UsersQuery>,
+) -> Result<axum::Json<UserList>, ApiError> {
+    let (users, total) = auth
+        .engine()
+        .console()
+        .users(
             &caller.operator(),
             &query.query,
             query.limit.unwrap_or(50),
             query.offset.unwrap_or(0),
         )
         .await?;
-    Ok(Json(list))
+    let users = users.iter().map(wire::admin_user).collect();
+    Ok(axum::Json(UserList { users, total }))
 }
 
 /// `POST /api/admin/users` (admins): 201 User.
 pub async fn create_user(
-    State(state): State<AppState>,
+    auth: Auth,
     caller: Caller,
-    body: Result<Json<bouncer_wire::NewUser>, JsonRejection>,
-) -> Result<(StatusCode, Json<User>), ApiError> {
-    let Json(new) = body?;
-    let user = state
-        .engine
-        .console_create_user(&caller.operator(), new)
+    Json(new): Json<bouncer_wire::NewUser>,
+) -> Result<(StatusCode, axum::Json<User>), ApiError> {
+    let console = auth.engine().console();
+    let user = console
+        .create_user(&caller.operator(), wire::new_user(new)?)
         .await?;
-    Ok((StatusCode::CREATED, Json(user)))
+    Ok((StatusCode::CREATED, axum::Json(wire::user(&user))))
 }
 
 /// `PATCH /api/admin/users/{id}` (admins).
 pub async fn update_user(
-    State(state): State<AppState>,
+    auth: Auth,
     caller: Caller,
     Path(id): Path<String>,
-    body: Result<Json<bouncer_wire::UserPatch>, JsonRejection>,
-) -> Result<Json<User>, ApiError> {
-    // A missing user is 404 whatever the body says.
-    let Json(patch) = body?;
-    Ok(Json(
-        state
-            .engine
-            .console_update_user(&caller.operator(), &id, patch)
-            .await?,
-    ))
+    Json(patch): Json<bouncer_wire::UserPatch>,
+) -> Result<axum::Json<User>, ApiError> {
+    let console = auth.engine().console();
+    let user = console
+        .update_user(&caller.operator(), &id, wire::user_patch(patch))
+        .await?;
+    Ok(axum::Json(wire::user(&user)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,78 +72,78 @@ pub struct SessionsQuery {
 
 /// `GET /api/admin/sessions?user_id=&online=`.
 pub async fn list_sessions(
-    State(state): State<AppState>,
+    auth: Auth,
     caller: Caller,
-    query: Result<Query<SessionsQuery>, QueryRejection>,
-) -> Result<Json<Vec<Session>>, ApiError> {
-    let Query(query) = query?;
-    let mut sessions = state
-        .engine
-        .console_sessions(&caller.operator(), query.user_id.as_deref())
+    Query(query): Query<SessionsQuery>,
+) -> Result<axum::Json<Vec<Session>>, ApiError> {
+    let console = auth.engine().console();
+    let listings = console
+        .sessions(&caller.operator(), query.user_id.as_deref())
         .await?;
-    if let Some(online) = query.online {
-        sessions.retain(|s| (s.online_tabs > 0) == online);
-    }
-    Ok(Json(sessions))
+    let sessions = listings
+        .iter()
+        .filter(|l| {
+            query
+                .online
+                .is_none_or(|online| (l.session.online_tabs > 0) == online)
+        })
+        .map(|l| wire::listed_session(l, Some(&caller.live.id)))
+        .collect();
+    Ok(axum::Json(sessions))
 }
 
 /// `DELETE /api/admin/sessions/{id}` (`admin_revoked`).
 pub async fn end_session(
-    State(state): State<AppState>,
+    auth: Auth,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .engine
-        .console_end_session(&caller.operator(), &id)
-        .await?;
+    let console = auth.engine().console();
+    console.end_session(&caller.operator(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/admin/users/{id}/revoke`.
 pub async fn revoke_user(
-    State(state): State<AppState>,
+    auth: Auth,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Revoked>, ApiError> {
-    let revoked = state
-        .engine
-        .console_revoke_users(&caller.operator(), &[id])
-        .await?;
-    Ok(Json(Revoked { revoked }))
+) -> Result<axum::Json<Revoked>, ApiError> {
+    let console = auth.engine().console();
+    let revoked = console.revoke_users(&caller.operator(), &[id]).await?;
+    Ok(axum::Json(Revoked { revoked }))
 }
 
 /// `POST /api/admin/revoke`: all or nothing.
 pub async fn revoke_users(
-    State(state): State<AppState>,
+    auth: Auth,
     caller: Caller,
-    body: Result<Json<RevokeUsers>, JsonRejection>,
-) -> Result<Json<Revoked>, ApiError> {
-    let Json(request) = body?;
-    let revoked = state
-        .engine
-        .console_revoke_users(&caller.operator(), &request.user_ids)
+    Json(request): Json<RevokeUsers>,
+) -> Result<axum::Json<Revoked>, ApiError> {
+    let console = auth.engine().console();
+    let revoked = console
+        .revoke_users(&caller.operator(), &request.user_ids)
         .await?;
-    Ok(Json(Revoked { revoked }))
+    Ok(axum::Json(Revoked { revoked }))
 }
 
 /// `POST /api/admin/revoke-all`: every session but the caller's own.
 pub async fn revoke_all(
-    State(state): State<AppState>,
+    auth: Auth,
     caller: Caller,
-    body: Result<Json<RevokeAll>, JsonRejection>,
-) -> Result<Json<Revoked>, ApiError> {
+    body: Result<axum::Json<RevokeAll>, JsonRejection>,
+) -> Result<axum::Json<Revoked>, ApiError> {
     // An empty body means the defaults.
     let request = match body {
-        Ok(Json(request)) => request,
+        Ok(axum::Json(request)) => request,
         Err(JsonRejection::MissingJsonContentType(_)) => RevokeAll::default(),
         Err(e) => return Err(e.into()),
     };
-    let revoked = state
-        .engine
-        .console_revoke_all(&caller.operator(), request.include_admins)
+    let console = auth.engine().console();
+    let revoked = console
+        .revoke_all(&caller.operator(), request.include_admins)
         .await?;
-    Ok(Json(Revoked { revoked }))
+    Ok(axum::Json(Revoked { revoked }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,15 +153,13 @@ pub struct AuditQuery {
 
 /// `GET /api/admin/audit?limit=`: newest first.
 pub async fn audit(
-    State(state): State<AppState>,
+    auth: Auth,
     caller: Caller,
-    query: Result<Query<AuditQuery>, QueryRejection>,
-) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    let Query(query) = query?;
-    Ok(Json(
-        state
-            .engine
-            .console_audit(&caller.operator(), query.limit.unwrap_or(100))
-            .await?,
-    ))
+    Query(query): Query<AuditQuery>,
+) -> Result<axum::Json<Vec<AuditEntry>>, ApiError> {
+    let console = auth.engine().console();
+    let entries = console
+        .audit(&caller.operator(), query.limit.unwrap_or(100))
+        .await?;
+    Ok(axum::Json(entries.iter().map(wire::audit_entry).collect()))
 }

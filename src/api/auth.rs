@@ -2,100 +2,65 @@
 //! re-authentication.
 
 use axum::{
-    extract::{rejection::JsonRejection, State},
     http::StatusCode,
-    Json,
+    response::{IntoResponse, Response},
 };
-use bouncer_engine::{
-    ids::SessionId,
-    password::Password,
-    registry::ClientInfo,
-    web::{self, Authenticated, CookieSignInError},
-    SessionSnapshot, SignInError, Visitor,
-};
+use bouncer_engine::{ids::SessionId, login::SignInError, password::Password};
+use bouncer_web::{wire, ApiError, Auth, Authenticated, Caller, Client, Credentials, Json};
 use bouncer_wire::{LoginRequest, Me, PasswordChange, Reauthenticate};
-use tower_sessions::Session;
-
-use super::ApiError;
-use crate::startup::AppState;
 
 /// `POST /api/auth/login`.
 #[tracing::instrument(skip_all, fields(username))]
 pub async fn login(
-    State(state): State<AppState>,
-    cookie: Session,
-    visitor: Visitor,
-    client: ClientInfo,
-    body: Result<Json<LoginRequest>, JsonRejection>,
-) -> Result<Json<Me>, ApiError> {
-    let Json(request) = body?;
+    auth: Auth,
+    Client(client): Client,
+    Json(request): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
     tracing::Span::current().record("username", request.username.as_str());
-    let engine = &state.engine;
     let password = Password::new(request.password);
     let replace = request
         .replace_session
         .as_deref()
         .and_then(SessionId::parse);
-    match web::sign_in(
-        engine,
-        &cookie,
-        &visitor,
-        &request.username,
-        &password,
-        &client,
-        replace.as_ref(),
-    )
-    .await
-    {
-        Ok((user, live)) => Ok(Json(
-            engine.me(&user, &SessionSnapshot::from(live.as_ref())),
-        )),
-        Err(CookieSignInError::SignIn(SignInError::LimitReached(rows))) => {
-            let mut sessions = Vec::with_capacity(rows.len());
-            for row in rows {
-                let snapshot = engine.snapshot_of_row(row)?;
-                sessions.push(engine.session_to_wire(&snapshot, &request.username, false));
-            }
-            Err(ApiError::LimitReached(sessions))
+    let credentials = Credentials {
+        username: &request.username,
+        password: &password,
+        replace: replace.as_ref(),
+    };
+    match auth.sign_in(credentials, &client).await {
+        Ok((signed_in, cookie)) => {
+            let session = auth.engine().snapshots().of_live(&signed_in.session);
+            Ok((cookie, axum::Json(wire::me(&signed_in.user, &session))).into_response())
         }
-        Err(CookieSignInError::SignIn(e)) => Err(e.into()),
-        Err(CookieSignInError::Cookie(e)) => Err(anyhow::Error::new(e)
-            .context("Failed to issue the session cookie")
-            .into()),
+        Err((SignInError::LimitReached(sessions), cookie)) => {
+            let sessions = sessions
+                .iter()
+                .map(|s| wire::session(s, &request.username, false))
+                .collect();
+            Ok((cookie, ApiError::LimitReached(sessions)).into_response())
+        }
+        Err((e, cookie)) => Ok((cookie, ApiError::from(e)).into_response()),
     }
 }
 
 /// `POST /api/auth/logout`: 204, harmless when not signed in.
-pub async fn logout(
-    State(state): State<AppState>,
-    cookie: Session,
-    visitor: Visitor,
-) -> Result<StatusCode, ApiError> {
-    web::sign_out(&state.engine, &cookie, &visitor).await?;
-    Ok(StatusCode::NO_CONTENT)
+pub async fn logout(auth: Auth) -> Result<(Option<bouncer_web::SetCookie>, StatusCode), ApiError> {
+    Ok((auth.sign_out().await?, StatusCode::NO_CONTENT))
 }
 
 /// `POST /api/auth/password`: the other sessions end, this one continues
-/// under a new cookie id. Wrong current passwords are throttled like failed
-/// sign-ins (429 `too_many_attempts` with `Retry-After`).
+/// under a new cookie secret. Wrong current passwords are throttled like
+/// failed sign-ins (429 `too_many_attempts` with `Retry-After`).
 pub async fn change_password(
-    State(state): State<AppState>,
-    cookie: Session,
+    auth: Auth,
     Authenticated(live): Authenticated,
-    client: ClientInfo,
-    body: Result<Json<PasswordChange>, JsonRejection>,
-) -> Result<StatusCode, ApiError> {
-    let Json(request) = body?;
-    web::change_password(
-        &state.engine,
-        &cookie,
-        &live,
-        &Password::new(request.current_password),
-        &Password::new(request.new_password),
-        &client,
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Client(client): Client,
+    Json(request): Json<PasswordChange>,
+) -> Result<(bouncer_web::SetCookie, StatusCode), ApiError> {
+    let current = Password::new(request.current_password);
+    let new = Password::new(request.new_password);
+    let (_, cookie) = auth.change_password(&live, &current, &new, &client).await?;
+    Ok((cookie, StatusCode::NO_CONTENT))
 }
 
 /// `POST /api/auth/reauthenticate`: the password, proved again, lets this
@@ -104,14 +69,13 @@ pub async fn change_password(
 /// (429 `too_many_attempts` with `Retry-After`), as in a password change.
 #[tracing::instrument(skip_all)]
 pub async fn reauthenticate(
-    State(state): State<AppState>,
+    auth: Auth,
     Authenticated(live): Authenticated,
-    client: ClientInfo,
-    body: Result<Json<Reauthenticate>, JsonRejection>,
+    Client(client): Client,
+    Json(request): Json<Reauthenticate>,
 ) -> Result<StatusCode, ApiError> {
-    let Json(request) = body?;
-    state
-        .engine
+    auth.engine()
+        .devices()
         .reauthenticate(&live, &Password::new(request.password), &client.ip)
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -124,19 +88,7 @@ pub async fn activity(Authenticated(_): Authenticated) -> StatusCode {
 }
 
 /// `GET /api/auth/me`: not user activity (the tab's watcher calls it).
-pub async fn current(
-    State(state): State<AppState>,
-    Authenticated(live): Authenticated,
-) -> Result<Json<Me>, ApiError> {
-    let user = state
-        .engine
-        .users()
-        .find_by_id(&live.user_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("The user of live session {} is missing", live.id))?;
-    Ok(Json(
-        state
-            .engine
-            .me(&user, &SessionSnapshot::from(live.as_ref())),
-    ))
+pub async fn current(auth: Auth, caller: Caller) -> axum::Json<Me> {
+    let session = auth.engine().snapshots().of_live(&caller.live);
+    axum::Json(wire::me(&caller.user, &session))
 }

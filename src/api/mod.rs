@@ -1,28 +1,24 @@
-//! The JSON API of `shared/API.md`. Handlers are thin: extract, call the
-//! engine, map the result. Unknown `/api/...` routes answer 404 JSON, never
-//! the HTML app shell.
+//! The JSON API of `shared/API.md`. Handlers are thin: extract, call one of
+//! the engine's services, convert the answer (`bouncer_web::wire`). Unknown
+//! `/api/...` routes answer 404 JSON, never the HTML app shell.
 
 mod admin;
 mod auth;
-mod caller;
-mod error;
 mod sessions;
-mod socket;
 
 use axum::{
-    routing::{any, delete, get, post},
+    routing::{any, delete, get, patch, post},
     Router,
 };
+use bouncer_web::{socket, ApiError};
 
-pub use self::error::ApiError;
-use crate::startup::AppState;
-
-/// Paths whose requests are not user activity (see `SessionCheck`).
+/// Paths whose requests are not user activity (see `bouncer_web::Edge`).
 pub const PASSIVE_PATHS: &[&str] = &["/api/auth/me", "/api/ws"];
 
-/// The API routes. The session check and the origin check are layered on by
-/// `startup`, around these and the pages alike.
-pub fn router() -> Router<AppState> {
+/// The API routes, for any router state: the handlers take what they need
+/// from what the session layer (origin and session check, put around these
+/// and the pages alike by `startup`) left in the request.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/api/auth/login", post(auth::login))
         .route("/api/auth/logout", post(auth::logout))
@@ -38,10 +34,7 @@ pub fn router() -> Router<AppState> {
             "/api/admin/users",
             get(admin::list_users).post(admin::create_user),
         )
-        .route(
-            "/api/admin/users/{id}",
-            axum::routing::patch(admin::update_user),
-        )
+        .route("/api/admin/users/{id}", patch(admin::update_user))
         .route("/api/admin/users/{id}/revoke", post(admin::revoke_user))
         .route("/api/admin/sessions", get(admin::list_sessions))
         .route("/api/admin/sessions/{id}", delete(admin::end_session))

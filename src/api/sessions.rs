@@ -1,52 +1,42 @@
 //! `/api/sessions`: a user's own sessions — list, end one, end all others.
 //! Ending another session needs the password proved recently (403
-//! `reauthentication_required`, see `bouncer_engine::reauth`); ending the
+//! `reauthentication_required`, see `bouncer_engine::devices`); ending the
 //! current one is a logout and never does.
 
 use axum::{
-    extract::{Path, State},
+    extract::Path,
     http::StatusCode,
-    Json,
+    response::{IntoResponse, Response},
 };
-use bouncer_engine::{ids::SessionId, web, Visitor};
+use bouncer_engine::ids::SessionId;
+use bouncer_web::{wire, ApiError, Auth, Caller};
 use bouncer_wire::{Revoked, Session};
-use tower_sessions::Session as Cookie;
-
-use super::{caller::Caller, ApiError};
-use crate::startup::AppState;
 
 /// `GET /api/sessions`: the caller's live sessions, newest first.
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<Vec<Session>>, ApiError> {
-    Ok(Json(
-        state
-            .engine
-            .own_sessions(&caller.user, &caller.live.id)
-            .await?,
-    ))
+pub async fn list(auth: Auth, caller: Caller) -> Result<axum::Json<Vec<Session>>, ApiError> {
+    let sessions = auth.engine().devices().list(&caller.user).await?;
+    Ok(axum::Json(wire::own_sessions(
+        &caller.user,
+        &sessions,
+        &caller.live.id,
+    )))
 }
 
 /// `DELETE /api/sessions/{id}`: ends one of the caller's sessions
 /// (`revoked_by_user`); the current one is a logout.
 pub async fn end_one(
-    State(state): State<AppState>,
-    cookie: Cookie,
+    auth: Auth,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let id = SessionId::parse(&id).ok_or(ApiError::NotFound)?;
     if id == caller.live.id {
-        web::sign_out(&state.engine, &cookie, &Visitor::Live(caller.live.clone())).await?;
-        return Ok(StatusCode::NO_CONTENT);
+        let cookie = auth.sign_out().await?;
+        return Ok((cookie, StatusCode::NO_CONTENT).into_response());
     }
-    if state
-        .engine
-        .end_own_session(&caller.user, &caller.live.id, id)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
+    let devices = auth.engine().devices();
+    if devices.end_one(&caller.user, &caller.live.id, id).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::NotFound)
     }
@@ -54,13 +44,8 @@ pub async fn end_one(
 
 /// `POST /api/sessions/revoke-others`: 403 `reauthentication_required`
 /// when the caller proved the password too long ago.
-pub async fn revoke_others(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<Revoked>, ApiError> {
-    let revoked = state
-        .engine
-        .end_other_own_sessions(&caller.user, &caller.live.id)
-        .await?;
-    Ok(Json(Revoked { revoked }))
+pub async fn revoke_others(auth: Auth, caller: Caller) -> Result<axum::Json<Revoked>, ApiError> {
+    let devices = auth.engine().devices();
+    let revoked = devices.end_others(&caller.user, &caller.live.id).await?;
+    Ok(axum::Json(Revoked { revoked }))
 }

@@ -28,6 +28,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub engine: Engine,
     pub database_url: String,
+    /// A pool of the test's own on the same database, for peeking at rows.
+    pub pool: bouncer_engine::db::Pool,
     _dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -72,10 +74,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let server = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
+    let pool = bouncer_engine::db::connect(&database_url)
+        .await
+        .expect("the test database opens");
     TestApp {
         address,
         clock,
         engine,
+        pool,
         database_url,
         _dir: dir,
         stop: Some(stop),
@@ -113,6 +119,7 @@ impl TestApp {
         let password = format!("{name}-correct-horse");
         let user = self
             .engine
+            .accounts()
             .create_user(NewUser {
                 username: Username::parse(name).expect("a valid username"),
                 password: Password::new(password.clone()),
@@ -153,11 +160,14 @@ impl TestApp {
 
     /// How many live sessions the user holds, read from the database.
     pub async fn live_sessions(&self, user: &UserRecord) -> usize {
-        self.engine
-            .sessions_of(&user.id)
-            .await
-            .expect("sessions are listed")
-            .len()
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND ended_at IS NULL",
+        )
+        .bind(user.id.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .expect("sessions are counted");
+        usize::try_from(count).expect("a count")
     }
 }
 

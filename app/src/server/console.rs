@@ -22,43 +22,15 @@ impl Capabilities {
     }
 }
 
-#[cfg(feature = "ssr")]
-async fn operator() -> Result<
-    (
-        bouncer_engine::Engine,
-        std::sync::Arc<bouncer_engine::registry::LiveSession>,
-        bouncer_engine::users::UserRecord,
-    ),
-    ServerFnError,
-> {
-    super::signed_in().await
-}
-
-#[cfg(feature = "ssr")]
-fn refused(error: bouncer_engine::console::ConsoleError) -> ServerFnError {
-    use bouncer_engine::{accounts::AccountError, console::ConsoleError, users::CreateUserError};
-    match error {
-        ConsoleError::Store(e)
-        | ConsoleError::Account(AccountError::Store(e))
-        | ConsoleError::CreateUser(CreateUserError::Store(e)) => super::internal(e),
-        ConsoleError::NotFound => ServerFnError::new("That user or session no longer exists."),
-        ConsoleError::Account(AccountError::LastAdmin) => {
-            ServerFnError::new("The last active admin cannot be deactivated or demoted.")
-        }
-        other => ServerFnError::new(other.to_string()),
-    }
-}
-
-/// Runs a console operation as the signed-in operator.
+/// Runs a console operation as the signed-in operator: `$console` is the
+/// engine's console and `$op` the caller as its operator.
 #[cfg(feature = "ssr")]
 macro_rules! as_operator {
-    (|$engine:ident, $op:ident| $body:expr) => {{
-        let ($engine, live, user) = operator().await?;
-        let $op = bouncer_engine::console::Operator {
-            user: &user,
-            session: &live.id,
-        };
-        $body.await.map_err(refused)
+    (|$console:ident, $op:ident| $body:expr) => {{
+        let (auth, caller) = super::edge::caller().await?;
+        let $console = auth.engine().console();
+        let $op = caller.operator();
+        $body.await.map_err(super::edge::refused)
     }};
 }
 
@@ -67,18 +39,21 @@ pub async fn my_capabilities() -> Result<Capabilities, ServerFnError> {
     use bouncer_engine::authz;
     use bouncer_wire::Role;
 
-    let (_, _, user) = operator().await?;
+    let (_, caller) = super::edge::caller().await?;
+    let user = &caller.user;
     Ok(Capabilities {
-        staff: authz::is_staff(&user),
-        revoke_users: authz::can_revoke(&user, Role::User),
-        revoke_admins: authz::can_revoke(&user, Role::Admin),
-        manage_users: authz::can_manage_users(&user),
+        staff: authz::is_staff(user),
+        revoke_users: authz::can_revoke(user, Role::User),
+        revoke_admins: authz::can_revoke(user, Role::Admin),
+        manage_users: authz::can_manage_users(user),
     })
 }
 
 #[server(output = super::JsonText)]
 pub async fn console_users(query: String, offset: u32) -> Result<UserList, ServerFnError> {
-    as_operator!(|engine, op| engine.console_users(&op, &query, PAGE_SIZE, offset))
+    let (users, total) = as_operator!(|console, op| console.users(&op, &query, PAGE_SIZE, offset))?;
+    let users = users.iter().map(bouncer_web::wire::admin_user).collect();
+    Ok(UserList { users, total })
 }
 
 /// Users per page in the console.
@@ -86,12 +61,16 @@ pub const PAGE_SIZE: u32 = 20;
 
 #[server(output = super::JsonText)]
 pub async fn console_user_sessions(user_id: String) -> Result<Vec<Session>, ServerFnError> {
-    as_operator!(|engine, op| engine.console_sessions(&op, Some(&user_id)))
+    let listings = as_operator!(|console, op| console.sessions(&op, Some(&user_id)))?;
+    Ok(listings
+        .iter()
+        .map(|l| bouncer_web::wire::listed_session(l, None))
+        .collect())
 }
 
 #[server(output = super::JsonText)]
 pub async fn console_end_session(id: String) -> Result<(), ServerFnError> {
-    as_operator!(|engine, op| engine.console_end_session(&op, &id))
+    as_operator!(|console, op| console.end_session(&op, &id))
 }
 
 /// Ends every session of the users (comma-separated ids), all or nothing.
@@ -102,12 +81,12 @@ pub async fn console_revoke_users(user_ids: String) -> Result<usize, ServerFnErr
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    as_operator!(|engine, op| engine.console_revoke_users(&op, &ids))
+    as_operator!(|console, op| console.revoke_users(&op, &ids))
 }
 
 #[server(output = super::JsonText)]
 pub async fn console_revoke_all(include_admins: bool) -> Result<usize, ServerFnError> {
-    as_operator!(|engine, op| engine.console_revoke_all(&op, include_admins))
+    as_operator!(|console, op| console.revoke_all(&op, include_admins))
 }
 
 /// A session limit as typed in the console: empty is the server default.
@@ -124,11 +103,9 @@ pub fn parse_max_sessions(raw: &str) -> Result<Option<u32>, String> {
 /// Applies an edit to a user as the signed-in operator.
 #[cfg(feature = "ssr")]
 async fn patch_user(user_id: String, patch: bouncer_wire::UserPatch) -> Result<(), ServerFnError> {
-    as_operator!(|engine, op| async {
-        engine
-            .console_update_user(&op, &user_id, patch)
-            .await
-            .map(|_| ())
+    let patch = bouncer_web::wire::user_patch(patch);
+    as_operator!(|console, op| async {
+        console.update_user(&op, &user_id, patch).await.map(|_| ())
     })
 }
 
@@ -191,17 +168,19 @@ pub async fn console_create_user(
         permissions,
         max_sessions,
     };
-    as_operator!(|engine, op| async {
-        engine
-            .console_create_user(&op, new)
+    let new = bouncer_web::wire::new_user(new).map_err(super::edge::refused)?;
+    as_operator!(|console, op| async {
+        console
+            .create_user(&op, new)
             .await
-            .map(|user| user.username)
+            .map(|user| user.username.to_string())
     })
 }
 
 #[server(output = super::JsonText)]
 pub async fn console_audit() -> Result<Vec<AuditEntry>, ServerFnError> {
-    as_operator!(|engine, op| engine.console_audit(&op, 50))
+    let entries = as_operator!(|console, op| console.audit(&op, 50))?;
+    Ok(entries.iter().map(bouncer_web::wire::audit_entry).collect())
 }
 
 #[cfg(test)]

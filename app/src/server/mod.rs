@@ -1,6 +1,7 @@
-//! Server functions: thin adapters that take the engine from context, call
-//! it and map its errors to messages for a person. The JSON API in the server
-//! crate offers the same operations to scripts.
+//! Server functions: thin adapters that take the request's session from the
+//! edge (`bouncer_web`), call one of the engine's services and map its
+//! refusals to the sentences the domain errors carry. The JSON API in the
+//! server crate offers the same operations to scripts.
 
 pub mod console;
 
@@ -46,22 +47,13 @@ impl<T: serde::de::DeserializeOwned> leptos::server_fn::Decodes<T> for JsonTextE
 /// The signed-in user and session, or `None` when signed out.
 #[server(output = JsonText)]
 pub async fn current_user() -> Result<Option<Me>, ServerFnError> {
-    use bouncer_engine::{Engine, SessionSnapshot, Visitor};
-
-    let engine = use_context::<Engine>()
-        .ok_or_else(|| ServerFnError::new("the engine is not in the server function context"))?;
-    let Visitor::Live(live) = leptos_axum::extract::<Visitor>().await? else {
+    let auth = edge::auth().await?;
+    let bouncer_engine::Visitor::Live(live) = auth.visitor() else {
         return Ok(None);
     };
-    let user = engine
-        .users()
-        .find_by_id(&live.user_id)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = ?e, "Failed to load the current user");
-            ServerFnError::new("the server could not load your account")
-        })?;
-    Ok(user.map(|user| engine.me(&user, &SessionSnapshot::from(live.as_ref()))))
+    let user = auth.engine().user_of(live).await.map_err(edge::internal)?;
+    let session = auth.engine().snapshots().of_live(live);
+    Ok(user.map(|user| bouncer_web::wire::me(&user, &session)))
 }
 
 /// What the login page tells a person whose session ended.
@@ -85,35 +77,20 @@ pub struct Displacer {
 /// says, from this browser's own ended session, where the new sign-in came from.
 #[server(output = JsonText)]
 pub async fn end_notice(reason: String) -> Result<Option<SessionEndNotice>, ServerFnError> {
-    use bouncer_engine::{
-        revocation::{approximate_ip, detail_for_secret},
-        web::{reason_message, secret_of, AutoLogoutMessage},
-        Engine,
-    };
-
     let Ok(reason) = reason.parse::<bouncer_wire::Reason>() else {
         return Ok(None);
     };
-    let auto_logout = use_context::<AutoLogoutMessage>()
-        .map(|m| m.0.to_string())
-        .unwrap_or_else(|| reason.message().to_owned());
-    let message = reason_message(reason, &auto_logout);
+    let auth = edge::auth().await?;
+    let engine = auth.engine();
+    let message = engine.policy().end_message(reason).to_owned();
     let mut displaced_by = None;
     if reason == bouncer_wire::Reason::SignedInElsewhere {
-        let engine = use_context::<Engine>().ok_or_else(|| {
-            ServerFnError::new("the engine is not in the server function context")
-        })?;
-        let cookie: tower_sessions::Session = leptos_axum::extract().await?;
-        if let Some(secret) = secret_of(&cookie) {
-            let detail = detail_for_secret(engine.pool(), &secret)
-                .await
-                .map_err(internal)?;
-            displaced_by = detail.and_then(|d| {
-                Some(Displacer {
-                    device: d.get("device")?.as_str()?.to_owned(),
-                    ip: approximate_ip(d.get("ip")?.as_str()?),
-                    at: d.get("at")?.as_str()?.to_owned(),
-                })
+        if let Some(secret) = edge::cookie_secret().await? {
+            let displacement = engine.displaced_by(&secret).await.map_err(edge::internal)?;
+            displaced_by = displacement.map(|d| Displacer {
+                device: d.device,
+                ip: d.ip,
+                at: d.at,
             });
         }
     }
@@ -141,222 +118,184 @@ pub async fn sign_in(
     next: Option<String>,
     replace_session: Option<String>,
 ) -> Result<SignInResult, ServerFnError> {
-    use bouncer_engine::{
-        ids::SessionId,
-        password::Password,
-        registry::ClientInfo,
-        web::{self, CookieSignInError},
-        Engine, SignInError, Visitor,
-    };
+    use bouncer_engine::{ids::SessionId, login::SignInError, password::Password};
+    use bouncer_web::{wire, Client, Credentials};
 
-    let engine = use_context::<Engine>()
-        .ok_or_else(|| ServerFnError::new("the engine is not in the server function context"))?;
-    let (cookie, visitor, client): (tower_sessions::Session, Visitor, ClientInfo) =
-        leptos_axum::extract().await?;
+    let auth = edge::auth().await?;
+    let Client(client) = leptos_axum::extract().await?;
     let password = Password::new(password);
     let replace = replace_session
         .as_deref()
         .filter(|s| !s.is_empty())
         .and_then(SessionId::parse);
-    match web::sign_in(
-        &engine,
-        &cookie,
-        &visitor,
-        &username,
-        &password,
-        &client,
-        replace.as_ref(),
-    )
-    .await
-    {
-        Ok(_) => {
+    let credentials = Credentials {
+        username: &username,
+        password: &password,
+        replace: replace.as_ref(),
+    };
+    match auth.sign_in(credentials, &client).await {
+        Ok((_, cookie)) => {
+            edge::set_cookie(cookie);
             leptos_axum::redirect(&safe_next(next.as_deref()));
             Ok(SignInResult::SignedIn)
         }
-        Err(CookieSignInError::SignIn(SignInError::InvalidCredentials)) => Err(ServerFnError::new(
-            "The username or password is not correct.",
-        )),
-        Err(CookieSignInError::SignIn(SignInError::AccountDisabled)) => {
-            Err(ServerFnError::new("This account is disabled."))
-        }
-        Err(CookieSignInError::SignIn(SignInError::TooManyAttempts(wait))) => {
-            Err(too_many_attempts(wait))
-        }
-        Err(CookieSignInError::SignIn(SignInError::LimitReached(rows))) => {
-            let mut sessions = Vec::with_capacity(rows.len());
-            for row in rows {
-                let snapshot = engine.snapshot_of_row(row).map_err(internal)?;
-                sessions.push(engine.session_to_wire(&snapshot, &username, false));
-            }
+        Err((SignInError::LimitReached(sessions), cookie)) => {
+            edge::set_cookie(cookie);
+            let sessions = sessions
+                .iter()
+                .map(|s| wire::session(s, &username, false))
+                .collect();
             Ok(SignInResult::LimitReached(sessions))
         }
-        Err(e) => {
-            tracing::error!(error = ?e, "Sign-in failed");
-            Err(ServerFnError::new(
-                "Something went wrong on the server. Please try again.",
-            ))
-        }
+        Err((e, _)) => Err(edge::refused(e)),
     }
 }
 
 /// Signs out (every session of the user, with logout-everywhere on) and goes to `/login`.
 #[server(output = JsonText)]
 pub async fn sign_out() -> Result<(), ServerFnError> {
-    use bouncer_engine::{web, Engine, Visitor};
-
-    let engine = use_context::<Engine>()
-        .ok_or_else(|| ServerFnError::new("the engine is not in the server function context"))?;
-    let (cookie, visitor): (tower_sessions::Session, Visitor) = leptos_axum::extract().await?;
-    web::sign_out(&engine, &cookie, &visitor)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = ?e, "Sign-out failed");
-            ServerFnError::new("Something went wrong on the server. Please try again.")
-        })?;
+    let auth = edge::auth().await?;
+    edge::set_cookie(auth.sign_out().await.map_err(edge::internal)?);
     leptos_axum::redirect("/login?reason=logged_out");
     Ok(())
 }
 
-/// The engine and the caller's live session and account, for server
-/// functions that need a signed-in person.
+/// The server side of every server function: the request's session from the
+/// edge, its cookie, and the mapping of refusals to what a person reads.
 #[cfg(feature = "ssr")]
-async fn signed_in() -> Result<
-    (
-        bouncer_engine::Engine,
-        std::sync::Arc<bouncer_engine::registry::LiveSession>,
-        bouncer_engine::users::UserRecord,
-    ),
-    ServerFnError,
-> {
-    use bouncer_engine::{Engine, Visitor};
+pub(crate) mod edge {
+    use bouncer_engine::messages::UserFacing;
+    use bouncer_web::{Auth, Caller, SetCookie};
+    use leptos::prelude::*;
 
-    let engine = use_context::<Engine>()
-        .ok_or_else(|| ServerFnError::new("the engine is not in the server function context"))?;
-    let Visitor::Live(live) = leptos_axum::extract::<Visitor>().await? else {
-        return Err(ServerFnError::new(
-            "You are signed out. Please sign in again.",
-        ));
-    };
-    let user = engine
-        .users()
-        .find_by_id(&live.user_id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| ServerFnError::new("You are signed out. Please sign in again."))?;
-    Ok((engine, live, user))
-}
+    /// How the request's session stands.
+    pub async fn auth() -> Result<Auth, ServerFnError> {
+        leptos_axum::extract::<Auth>()
+            .await
+            .map_err(|e| internal(anyhow::anyhow!("{e}")))
+    }
 
-/// What a person is told when password checks are throttled for `wait`.
-#[cfg(feature = "ssr")]
-fn too_many_attempts(wait: std::time::Duration) -> ServerFnError {
-    ServerFnError::new(format!(
-        "Too many failed attempts. Please wait {} and try again.",
-        if wait.as_secs() >= 90 {
-            format!("{} minutes", wait.as_secs().div_ceil(60))
-        } else {
-            format!("{} seconds", wait.as_secs().max(1))
+    /// The signed-in person behind the request, or a refusal saying they are
+    /// signed out.
+    pub async fn caller() -> Result<(Auth, Caller), ServerFnError> {
+        let auth = auth().await?;
+        let caller = leptos_axum::extract::<Caller>()
+            .await
+            .map_err(|_| ServerFnError::new(bouncer_engine::messages::SIGNED_OUT))?;
+        Ok((auth, caller))
+    }
+
+    /// The hash of the cookie the request carries (even a dead one).
+    pub async fn cookie_secret() -> Result<Option<bouncer_engine::ids::SecretHash>, ServerFnError> {
+        let headers: axum::http::HeaderMap = leptos_axum::extract().await?;
+        let auth = auth().await?;
+        Ok(auth.cookie().secret_of(&headers))
+    }
+
+    /// Puts a `Set-Cookie` on the server function's response (none: nothing).
+    pub fn set_cookie(cookie: impl Into<Option<SetCookie>>) {
+        let (Some(SetCookie(value)), Some(response)) =
+            (cookie.into(), use_context::<leptos_axum::ResponseOptions>())
+        else {
+            return;
+        };
+        response.append_header(axum::http::header::SET_COOKIE, value);
+    }
+
+    /// What a person reads for a refusal; a failure they cannot fix is
+    /// logged and told without internals.
+    pub fn refused<E: UserFacing>(error: E) -> ServerFnError {
+        if error.code() == "internal" {
+            tracing::error!(error = %error, "A server function failed");
         }
-    ))
-}
+        ServerFnError::new(error.user_message())
+    }
 
-/// Logs the cause and gives the person a sentence without internals.
-#[cfg(feature = "ssr")]
-fn internal(error: anyhow::Error) -> ServerFnError {
-    tracing::error!(error = ?error, "A server function failed");
-    ServerFnError::new("Something went wrong on the server. Please try again.")
+    /// Logs the cause and gives the person a sentence without internals.
+    pub fn internal(error: anyhow::Error) -> ServerFnError {
+        tracing::error!(error = ?error, "A server function failed");
+        ServerFnError::new(bouncer_engine::messages::INTERNAL)
+    }
 }
 
 /// The caller's live sessions, newest first.
 #[server(output = JsonText)]
 pub async fn my_sessions() -> Result<Vec<bouncer_wire::Session>, ServerFnError> {
-    let (engine, live, user) = signed_in().await?;
-    engine.own_sessions(&user, &live.id).await.map_err(internal)
+    let (auth, caller) = edge::caller().await?;
+    let sessions = auth
+        .engine()
+        .devices()
+        .list(&caller.user)
+        .await
+        .map_err(edge::internal)?;
+    Ok(bouncer_web::wire::own_sessions(
+        &caller.user,
+        &sessions,
+        &caller.live.id,
+    ))
 }
 
 /// Ends one of the caller's sessions; ending the current one signs out.
 #[server(output = JsonText)]
 pub async fn end_my_session(id: String) -> Result<(), ServerFnError> {
-    use bouncer_engine::{ids::SessionId, web, Visitor};
+    use bouncer_engine::ids::SessionId;
 
-    let (engine, live, user) = signed_in().await?;
+    let (auth, caller) = edge::caller().await?;
     let id =
         SessionId::parse(&id).ok_or_else(|| ServerFnError::new("That session does not exist."))?;
-    if id == live.id {
-        let cookie: tower_sessions::Session = leptos_axum::extract().await?;
-        web::sign_out(&engine, &cookie, &Visitor::Live(live))
-            .await
-            .map_err(internal)?;
+    if id == caller.live.id {
+        edge::set_cookie(auth.sign_out().await.map_err(edge::internal)?);
         leptos_axum::redirect("/login?reason=logged_out");
         return Ok(());
     }
-    if engine
-        .end_own_session(&user, &live.id, id)
-        .await
-        .map_err(end_own_error)?
-    {
-        Ok(())
-    } else {
-        Err(ServerFnError::new("That session has already ended."))
+    let devices = auth.engine().devices();
+    match devices.end_one(&caller.user, &caller.live.id, id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ServerFnError::new("That session has already ended.")),
+        Err(e) => Err(edge::refused(e)),
     }
 }
 
 /// Ends every other session of the caller; returns how many.
 #[server(output = JsonText)]
 pub async fn end_other_sessions() -> Result<usize, ServerFnError> {
-    let (engine, live, user) = signed_in().await?;
-    engine
-        .end_other_own_sessions(&user, &live.id)
+    let (auth, caller) = edge::caller().await?;
+    let devices = auth.engine().devices();
+    devices
+        .end_others(&caller.user, &caller.live.id)
         .await
-        .map_err(end_own_error)
+        .map_err(edge::refused)
 }
 
-/// The message of the error that asks for the password before another
-/// device can be signed out. The page recognises it with
-/// [`needs_reauthentication`] and shows the password form. A sentence rather
+/// Whether `error` says the password must be entered again first (the
+/// page then shows the password form). Recognised by its sentence rather
 /// than a result type, so these server functions keep answering a bare
 /// count (their form tests and scripts read `1`) and the bundle gains no
 /// decoder.
-pub const REAUTHENTICATION_REQUIRED: &str = "Enter your password to sign out other devices.";
-
-/// Whether `error` says the password must be entered again first.
 pub fn needs_reauthentication(error: &ServerFnError) -> bool {
     matches!(error, ServerFnError::ServerError(message) if message == REAUTHENTICATION_REQUIRED)
 }
 
-#[cfg(feature = "ssr")]
-fn end_own_error(error: bouncer_engine::reauth::EndOwnError) -> ServerFnError {
-    use bouncer_engine::reauth::EndOwnError;
-
-    match error {
-        EndOwnError::ReauthenticationRequired => ServerFnError::new(REAUTHENTICATION_REQUIRED),
-        EndOwnError::Store(e) => internal(e),
-    }
-}
+/// The sentence of `EndOwnError::ReauthenticationRequired`, which the
+/// browser bundle (no engine in it) must recognise; a server test checks
+/// the two agree.
+pub const REAUTHENTICATION_REQUIRED: &str = "Enter your password to sign out other devices.";
 
 /// Proves the caller's password again, so this session may sign out the
 /// others for the re-authentication window. Wrong passwords count in the
 /// login throttle, as in a password change.
 #[server(output = JsonText)]
 pub async fn reauthenticate(password: String) -> Result<(), ServerFnError> {
-    use bouncer_engine::{accounts::AccountError, password::Password, registry::ClientInfo};
+    use bouncer_engine::password::Password;
+    use bouncer_web::Client;
 
-    let (engine, live, _) = signed_in().await?;
-    let client: ClientInfo = leptos_axum::extract().await?;
-    match engine
-        .reauthenticate(&live, &Password::new(password), &client.ip)
+    let (auth, caller) = edge::caller().await?;
+    let Client(client) = leptos_axum::extract().await?;
+    auth.engine()
+        .devices()
+        .reauthenticate(&caller.live, &Password::new(password), &client.ip)
         .await
-    {
-        Ok(()) => Ok(()),
-        Err(AccountError::InvalidCredentials) => {
-            Err(ServerFnError::new("The password is not correct."))
-        }
-        Err(AccountError::TooManyAttempts(wait)) => Err(too_many_attempts(wait)),
-        Err(AccountError::NotFound) => Err(ServerFnError::new(
-            "You are signed out. Please sign in again.",
-        )),
-        Err(AccountError::Store(e)) => Err(internal(e)),
-        Err(other) => Err(internal(anyhow::Error::new(other))),
-    }
+        .map_err(edge::refused)
 }
 
 /// Changes the caller's password; the other sessions end, this one goes on.
@@ -366,27 +305,22 @@ pub async fn change_password(
     new_password: String,
     confirm_password: String,
 ) -> Result<usize, ServerFnError> {
-    use bouncer_engine::{accounts::AccountError, password::Password, registry::ClientInfo, web};
+    use bouncer_engine::password::Password;
+    use bouncer_web::Client;
 
     if new_password != confirm_password {
         return Err(ServerFnError::new("The new passwords do not match."));
     }
-    let (engine, live, _) = signed_in().await?;
-    let (cookie, client): (tower_sessions::Session, ClientInfo) = leptos_axum::extract().await?;
+    let (auth, caller) = edge::caller().await?;
+    let Client(client) = leptos_axum::extract().await?;
     let current = Password::new(current_password);
     let new = Password::new(new_password);
-    match web::change_password(&engine, &cookie, &live, &current, &new, &client).await {
-        Ok(ended) => Ok(ended),
-        Err(AccountError::InvalidCredentials) => {
-            Err(ServerFnError::new("The current password is not correct."))
-        }
-        Err(AccountError::TooManyAttempts(wait)) => Err(too_many_attempts(wait)),
-        Err(AccountError::WeakPassword(weak)) => Err(ServerFnError::new(format!(
-            "Choose another password: {weak}."
-        ))),
-        Err(AccountError::Store(e)) => Err(internal(e)),
-        Err(other) => Err(ServerFnError::new(other.to_string())),
-    }
+    let (ended, cookie) = auth
+        .change_password(&caller.live, &current, &new, &client)
+        .await
+        .map_err(edge::refused)?;
+    edge::set_cookie(cookie);
+    Ok(ended)
 }
 
 /// `next` if it is a local path (never another site: no open redirect), else `/`.

@@ -1,8 +1,10 @@
-//! The engine under test, driven the way its callers drive it: browsers go
-//! through the web layer's `sign_in`, `sign_out` and `change_password` with a
-//! real tower-sessions cookie on the engine's cookie store, every request
-//! through `Engine::check` as the middleware does; the operator through the
-//! console calls; time through a manual clock.
+//! The engine under test, driven the way its callers drive it: browsers sign
+//! in, out and change passwords through the engine's `login` and `accounts`
+//! services with a cookie kept as the edge (`bouncer-web`) keeps it — a fresh
+//! random secret for every sign-in and password change, dropped on sign-out
+//! and on a refused sign-in — every request through `Engine::check` as the
+//! session layer does; the operator through the console; time through a
+//! manual clock.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -11,21 +13,20 @@ use std::{
 
 use anyhow::{bail, Context};
 use bouncer_engine::{
-    accounts::AccountError,
+    accounts::{AccountError, UserPatch},
     clock::{Clock, ManualClock, Timestamp},
     console::{ConsoleError, Operator},
-    cookie_store::CookieStore,
     db::Pool,
-    hub::TabRegistration,
     ids::{SecretHash, SessionId},
+    login::{SignIn, SignInError},
     password::Password,
-    registry::{ClientInfo, LiveSession},
-    users::{NewUser, UserRecord, Username},
-    web::{self, CookieSignInError},
-    Engine, SignInError, Visitor,
+    sessions::ClientInfo,
+    tabs::TabConnection,
+    users::{NewUser, UserRecord, Username, Users},
+    view::LiveSession,
+    Engine, Visitor,
 };
-use bouncer_wire::{Role, UserPatch};
-use tower_sessions::Session;
+use bouncer_wire::Role;
 
 use crate::{
     model::{Answer, Model, Outcome, Refusal, Seen},
@@ -38,9 +39,9 @@ pub const INITIAL_PASSWORD: &str = "the initial password";
 /// A password no user ever has.
 const WRONG_PASSWORD: &str = "not the password";
 
-/// One browser: its cookie jar (one cookie), its address, its open tab.
+/// One browser: its cookie (the secret's hash), its address, its open tab.
 struct Browser {
-    cookie: Session,
+    cookie: Option<SecretHash>,
     client: ClientInfo,
     tab: Option<Tab>,
 }
@@ -48,8 +49,13 @@ struct Browser {
 /// A tab's WebSocket, as the socket loop holds it: a place in the hub and the
 /// session it was authorised for at the upgrade.
 struct Tab {
-    registration: TabRegistration,
+    connection: TabConnection,
     live: Arc<LiveSession>,
+}
+
+/// A fresh cookie secret, as the edge mints one for every sign-in.
+fn mint() -> SecretHash {
+    SecretHash::of_secret(&SessionId::generate().to_string())
 }
 
 /// The engine and everyone who talks to it.
@@ -93,6 +99,7 @@ impl World {
         for (i, max_sessions) in scenario.max_sessions.iter().enumerate() {
             let user = create_user(
                 &engine,
+                &pool,
                 &format!("user{i}"),
                 Role::User,
                 *max_sessions,
@@ -101,11 +108,11 @@ impl World {
             .await?;
             users.push(user);
         }
-        let admin = create_user(&engine, "operator", Role::Admin, None, initial_hash).await?;
-        let store = Arc::new(CookieStore::new(pool));
+        let admin =
+            create_user(&engine, &pool, "operator", Role::Admin, None, initial_hash).await?;
         let browsers = (0..BROWSERS)
             .map(|b| Browser {
-                cookie: Session::new(None, Arc::clone(&store), None),
+                cookie: None,
                 client: ClientInfo {
                     ip: format!("192.0.2.{}", b + 1),
                     user_agent: format!("proptest-browser/{b}"),
@@ -131,7 +138,7 @@ impl World {
     }
 
     fn operator(&self) -> Operator<'_> {
-        Operator {
+        Operator::Person {
             user: &self.admin,
             session: &self.operator_session,
         }
@@ -163,7 +170,7 @@ impl World {
 
     /// A request from browser `b`: its cookie, checked as the middleware does.
     async fn visit(&mut self, b: usize, activity: bool) -> anyhow::Result<Visitor> {
-        match web::secret_of(&self.browsers[b].cookie) {
+        match self.browsers[b].cookie {
             Some(secret) => self.check(secret, activity).await,
             None => Ok(Visitor::Anonymous),
         }
@@ -179,8 +186,10 @@ impl World {
                 right_password,
             } => self.login(browser, user, right_password).await?,
             Op::Logout { browser } => {
-                let visitor = self.visit(browser, true).await?;
-                web::sign_out(&self.engine, &self.browsers[browser].cookie, &visitor).await?;
+                if let Visitor::Live(live) = self.visit(browser, true).await? {
+                    self.engine.login().sign_out(&live).await?;
+                }
+                self.browsers[browser].cookie = None;
                 Outcome::Done
             }
             Op::Request { browser, activity } => {
@@ -190,12 +199,9 @@ impl World {
                 // The upgrade is a passive request; a refused one opens nothing.
                 let visitor = self.visit(browser, false).await?;
                 if let Visitor::Live(live) = &visitor {
-                    let registration =
-                        self.engine
-                            .hub()
-                            .register(live.id.clone(), live.user_id.clone(), false);
+                    let connection = self.engine.tabs().connect(live, false);
                     self.browsers[browser].tab = Some(Tab {
-                        registration,
+                        connection,
                         live: Arc::clone(live),
                     });
                 }
@@ -203,7 +209,7 @@ impl World {
             }
             Op::TabActivity { browser } => {
                 if let Some(tab) = &self.browsers[browser].tab {
-                    self.engine.record_activity(&tab.live).await?;
+                    self.engine.tabs().record_activity(&tab.live).await?;
                 }
                 Outcome::Done
             }
@@ -217,7 +223,7 @@ impl World {
             Op::SignOutOtherDevices { browser } => match self.visit(browser, true).await? {
                 Visitor::Live(live) => {
                     let user = &self.users[self.user_index(&live)?];
-                    Outcome::Ended(self.engine.end_other_own_sessions(user, &live.id).await?)
+                    Outcome::Ended(self.engine.devices().end_others(user, &live.id).await?)
                 }
                 _ => Outcome::Refused(Refusal::NotSignedIn),
             },
@@ -226,7 +232,12 @@ impl World {
                     Some(s) => model.sessions[s].id.to_string(),
                     None => SessionId::generate().to_string(),
                 };
-                match self.engine.console_end_session(&self.operator(), &id).await {
+                match self
+                    .engine
+                    .console()
+                    .end_session(&self.operator(), &id)
+                    .await
+                {
                     Ok(()) => Outcome::Done,
                     Err(ConsoleError::NotFound) => Outcome::Refused(Refusal::NotFound),
                     Err(e) => return Err(e.into()),
@@ -236,19 +247,21 @@ impl World {
                 let ids = [self.users[user].id.to_string()];
                 Outcome::Ended(
                     self.engine
-                        .console_revoke_users(&self.operator(), &ids)
+                        .console()
+                        .revoke_users(&self.operator(), &ids)
                         .await?,
                 )
             }
             Op::AdminRevokeEveryone => Outcome::Ended(
                 self.engine
-                    .console_revoke_all(&self.operator(), false)
+                    .console()
+                    .revoke_all(&self.operator(), false)
                     .await?,
             ),
             Op::AdminSetPassword { user } => {
                 let password = format!("set by an admin at step {step}");
                 let patch = UserPatch {
-                    password: Some(password.clone()),
+                    password: Some(Password::new(password.as_str())),
                     ..UserPatch::default()
                 };
                 self.update_user(user, patch).await?;
@@ -279,11 +292,7 @@ impl World {
         self.drain_tabs();
         Ok(Answer {
             outcome,
-            cookies: self
-                .browsers
-                .iter()
-                .map(|b| web::secret_of(&b.cookie))
-                .collect(),
+            cookies: self.browsers.iter().map(|b| b.cookie).collect(),
         })
     }
 
@@ -294,32 +303,28 @@ impl World {
         } else {
             WRONG_PASSWORD
         });
-        let browser = &self.browsers[b];
-        let result = web::sign_in(
-            &self.engine,
-            &browser.cookie,
-            &visitor,
-            self.users[user].username.as_str(),
-            &password,
-            &browser.client,
-            None,
-        )
-        .await;
-        let refusal = match result {
-            Ok((_, live)) => return Ok(Outcome::SignedIn(live.id.clone())),
-            Err(CookieSignInError::SignIn(e)) => match e {
-                SignInError::InvalidCredentials => Refusal::InvalidCredentials,
-                SignInError::AccountDisabled => Refusal::AccountDisabled,
-                SignInError::TooManyAttempts(_) => Refusal::TooManyAttempts,
-                SignInError::LimitReached(rows) => Refusal::LimitReached(
-                    rows.iter()
-                        .map(|row| SessionId::parse(&row.id))
-                        .collect::<Option<BTreeSet<_>>>()
-                        .context("a refused login listed a session without an id")?,
-                ),
-                SignInError::Store(e) => return Err(e.context("The login failed")),
-            },
-            Err(e) => return Err(e.into()),
+        let minted = mint();
+        let request = SignIn {
+            username: self.users[user].username.as_str(),
+            password: &password,
+            client: &self.browsers[b].client,
+            replace: None,
+            visitor: &visitor,
+        };
+        let refusal = match self.engine.login().sign_in(request, minted).await {
+            Ok(signed_in) => {
+                self.browsers[b].cookie = Some(minted);
+                return Ok(Outcome::SignedIn(signed_in.session.id.clone()));
+            }
+            Err(SignInError::InvalidCredentials) => Refusal::InvalidCredentials,
+            Err(SignInError::AccountDisabled) => Refusal::AccountDisabled,
+            Err(SignInError::TooManyAttempts(_)) => Refusal::TooManyAttempts,
+            Err(SignInError::LimitReached(sessions)) => {
+                // A refused sign-in keeps no cookie (see `bouncer_web::auth`).
+                self.browsers[b].cookie = None;
+                Refusal::LimitReached(sessions.into_iter().map(|s| s.id).collect())
+            }
+            Err(SignInError::Store(e)) => return Err(e.context("The login failed")),
         };
         Ok(Outcome::Refused(refusal))
     }
@@ -335,17 +340,22 @@ impl World {
             WRONG_PASSWORD
         });
         let new = format!("changed by the user at step {}", self.step);
-        let changed = web::change_password(
-            &self.engine,
-            &self.browsers[b].cookie,
-            &live,
-            &current,
-            &Password::new(new.as_str()),
-            &self.browsers[b].client,
-        )
-        .await;
+        let changed = self
+            .engine
+            .accounts()
+            .change_own_password(
+                &live,
+                &current,
+                &Password::new(new.as_str()),
+                &self.browsers[b].client.ip,
+            )
+            .await;
         match changed {
             Ok(ended) => {
+                // The edge keeps the session under a fresh cookie.
+                let minted = mint();
+                self.engine.login().continue_session(&live, &minted).await?;
+                self.browsers[b].cookie = Some(minted);
                 self.passwords[user] = new;
                 Ok(Outcome::Ended(ended))
             }
@@ -360,7 +370,8 @@ impl World {
     async fn update_user(&self, user: usize, patch: UserPatch) -> anyhow::Result<()> {
         let id = self.users[user].id.to_string();
         self.engine
-            .console_update_user(&self.operator(), &id, patch)
+            .console()
+            .update_user(&self.operator(), &id, patch)
             .await?;
         Ok(())
     }
@@ -370,7 +381,9 @@ impl World {
     fn drain_tabs(&mut self) {
         for browser in &mut self.browsers {
             if let Some(tab) = &mut browser.tab {
-                while tab.registration.receiver.try_recv().is_ok() {}
+                if let Some(pushes) = tab.connection.pushes() {
+                    while pushes.try_recv().is_ok() {}
+                }
             }
         }
     }
@@ -378,6 +391,7 @@ impl World {
 
 async fn create_user(
     engine: &Engine,
+    pool: &Pool,
     name: &str,
     role: Role,
     max_sessions: Option<u32>,
@@ -390,8 +404,7 @@ async fn create_user(
         permissions: BTreeSet::new(),
         max_sessions,
     };
-    Ok(engine
-        .users()
+    Ok(Users::new(pool.clone())
         .insert(&new, hash.to_owned(), engine.now())
         .await?)
 }

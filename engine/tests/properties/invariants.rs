@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bouncer_engine::{clock::Timestamp, db::Pool, ids::SessionId, registry::Lookup};
+use bouncer_engine::{clock::Timestamp, db::Pool, ids::SessionId, view::Lookup};
 use bouncer_wire::Reason;
 
 use crate::{
@@ -105,14 +105,10 @@ fn session_limits(world: &World, model: &Model, stored: &Stored) -> Result<(), S
             .sessions
             .iter()
             .flat_map(|s| &s.secrets)
-            .filter_map(
-                |secret| match world.engine.registry().lookup_cached(secret) {
-                    Some(Lookup::Live(live)) if live.user_id.as_str() == id => {
-                        Some(live.id.clone())
-                    }
-                    _ => None,
-                },
-            )
+            .filter_map(|secret| match world.engine.view().lookup(secret) {
+                Some(Lookup::Live(live)) if live.user_id.as_str() == id => Some(live.id.clone()),
+                _ => None,
+            })
             .collect();
         if in_database > limit || in_view.len() > limit {
             return Err(format!(
@@ -189,15 +185,15 @@ fn model_matches_the_database(world: &World, model: &Model, stored: &Stored) -> 
             "the database holds a session the model never saw: {stranger}"
         ));
     }
-    let registry = world.engine.registry();
+    let view = world.engine.view();
     for (s, session) in model.sessions.iter().enumerate() {
         let row = stored.sessions.get(session.id.as_str());
-        let applied = world.engine.ended_reason(&session.id);
+        let applied = view.ended_reason(&session.id);
         let fine = match session.state {
             State::Live => {
                 row.is_some_and(|row| row.ended_at.is_none())
                     && applied.is_none()
-                    && registry.cached_by_id(&session.id).is_some()
+                    && view.by_id(&session.id).is_some()
             }
             State::Ended { reason, at } => {
                 stored.ending(&session.id) == Some((reason, at)) && applied == Some(reason)

@@ -1,0 +1,361 @@
+//! The revocation log, the `revocations` table: append-only, one row per
+//! ended session, in commit order, the single truth about endings. This module
+//! owns every statement on it.
+//!
+//! Rows are appended only by an [`crate::ending::Ending`] transaction, as its
+//! last step; the tailer reads them back in order; the audit view, the
+//! "why did my session end" detail and the sweep's deletion of old rows read
+//! or trim them. Nothing ever updates a row's meaning: only the count of tabs
+//! told is added afterwards.
+
+use anyhow::Context;
+use bouncer_wire::Reason;
+use serde_json::Value;
+
+use crate::{
+    clock::Timestamp,
+    db::{Backend, Pool, Tx},
+    ids::{SessionId, UserId},
+    privacy::IpPrivacy,
+    sql::Sql,
+};
+
+/// Who ended a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The acting user, or `None` for the system and the command line.
+    pub id: Option<UserId>,
+    /// A name for the audit log (`alice`, `system`, `command line`).
+    pub name: String,
+}
+
+impl Actor {
+    pub fn user(id: UserId, name: impl Into<String>) -> Self {
+        Actor {
+            id: Some(id),
+            name: name.into(),
+        }
+    }
+
+    /// Timeouts and other endings nobody asked for.
+    pub fn system() -> Self {
+        Actor {
+            id: None,
+            name: "system".to_owned(),
+        }
+    }
+
+    /// The `bouncer` command line.
+    pub fn command_line() -> Self {
+        Actor {
+            id: None,
+            name: "command line".to_owned(),
+        }
+    }
+}
+
+/// One ending as the log holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ended {
+    pub seq: i64,
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    pub reason: Reason,
+    pub at: Timestamp,
+    /// What the ended tabs should be told beyond the reason (a JSON object,
+    /// e.g. the new device for `signed_in_elsewhere`).
+    pub detail: Value,
+}
+
+/// The endings of one reason in one transaction, to append.
+#[derive(Debug)]
+pub struct Append<'a> {
+    pub ended: &'a [(SessionId, UserId)],
+    pub reason: Reason,
+    pub actor: &'a Actor,
+    /// The detail as JSON text.
+    pub detail: &'a str,
+    /// When the transaction ended them.
+    pub at: Timestamp,
+}
+
+/// One row of the audit view of the log.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditRow {
+    pub at: i64,
+    pub actor_name: String,
+    pub reason: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub tabs_notified: i64,
+}
+
+/// One log row as the tailer reads it: `[seq, session_id, user_id, reason,
+/// at, detail]`, an element of the JSON array one read returns.
+#[derive(serde::Deserialize)]
+struct LogRow(i64, String, String, String, i64, String);
+
+impl LogRow {
+    fn decode(self) -> anyhow::Result<Ended> {
+        let LogRow(seq, session_id, user_id, reason, at, detail) = self;
+        Ok(Ended {
+            seq,
+            session_id: SessionId::parse(&session_id).context("empty session id")?,
+            user_id: UserId::parse(&user_id).context("empty user id")?,
+            reason: reason.parse()?,
+            at: Timestamp::from_millis(at),
+            detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+        })
+    }
+}
+
+/// One read of the log past `$1` (at most `$2` rows) as a single JSON array:
+/// a bulk ending of thousands is one row to fetch and one string to parse,
+/// not thousands of rows through the driver.
+const READ_SQLITE: &str =
+    "SELECT json_group_array(json_array(seq, session_id, user_id, reason, at, detail)) \
+     FROM (SELECT * FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2)";
+const READ_POSTGRES: &str =
+    "SELECT CAST(COALESCE(json_agg(json_build_array(seq, session_id, user_id, reason, at, detail) \
+     ORDER BY seq), '[]') AS TEXT) \
+     FROM (SELECT * FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2) AS unread";
+
+/// The notification channel of appends (PostgreSQL): the payload is the
+/// newest sequence number, so a node already past it skips the read.
+pub const REVOCATIONS_CHANNEL: &str = "bouncer_revocations";
+
+/// The `revocations` table.
+#[derive(Debug, Clone)]
+pub struct RevocationLog {
+    pool: Pool,
+    /// The read's SQL, which differs per backend only in its JSON functions.
+    read: &'static str,
+}
+
+impl RevocationLog {
+    pub fn new(pool: Pool, backend: Backend) -> Self {
+        RevocationLog {
+            pool,
+            read: match backend {
+                Backend::Postgres => READ_POSTGRES,
+                Backend::Sqlite => READ_SQLITE,
+            },
+        }
+    }
+
+    /// The newest sequence number in the log (0 when empty).
+    pub async fn last_seq(&self) -> anyhow::Result<i64> {
+        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM revocations")
+            .fetch_one(&self.pool)
+            .await
+            .context("Failed to read the end of the revocation log")?;
+        Ok(last.unwrap_or(0))
+    }
+
+    /// Appends the rows of `appends` inside `tx`, as the transaction's last
+    /// statements, under a lock on the log that the commit releases.
+    ///
+    /// The lock is what makes the log's sequence follow commit order on
+    /// PostgreSQL: sequence values are handed out at insert time, so without
+    /// it a tailer could read seq 8 while seq 7 is still uncommitted, move
+    /// past 7 and never apply it. Taking it last means a transaction waiting
+    /// for it holds nothing the holder could need, so it cannot deadlock. On
+    /// SQLite the database's single write lock already gives the same order.
+    /// On PostgreSQL the other nodes are notified when (and only if) `tx`
+    /// commits.
+    pub async fn append_in(tx: &mut Tx<'_>, appends: &[Append<'_>]) -> anyhow::Result<()> {
+        let postgres = Backend::of(tx) == Backend::Postgres;
+        if postgres {
+            // Readers (the tailers) are not blocked; other appenders wait.
+            sqlx::query("LOCK TABLE revocations IN EXCLUSIVE MODE")
+                .execute(&mut **tx)
+                .await
+                .context("Failed to lock the revocation log")?;
+        }
+        for append in appends {
+            append_one(tx, append, postgres).await?;
+        }
+        if postgres {
+            // pg_notify returns `void`, which the `Any` driver cannot decode,
+            // hence the count around it.
+            sqlx::query(
+                "SELECT COUNT(*) FROM (SELECT pg_notify($1, CAST(MAX(seq) AS TEXT)) AS n \
+                 FROM revocations) AS notified",
+            )
+            .bind(REVOCATIONS_CHANNEL)
+            .execute(&mut **tx)
+            .await
+            .context("Failed to notify the other nodes")?;
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` rows past `after`, in sequence order. Unreadable rows
+    /// are logged and skipped; the second value is the last sequence number
+    /// read (readable or not) and the third how many rows were read.
+    pub async fn read_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> anyhow::Result<(Vec<Ended>, i64, usize)> {
+        let rows: String = sqlx::query_scalar(self.read)
+            .bind(after)
+            .bind(limit)
+            .fetch_one(&self.pool)
+            .await
+            .context("Failed to read the revocation log")?;
+        let mut rows: Vec<LogRow> =
+            serde_json::from_str(&rows).context("Failed to decode the revocation log")?;
+        // An aggregate's order is not promised by SQL: sort here.
+        rows.sort_unstable_by_key(|row| row.0);
+        let read = rows.len();
+        let mut last = after;
+        let mut ended = Vec::with_capacity(read);
+        for row in rows {
+            last = row.0;
+            match row.decode() {
+                Ok(row) => ended.push(row),
+                Err(e) => tracing::error!(error = ?e, "Skipped an unreadable revocation log row"),
+            }
+        }
+        Ok((ended, last, read))
+    }
+
+    /// The newest `limit` endings, newest first.
+    pub async fn audit(&self, limit: i64) -> anyhow::Result<Vec<AuditRow>> {
+        sqlx::query_as::<_, AuditRow>(
+            "SELECT at, actor_name, reason, user_id, session_id, tabs_notified \
+             FROM revocations ORDER BY seq DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to read the audit log")
+    }
+
+    /// The detail recorded when session `id` ended (for
+    /// `signed_in_elsewhere`: the new session's device, IP and time).
+    pub async fn detail_of(&self, id: &SessionId) -> anyhow::Result<Option<Value>> {
+        let detail: Option<String> = sqlx::query_scalar(
+            "SELECT detail FROM revocations WHERE session_id = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .context("Failed to read why a session ended")?;
+        Ok(detail.and_then(|d| serde_json::from_str(&d).ok()))
+    }
+
+    /// Adds how many tabs were told to the rows of these sequence numbers.
+    pub async fn add_tabs_told(&self, told: &[(i64, usize)]) -> anyhow::Result<()> {
+        // Small chunks: a CASE is tried branch by branch for every row.
+        for chunk in told.chunks(100) {
+            let mut query =
+                Sql::new("UPDATE revocations SET tabs_notified = tabs_notified + CASE seq");
+            for (seq, count) in chunk {
+                query.push(" WHEN ").bind(*seq).push(" THEN ");
+                query.bind(i64::try_from(*count).unwrap_or(i64::MAX));
+            }
+            query
+                .push(" ELSE 0 END WHERE seq IN ")
+                .bind_list(chunk.iter().map(|(seq, _)| *seq));
+            query
+                .query()
+                .execute(&self.pool)
+                .await
+                .context("Failed to record how many tabs were told")?;
+        }
+        Ok(())
+    }
+
+    /// Deletes rows older than `before` (past the retention period).
+    pub async fn delete_before(&self, before: Timestamp) -> anyhow::Result<u64> {
+        Ok(sqlx::query("DELETE FROM revocations WHERE at < $1")
+            .bind(before.as_millis())
+            .execute(&self.pool)
+            .await
+            .context("Failed to delete old revocation log rows")?
+            .rows_affected())
+    }
+
+    /// Rewrites the addresses in `signed_in_elsewhere` details stored under a
+    /// looser privacy setting than `setting`. Returns how many rows changed.
+    pub async fn apply_privacy(&self, setting: IpPrivacy) -> anyhow::Result<u64> {
+        if setting == IpPrivacy::Full {
+            return Ok(0);
+        }
+        let details: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT seq, detail FROM revocations WHERE reason = 'signed_in_elsewhere'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to read the log's details")?;
+        let mut changed = 0;
+        for (seq, detail) in details {
+            let Ok(mut value) = serde_json::from_str::<Value>(&detail) else {
+                continue;
+            };
+            let Some(ip) = value.get("ip").and_then(|ip| ip.as_str()) else {
+                continue;
+            };
+            if setting.holds(ip) {
+                continue;
+            }
+            value["ip"] = setting.stored(ip).into();
+            sqlx::query("UPDATE revocations SET detail = $1 WHERE seq = $2")
+                .bind(value.to_string())
+                .bind(seq)
+                .execute(&self.pool)
+                .await
+                .context("Failed to rewrite a log detail")?;
+            changed += 1;
+        }
+        Ok(changed)
+    }
+}
+
+/// One statement per reason, however many sessions: what the rows share is
+/// bound once, and the sessions travel as one JSON array of `[session id,
+/// user id]` that the database unpacks. Thousands of binds would cost more
+/// (SQLite looks a `$N` up in time linear in their number), and so would
+/// thousands of statements.
+async fn append_one(tx: &mut Tx<'_>, append: &Append<'_>, postgres: bool) -> anyhow::Result<()> {
+    let sessions: Vec<[&str; 2]> = append
+        .ended
+        .iter()
+        .map(|(session_id, user_id)| [session_id.as_str(), user_id.as_str()])
+        .collect();
+    let sessions = serde_json::to_string(&sessions).context("Failed to list the ended sessions")?;
+    let mut query = Sql::new(
+        "INSERT INTO revocations (session_id, user_id, reason, actor_id, actor_name, at, detail) SELECT ",
+    );
+    query.push(if postgres {
+        "e ->> 0, e ->> 1, "
+    } else {
+        "json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+    });
+    query.bind(append.reason.as_str()).push(", ");
+    query
+        .bind(append.actor.id.as_ref().map(UserId::to_string))
+        .push(", ");
+    query.bind(append.actor.name.clone()).push(", ");
+    query.bind(append.at.as_millis()).push(", ");
+    query.bind(append.detail.to_owned());
+    if postgres {
+        query
+            .push(" FROM json_array_elements(CAST(")
+            .bind(sessions)
+            .push(" AS json)) WITH ORDINALITY AS ended (e, n) ORDER BY n");
+    } else {
+        query
+            .push(" FROM json_each(")
+            .bind(sessions)
+            .push(") ORDER BY key");
+    }
+    query
+        .query()
+        .execute(&mut **tx)
+        .await
+        .context("Failed to append to the revocation log")?;
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! Signing in and out: checking the password, applying the session limit
+//! atomically, and opening, continuing or ending the session.
+//!
+//! The engine never sees a cookie. The edge mints a fresh random secret for
+//! every sign-in (no fixation) and hands the engine its [`SecretHash`]; the
+//! session row keys on that hash.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use bouncer_wire::Reason;
+use serde_json::json;
+
+use crate::{
+    check::Visitor,
+    clock::{Clock, Timestamp},
+    credentials::{Credentials, CredentialsError},
+    ending::Endings,
+    hub::Hub,
+    ids::{SecretHash, SessionId},
+    listener,
+    log::Actor,
+    policy::{LimitDecision, Policy},
+    sessions::{ClientInfo, Scope, Sessions},
+    snapshot::{SessionSnapshot, Snapshots},
+    timeouts::TimedOut,
+    users::{UserRecord, Users},
+    view::{LiveSession, View},
+};
+
+/// Why a sign-in failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Unknown user or wrong password: deliberately the same answer.
+    #[error("the username or password is not correct")]
+    InvalidCredentials,
+    #[error("the account is disabled")]
+    AccountDisabled,
+    /// Too many failures for this account from this address: wait this long.
+    #[error("too many failed attempts")]
+    TooManyAttempts(Duration),
+    /// `refuse_new` and the user holds all their slots: these sessions.
+    #[error("the session limit is reached")]
+    LimitReached(Vec<SessionSnapshot>),
+    #[error(transparent)]
+    Store(#[from] anyhow::Error),
+}
+
+impl From<CredentialsError> for SignInError {
+    fn from(error: CredentialsError) -> Self {
+        match error {
+            CredentialsError::Invalid => SignInError::InvalidCredentials,
+            CredentialsError::TooManyAttempts(wait) => SignInError::TooManyAttempts(wait),
+            CredentialsError::Store(e) => SignInError::Store(e),
+        }
+    }
+}
+
+impl crate::messages::UserFacing for SignInError {
+    /// The API's error code.
+    fn code(&self) -> &'static str {
+        match self {
+            SignInError::InvalidCredentials => "invalid_credentials",
+            SignInError::AccountDisabled => "account_disabled",
+            SignInError::TooManyAttempts(_) => "too_many_attempts",
+            SignInError::LimitReached(_) => "session_limit_reached",
+            SignInError::Store(_) => "internal",
+        }
+    }
+
+    /// The sentence a person reads.
+    fn user_message(&self) -> String {
+        match self {
+            SignInError::InvalidCredentials => "The username or password is not correct.".into(),
+            SignInError::AccountDisabled => "This account is disabled.".into(),
+            SignInError::TooManyAttempts(wait) => crate::messages::too_many_attempts(*wait),
+            SignInError::LimitReached(_) => {
+                "You are signed in on as many devices as your plan allows. Sign out of one to continue.".into()
+            }
+            SignInError::Store(_) => crate::messages::INTERNAL.into(),
+        }
+    }
+}
+
+/// A sign-in request, as the edge received it.
+#[derive(Debug)]
+pub struct SignIn<'a> {
+    pub username: &'a str,
+    pub password: &'a crate::password::Password,
+    pub client: &'a ClientInfo,
+    /// Under `refuse_new`: one of the user's sessions to end so the login
+    /// proceeds (from the device list a refused login was shown).
+    pub replace: Option<&'a SessionId>,
+    /// How the request's own session stood.
+    pub visitor: &'a Visitor,
+}
+
+/// A successful sign-in.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user: UserRecord,
+    pub session: Arc<LiveSession>,
+}
+
+/// Sign-in and sign-out. Cheap to clone. Built by the engine, which owns
+/// the handles it shares.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) credentials: Credentials,
+    pub(crate) users: Users,
+    pub(crate) sessions: Sessions,
+    pub(crate) view: View,
+    pub(crate) endings: Endings,
+    pub(crate) hub: Hub,
+    pub(crate) snapshots: Snapshots,
+}
+
+impl Login {
+    /// Signs in under `new_secret`, a secret nobody has used.
+    ///
+    /// A browser already signed in as the same user keeps its session (same
+    /// public id, now under the new secret; it is not a new device and
+    /// replaces nobody). A browser signed in as someone else is signed out of
+    /// that session first.
+    pub async fn sign_in(
+        &self,
+        request: SignIn<'_>,
+        new_secret: SecretHash,
+    ) -> Result<SignedIn, SignInError> {
+        let user = self
+            .credentials
+            .authenticate(request.username, request.password, &request.client.ip)
+            .await?;
+        if !user.active {
+            return Err(SignInError::AccountDisabled);
+        }
+        if let Visitor::Live(live) = request.visitor {
+            if live.user_id == user.id {
+                if self.continue_session(live, &new_secret).await? {
+                    return Ok(SignedIn {
+                        user,
+                        session: Arc::clone(live),
+                    });
+                }
+            } else {
+                let actor = Actor::user(live.user_id.clone(), "sign-in as another user");
+                let own = Scope::Sessions(vec![live.id.clone()]);
+                self.endings
+                    .end(&own, Reason::LoggedOut, &actor, &json!({}))
+                    .await?;
+            }
+        }
+        let session = self
+            .open_session(&user, new_secret, request.client, request.replace)
+            .await?;
+        Ok(SignedIn { user, session })
+    }
+
+    /// Opens a new session for `user` under `secret`, applying the session
+    /// limit atomically: the user's row is written first, which serialises
+    /// concurrent logins of one user (a row lock on PostgreSQL, the write lock
+    /// on SQLite), so two simultaneous logins can never both take the last slot.
+    async fn open_session(
+        &self,
+        user: &UserRecord,
+        secret: SecretHash,
+        client: &ClientInfo,
+        replace_choice: Option<&SessionId>,
+    ) -> Result<Arc<LiveSession>, SignInError> {
+        let policy = &self.policy;
+        // Only what the privacy setting keeps of the address is ever written.
+        let client = &ClientInfo {
+            ip: policy.ip_privacy.stored(&client.ip),
+            user_agent: client.user_agent.clone(),
+        };
+        let mut ending = self.endings.begin().await?;
+        let now = ending.now();
+        if !Users::lock_if_active(&mut ending.tx, &user.id).await? {
+            return Err(SignInError::AccountDisabled);
+        }
+        // Sessions past a deadline hold no slot, even if no request has ended them yet.
+        let mut holding = Vec::new();
+        let mut timed_out = TimedOut::default();
+        for row in Sessions::live_of_user_in(&mut ending.tx, &user.id).await? {
+            let id = row.session_id()?;
+            let stored = Timestamp::from_millis(row.last_activity_at);
+            let last_activity = self
+                .view
+                .by_id(&id)
+                .map_or(stored, |live| live.last_activity_at().max(stored));
+            match policy.expired(Timestamp::from_millis(row.created_at), last_activity, now) {
+                Some(reason) => timed_out.add(id, reason),
+                None => holding.push((id, row)),
+            }
+        }
+        timed_out.end_in(&mut ending).await?;
+
+        let ids: Vec<SessionId> = holding.iter().map(|(id, _)| id.clone()).collect();
+        match policy.decide_login_replacing(policy.limit_for(user), &ids, replace_choice) {
+            LimitDecision::Refuse => {
+                ending
+                    .tx
+                    .rollback()
+                    .await
+                    .context("Failed to roll back a refused login")?;
+                let rows = holding.into_iter().map(|(_, row)| row).collect();
+                return Err(SignInError::LimitReached(
+                    self.snapshots.of_rows(rows, now)?,
+                ));
+            }
+            LimitDecision::Admit { replace } if !replace.is_empty() => {
+                let detail = json!({
+                    "device": client.device_label(),
+                    "ip": client.ip,
+                    "at": now.to_rfc3339(),
+                });
+                let actor = Actor::user(user.id.clone(), user.username.to_string());
+                let replaced = Scope::Sessions(replace);
+                ending
+                    .end(&replaced, Reason::SignedInElsewhere, &actor, &detail)
+                    .await?;
+            }
+            LimitDecision::Admit { .. } => {}
+        }
+        // "Oldest" must be a strict order even for logins in the same
+        // millisecond (or after the clock stepped back): under the user lock,
+        // a new session is always created after every session it joins.
+        let created_at = holding
+            .iter()
+            .map(|(_, row)| Timestamp::from_millis(row.created_at.saturating_add(1)))
+            .fold(now, Timestamp::max);
+        let id = SessionId::generate();
+        let row =
+            Sessions::insert(&mut ending.tx, &id, &user.id, &secret, client, created_at).await?;
+        let live = Arc::new(LiveSession::from_row(row)?);
+        listener::announce_new_session(&mut ending.tx, &user.id).await?;
+        self.endings.commit(ending).await?;
+        self.view.remember(secret, Arc::clone(&live));
+        self.hub.sessions_changed(&user.id);
+        Ok(live)
+    }
+
+    /// Continues a live session under a fresh secret (a repeated sign-in in
+    /// a browser already signed in as that user, or a password change). Both
+    /// proved the password, so the session's re-authentication window starts
+    /// again now. `false` if it ended meanwhile.
+    pub async fn continue_session(
+        &self,
+        live: &Arc<LiveSession>,
+        new_secret: &SecretHash,
+    ) -> anyhow::Result<bool> {
+        let rotated = self
+            .sessions
+            .rotate_secret(&live.id, new_secret, self.clock.now())
+            .await?;
+        if rotated {
+            self.view.remember(*new_secret, Arc::clone(live));
+        }
+        Ok(rotated)
+    }
+
+    /// Logs `live` out: it ends with `logged_out` (for its other tabs) and,
+    /// with logout-everywhere on, every other session of the user ends with
+    /// `logged_out_elsewhere`. Returns how many sessions ended.
+    pub async fn sign_out(&self, live: &LiveSession) -> anyhow::Result<usize> {
+        let actor = Actor::user(live.user_id.clone(), "self");
+        let mut ending = self.endings.begin().await?;
+        let own = Scope::Sessions(vec![live.id.clone()]);
+        ending
+            .end(&own, Reason::LoggedOut, &actor, &json!({}))
+            .await?;
+        if self.policy.logout_everywhere {
+            let others = Scope::User {
+                user_id: live.user_id.clone(),
+                except: Some(live.id.clone()),
+            };
+            ending
+                .end(&others, Reason::LoggedOutElsewhere, &actor, &json!({}))
+                .await?;
+        }
+        self.endings.commit(ending).await
+    }
+
+    /// The account behind a live session (`None` if it was deleted).
+    pub async fn user_of(&self, live: &LiveSession) -> anyhow::Result<Option<UserRecord>> {
+        self.users.find_by_id(&live.user_id).await
+    }
+}

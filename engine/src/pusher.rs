@@ -1,0 +1,137 @@
+//! The pusher: tells this node's tabs about every ending the tailer applies,
+//! and records in the log how many tabs were told (for the audit view).
+//!
+//! It only delivers what the log says; it never decides that a session
+//! ended (an invariant of the design).
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use bouncer_wire::{Reason, CLOSE_SESSION_ENDED};
+use serde_json::{json, Value};
+use tokio::sync::broadcast::{error::RecvError, Receiver};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    hub::{Hub, Outgoing, TabMessage},
+    ids::UserId,
+    log::{Ended, RevocationLog},
+    policy::Policy,
+    sync::lock,
+    view::View,
+};
+
+/// How often the tab counts are added to the log.
+const TABS_TOLD_TICK: Duration = Duration::from_millis(200);
+
+/// The pusher. Cheap to clone (shared).
+#[derive(Debug, Clone)]
+pub struct Pusher {
+    hub: Hub,
+    view: View,
+    log: RevocationLog,
+    policy: Arc<Policy>,
+    /// (log sequence, tabs told) not yet added to the log.
+    tabs_told: Arc<Mutex<Vec<(i64, usize)>>>,
+}
+
+impl Pusher {
+    pub fn new(hub: Hub, view: View, log: RevocationLog, policy: Arc<Policy>) -> Self {
+        Pusher {
+            hub,
+            view,
+            log,
+            policy,
+            tabs_told: Arc::default(),
+        }
+    }
+
+    /// What the tabs of a session that ended for `reason` are told.
+    pub fn ended_message(&self, reason: Reason, detail: Value) -> TabMessage {
+        TabMessage::Ended {
+            reason,
+            message: self.policy.end_message(reason).to_owned(),
+            detail,
+        }
+    }
+
+    /// Tells the tabs of a read's worth of endings. Consecutive endings with
+    /// the same reason and detail (all of a bulk ending) share one message,
+    /// and the hub is locked once for the batch. Then each user's list of
+    /// sessions changed, announced once per user, not once per session.
+    pub fn push(&self, batch: &[Ended]) {
+        let mut previous: Option<(&Ended, Outgoing)> = None;
+        let mut messages = Vec::with_capacity(batch.len());
+        for ended in batch {
+            let message = match &previous {
+                Some((last, message))
+                    if last.reason == ended.reason && last.detail == ended.detail =>
+                {
+                    message.clone()
+                }
+                _ => Outgoing::new(self.ended_message(ended.reason, ended.detail.clone())),
+            };
+            previous = Some((ended, message.clone()));
+            messages.push((&ended.session_id, message));
+        }
+        let told = self.hub.end_sessions(messages, CLOSE_SESSION_ENDED);
+        let told: Vec<(i64, usize)> = batch
+            .iter()
+            .zip(told)
+            .filter(|(_, told)| *told > 0)
+            .map(|(ended, told)| (ended.seq, told))
+            .collect();
+        if !told.is_empty() {
+            lock(&self.tabs_told).extend(told);
+        }
+        let users: HashSet<&UserId> = batch.iter().map(|e| &e.user_id).collect();
+        for user_id in users {
+            self.hub.sessions_changed(user_id);
+        }
+    }
+
+    /// Some endings went by unseen (the pusher lagged): every session with
+    /// tabs here is checked against the view, which the tailer did update.
+    fn resync(&self) {
+        for (id, _) in self.hub.sessions() {
+            if let Some(reason) = self.view.ended_reason(&id) {
+                let message = Outgoing::new(self.ended_message(reason, json!({})));
+                self.hub.end_session(&id, message, CLOSE_SESSION_ENDED);
+            }
+        }
+    }
+
+    /// Adds the tab counts of recent pushes to their log rows, batched off
+    /// the push path: a bulk ending would otherwise cost one write per
+    /// session right when the tabs are being told.
+    pub async fn flush_tabs_told(&self) {
+        let told = std::mem::take(&mut *lock(&self.tabs_told));
+        if let Err(e) = self.log.add_tabs_told(&told).await {
+            tracing::warn!(error = ?e, "Failed to record how many tabs were told");
+        }
+    }
+
+    /// The background loop over the tailer's announcements (`endings`, taken
+    /// before anything can end), until `stop` is cancelled.
+    pub async fn run(self, mut endings: Receiver<Arc<[Ended]>>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(TABS_TOLD_TICK);
+        loop {
+            tokio::select! {
+                ended = endings.recv() => match ended {
+                    Ok(batch) => self.push(&batch),
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "The pusher lagged; resyncing its tabs");
+                        self.resync();
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+                _ = tick.tick() => self.flush_tabs_told().await,
+                _ = stop.cancelled() => break,
+            }
+        }
+        self.flush_tabs_told().await;
+    }
+}

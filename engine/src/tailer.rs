@@ -1,0 +1,111 @@
+//! The tailer: applies the revocation log to this node's view, in order,
+//! exactly once per row, and announces each read's endings to whoever pushes
+//! them to tabs.
+//!
+//! Wake-ups are only hints: the same process wakes it directly after a
+//! commit, PostgreSQL's `NOTIFY` wakes it for other nodes (`listener`), and a
+//! short poll catches writers in other processes (the command line on
+//! SQLite). A lost wake-up delays nothing beyond the next poll and loses
+//! nothing, because the log, not the wake-up, carries the endings.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::{broadcast, Mutex, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    log::{Ended, RevocationLog},
+    view::View,
+};
+
+/// How many log rows one read takes: a bulk ending of everyone on a large
+/// node is one read and one announcement, not a dozen interleaved with the
+/// pushes they cause.
+const BATCH: i64 = 20_000;
+
+/// How often the log is read without a wake-up (writers in other processes).
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The tailer. Cheap to clone (shared).
+#[derive(Debug, Clone)]
+pub struct Tailer {
+    log: RevocationLog,
+    view: View,
+    /// The last sequence number applied. The mutex also serialises readers, so
+    /// rows are applied in order and never twice.
+    applied: Arc<Mutex<i64>>,
+    /// Wakes the background loop early (a same-process write, a NOTIFY).
+    wake: Arc<Notify>,
+    /// Every applied ending, a read's worth at a time (a bulk ending is a few
+    /// messages, not one per session).
+    events: broadcast::Sender<Arc<[Ended]>>,
+}
+
+impl Tailer {
+    /// A tailer starting after the newest row already in the log: older
+    /// endings are already reflected in the `sessions` rows.
+    pub async fn start_at_end(log: RevocationLog, view: View) -> anyhow::Result<Self> {
+        let last = log.last_seq().await?;
+        let (events, _) = broadcast::channel(1024);
+        Ok(Tailer {
+            log,
+            view,
+            applied: Arc::new(Mutex::new(last)),
+            wake: Arc::new(Notify::new()),
+            events,
+        })
+    }
+
+    /// Subscribes to applied endings.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<[Ended]>> {
+        self.events.subscribe()
+    }
+
+    /// Asks the background loop to read the log now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Reads and applies every row past the last applied one. Returns how many
+    /// rows were applied.
+    pub async fn catch_up(&self) -> anyhow::Result<usize> {
+        let mut applied = self.applied.lock().await;
+        let mut count = 0;
+        loop {
+            let (batch, last, read) = self.log.read_after(*applied, BATCH).await?;
+            *applied = last;
+            for ended in &batch {
+                self.view.forget(&ended.session_id, ended.reason, ended.at);
+            }
+            count += batch.len();
+            if !batch.is_empty() {
+                // No receiver (nobody pushing yet) is not an error.
+                let _ = self.events.send(batch.into());
+            }
+            if read < usize::try_from(BATCH).unwrap_or(usize::MAX) {
+                return Ok(count);
+            }
+        }
+    }
+
+    /// The background loop: read the log on every wake-up and at least every
+    /// [`POLL_INTERVAL`], until `stop` is cancelled.
+    pub async fn run(self, stop: CancellationToken) {
+        loop {
+            if let Err(e) = self.catch_up().await {
+                tracing::warn!(error = ?e, "Failed to read the revocation log; retrying");
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// The last sequence number applied, or 0 while a read is in progress
+    /// (which only means "wake anyway").
+    pub fn applied_seq(&self) -> i64 {
+        self.applied.try_lock().map(|seq| *seq).unwrap_or(0)
+    }
+}

@@ -1,0 +1,64 @@
+//! The engine's background work, as one value the application owns: the
+//! tailer, the pusher, the deadline clock, the activity write-behind, the
+//! sweeper and (on PostgreSQL) the `LISTEN` connection. Each is a loop that
+//! sleeps until it has something to do; [`Workers::stop`] cancels them all
+//! and waits until each has finished its last duty (the owed activity
+//! writes, the tab counts).
+
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    activity::ActivityWriter, deadlines::Deadlines, hub::Hub, listener, pusher::Pusher,
+    sweeper::Sweeper, tailer::Tailer,
+};
+
+/// The loops a [`Workers`] runs.
+#[derive(Debug)]
+pub struct Loops {
+    pub tailer: Tailer,
+    pub pusher: Pusher,
+    pub deadlines: Deadlines,
+    pub activity: ActivityWriter,
+    pub sweeper: Sweeper,
+    pub hub: Hub,
+    /// The database to `LISTEN` on, when several nodes share PostgreSQL.
+    pub listen_url: Option<String>,
+}
+
+/// The running background loops.
+#[derive(Debug)]
+pub struct Workers {
+    stop: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Workers {
+    /// Starts every loop.
+    pub fn start(loops: Loops) -> Self {
+        let stop = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        // Subscribed before anything runs, so no ending goes by unseen.
+        let endings = loops.tailer.subscribe();
+        tracker.spawn(loops.pusher.run(endings, stop.clone()));
+        if let Some(url) = loops.listen_url {
+            tracker.spawn(listener::run(
+                url,
+                loops.tailer.clone(),
+                loops.hub,
+                stop.clone(),
+            ));
+        }
+        tracker.spawn(loops.tailer.run(stop.clone()));
+        tracker.spawn(loops.deadlines.run(stop.clone()));
+        tracker.spawn(loops.activity.run(stop.clone()));
+        tracker.spawn(loops.sweeper.run(stop.clone()));
+        tracker.close();
+        Workers { stop, tracker }
+    }
+
+    /// Stops every loop and waits for them to finish.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.tracker.wait().await;
+    }
+}

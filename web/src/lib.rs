@@ -1,0 +1,33 @@
+//! Bouncer's HTTP edge for axum: everything between a request and the
+//! engine. Mount [`SessionLayer`] around your routes, take [`Auth`],
+//! [`Authenticated`] or [`Caller`] in handlers, put [`socket::upgrade`] at
+//! `GET /api/ws`, and any axum app gets sessions that end live in every open
+//! tab. It knows nothing of Leptos or of Bouncer's own pages.
+//!
+//! # Layout
+//!
+//! - [`cookie`] — the session cookie: minted, read back, removed.
+//! - [`origin`] — the public origin and the cross-site request rule.
+//! - [`layer`] — [`SessionLayer`]: the origin check and the session check.
+//! - [`extract`] — [`Auth`], [`Authenticated`], [`Caller`], [`Client`].
+//! - [`auth`] — sign-in, sign-out and password changes through the cookie.
+//! - [`socket`] — the tab's WebSocket.
+//! - [`wire`] — domain values as the API's JSON objects.
+//! - [`error`] — [`ApiError`], the API's JSON errors, and its extractors.
+
+pub mod auth;
+pub mod cookie;
+pub mod error;
+pub mod extract;
+pub mod layer;
+pub mod origin;
+pub mod socket;
+pub mod wire;
+
+pub use crate::{
+    auth::{Credentials, SetCookie},
+    error::{ApiError, Json, Query},
+    extract::{Auth, Authenticated, Caller, Client},
+    layer::{Edge, SessionLayer},
+    origin::PublicOrigin,
+};
