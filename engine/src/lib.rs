@@ -41,6 +41,8 @@ pub mod registry;
 pub mod revocation;
 pub mod socket;
 pub mod sql;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 pub mod throttle;
 pub mod users;
 pub mod web;

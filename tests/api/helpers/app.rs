@@ -1,0 +1,271 @@
+//! The application under test: the real app on port 0 with a fresh database
+//! and a manual clock, and its users.
+//!
+//! This is the one file that reaches into the engine (`Application::build_with_clock`,
+//! `ManualClock`, creating users, the sweep, the pool for the few database
+//! peeks, the registry): when the engine's API changes, the tests are
+//! adapted here. Everything else speaks HTTP, WebSocket or the command line.
+
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
+
+use bouncer::{
+    config::{PublicOrigin, Settings},
+    startup::Application,
+};
+use bouncer_engine::{
+    clock::ManualClock,
+    ids::{SessionId, UserId},
+    password::Password,
+    privacy,
+    test_util::{fresh_database_url, postgres_server},
+    users::{NewUser, Username},
+    Engine,
+};
+pub use bouncer_engine::{privacy::IpPrivacy, test_util::PostgresDatabase};
+use bouncer_wire::{Permission, Role};
+use serde_json::Value;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// A running server and what a test needs to drive it.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`: the server, and its public origin.
+    pub address: String,
+    /// Its database, for the command line run beside it.
+    pub database_url: String,
+    /// The clock every deadline is computed from; only the test moves it.
+    clock: ManualClock,
+    engine: Engine,
+    /// Holds the SQLite file until the test ends.
+    _dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A user made for a test. The password is `<name>-correct-horse`.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    /// The public id (`u_…`), as the API shows it.
+    pub id: String,
+    pub username: String,
+    pub password: String,
+}
+
+impl TestUser {
+    /// The same user after a password change.
+    pub fn with_password(&self, password: &str) -> TestUser {
+        TestUser {
+            password: password.to_owned(),
+            ..self.clone()
+        }
+    }
+}
+
+/// Starts the app with the default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the app after `configure` adjusted the settings.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    // Server logs only when asked for (`RUST_LOG=info cargo test`): the
+    // hostile-input tests would otherwise fill the output with warnings.
+    if std::env::var_os("RUST_LOG").is_some() {
+        bouncer::telemetry::init();
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let database_url = fresh_database_url(dir.path()).await;
+    let mut settings = Settings {
+        addr: "127.0.0.1:0".parse().expect("a valid address"),
+        database_url: database_url.clone(),
+        ..Settings::default()
+    };
+    settings.public_origin = PublicOrigin::for_listen_addr(settings.addr);
+    configure(&mut settings);
+    let clock = ManualClock::starting_now();
+    let app = Application::build_with_clock(settings, Arc::new(clock.clone()))
+        .await
+        .expect("the application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let engine = app.engine().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        database_url,
+        clock,
+        engine,
+        _dir: dir,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+/// A fresh PostgreSQL database for `bouncer` processes a test starts
+/// itself; `None` (after a notice) when no PostgreSQL answers outside CI,
+/// a panic in CI. `what` names the tests that need it.
+pub async fn shared_postgres_database(what: &str) -> Option<PostgresDatabase> {
+    let admin_url = postgres_server(what).await?;
+    Some(PostgresDatabase::for_test(&admin_url).await)
+}
+
+impl TestApp {
+    /// Stops the server as SIGTERM would; the handle finishes when
+    /// `run_until` has returned.
+    pub fn begin_shutdown(&mut self) -> JoinHandle<anyhow::Result<()>> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.server.take().expect("the server runs")
+    }
+
+    /// Moves the server's clock on (deadlines, throttles, retention).
+    pub fn advance_clock(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+
+    /// Creates a user with no revoke permissions.
+    pub async fn add_user(&self, name: &str, role: Role, max_sessions: Option<u32>) -> TestUser {
+        self.add_user_with(name, role, &[], max_sessions).await
+    }
+
+    /// Creates a user through the engine, as `bouncer user add` would.
+    pub async fn add_user_with(
+        &self,
+        name: &str,
+        role: Role,
+        permissions: &[Permission],
+        max_sessions: Option<u32>,
+    ) -> TestUser {
+        let password = format!("{name}-correct-horse");
+        let user = self
+            .engine
+            .create_user(NewUser {
+                username: Username::parse(name).expect("a valid username"),
+                password: Password::new(password.clone()),
+                role,
+                permissions: permissions.iter().copied().collect::<BTreeSet<_>>(),
+                max_sessions,
+            })
+            .await
+            .expect("the user is created");
+        TestUser {
+            id: user.id.as_str().to_owned(),
+            username: name.to_owned(),
+            password,
+        }
+    }
+
+    /// How many live sessions the user holds, read from the database.
+    pub async fn live_sessions(&self, user: &TestUser) -> usize {
+        let id = UserId::parse(&user.id).expect("a user id");
+        self.engine
+            .sessions_of(&id)
+            .await
+            .expect("sessions are listed")
+            .len()
+    }
+
+    /// Runs the sweeper once, as its background loop would.
+    pub async fn sweep(&self) {
+        self.engine.sweep().await.expect("the sweep runs");
+    }
+
+    /// Marks the account inactive behind the engine's back, straight in the
+    /// database (no session is ended).
+    pub async fn disable_in_database(&self, user: &TestUser) {
+        sqlx::query("UPDATE users SET active = FALSE WHERE id = $1")
+            .bind(&user.id)
+            .execute(self.engine.pool())
+            .await
+            .expect("updated");
+    }
+
+    /// Every text column of both tables that know a session, one row each:
+    /// the cookie store's `id_hash data` and the registry's `id secret_hash`.
+    pub async fn session_rows_as_text(&self) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT id_hash || ' ' || data FROM session_cookies \
+             UNION ALL SELECT id || ' ' || secret_hash FROM sessions",
+        )
+        .fetch_all(self.engine.pool())
+        .await
+        .expect("readable")
+    }
+
+    /// The `data` of every cookie record.
+    pub async fn cookie_records(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT data FROM session_cookies")
+            .fetch_all(self.engine.pool())
+            .await
+            .expect("read")
+    }
+
+    /// How many ended sessions (tombstones) are still stored.
+    pub async fn tombstones(&self) -> i64 {
+        self.count("SELECT COUNT(*) FROM sessions WHERE ended_at IS NOT NULL")
+            .await
+    }
+
+    /// How many rows the revocation log holds.
+    pub async fn log_rows(&self) -> i64 {
+        self.count("SELECT COUNT(*) FROM revocations").await
+    }
+
+    async fn count(&self, query: &str) -> i64 {
+        sqlx::query_scalar(query)
+            .fetch_one(self.engine.pool())
+            .await
+            .expect("counted")
+    }
+
+    /// Every client address stored anywhere: the sessions', and those in
+    /// the log's details.
+    pub async fn stored_addresses(&self) -> Vec<String> {
+        let pool = self.engine.pool();
+        let mut addresses: Vec<String> = sqlx::query_scalar("SELECT ip FROM sessions")
+            .fetch_all(pool)
+            .await
+            .expect("read");
+        let details: Vec<String> = sqlx::query_scalar("SELECT detail FROM revocations")
+            .fetch_all(pool)
+            .await
+            .expect("read");
+        for detail in details {
+            let detail: Value = serde_json::from_str(&detail).expect("JSON");
+            if let Some(ip) = detail["ip"].as_str() {
+                addresses.push(ip.to_owned());
+            }
+        }
+        addresses
+    }
+
+    /// Rewrites the stored addresses for `setting`, as a start with it
+    /// does; returns how many values changed.
+    pub async fn apply_ip_privacy(&self, setting: IpPrivacy) -> u64 {
+        privacy::apply_to_stored(self.engine.pool(), setting)
+            .await
+            .expect("the stored addresses are rewritten")
+    }
+
+    /// Records in the database that the session proved its password now,
+    /// as another node's re-authentication would; true when a live session
+    /// was marked.
+    pub async fn record_reauthentication(&self, session_id: &str) -> bool {
+        let id = SessionId::parse(session_id).expect("a session id");
+        self.engine
+            .registry()
+            .mark_authenticated(&id, self.engine.now())
+            .await
+            .expect("written")
+    }
+}

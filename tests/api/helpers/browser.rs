@@ -1,0 +1,135 @@
+//! HTTP clients that stand in for browsers and scripts. The typed calls, one
+//! per endpoint, are in `endpoints`; here are the clients and the raw
+//! requests that tests about headers, pages or malformed input make.
+
+use std::time::Duration;
+
+use reqwest::{header, redirect, Method, RequestBuilder, Response};
+
+use super::{
+    app::{TestApp, TestUser},
+    cookies::cookie_header_from,
+};
+
+/// What the browsers say they are: the device lists show "Chrome on Linux".
+const CHROME_ON_LINUX: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+
+/// A client of one server: a browser with its own cookie jar, or a script
+/// holding one hand-made cookie. Redirects are not followed, so tests see
+/// them.
+#[derive(Clone)]
+pub struct Browser {
+    client: reqwest::Client,
+    /// `http://host:port` of the server (or node) it talks to.
+    address: String,
+}
+
+impl Browser {
+    /// A new browser on the server at `address`: its own cookie jar,
+    /// Chrome's user agent.
+    pub fn new(address: &str) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(redirect::Policy::none())
+                .user_agent(CHROME_ON_LINUX)
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("a client"),
+            address: address.to_owned(),
+        }
+    }
+
+    /// A client of the server at `address` that sends exactly this
+    /// `Cookie` header (none when empty) and keeps no cookie it is given:
+    /// another tab still holding an old cookie, an attacker's copy, a
+    /// script. No user agent.
+    pub fn holding(address: &str, cookie: &str) -> Browser {
+        let mut headers = header::HeaderMap::new();
+        if !cookie.is_empty() {
+            headers.insert(header::COOKIE, cookie.parse().expect("a header value"));
+        }
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(redirect::Policy::none())
+                .default_headers(headers)
+                .build()
+                .expect("a client"),
+            address: address.to_owned(),
+        }
+    }
+
+    /// The same browser (the same cookies) talking to another node, as a
+    /// load balancer without sticky sessions sends it.
+    pub fn on(&self, address: &str) -> Browser {
+        Browser {
+            client: self.client.clone(),
+            address: address.to_owned(),
+        }
+    }
+
+    /// A request to `path` on this browser's server.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+    }
+
+    /// `GET path`, raw (pages, headers).
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path)
+            .send()
+            .await
+            .expect("answered")
+    }
+}
+
+impl TestApp {
+    /// A new browser: its own cookie jar.
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.address)
+    }
+
+    /// A client that sends exactly this `Cookie` header: [`Browser::holding`].
+    pub fn browser_holding(&self, cookie: &str) -> Browser {
+        Browser::holding(&self.address, cookie)
+    }
+
+    /// A client with no cookies and no user agent, for requests made by
+    /// hand (foreign origins, malformed bodies).
+    pub fn bare(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(redirect::Policy::none())
+            .build()
+            .expect("a client")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Signs `user` in with a new browser; returns it and its `Cookie`
+    /// header as it is now.
+    pub async fn signed_in(&self, user: &TestUser) -> (Browser, String) {
+        let browser = self.browser();
+        let response = browser.post_login(&user.username, &user.password).await;
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::OK,
+            "{} signs in",
+            user.username
+        );
+        let cookie = cookie_header_from(response.headers());
+        (browser, cookie)
+    }
+
+    /// `N` browsers, each signed in as `user` in turn: a user's devices.
+    pub async fn devices<const N: usize>(&self, user: &TestUser) -> [Browser; N] {
+        let mut devices = Vec::with_capacity(N);
+        for _ in 0..N {
+            devices.push(self.signed_in(user).await.0);
+        }
+        devices
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("exactly N were made"))
+    }
+}

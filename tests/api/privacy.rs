@@ -1,0 +1,93 @@
+//! `BOUNCER_IP_PRIVACY`: what is kept of a client's address — in the device
+//! lists, in the stored rows, and in what a displaced tab is told — and that
+//! turning it up rewrites what was kept before. (Retention of tombstones and
+//! log rows: `own_sessions.rs`, `the_sweeper_ends_abandoned_sessions_and_forgets_old_tombstones`.)
+
+use bouncer_wire::{ErrorBody, Reason, Role};
+use reqwest::StatusCode;
+
+use crate::helpers::{spawn_app_with, IpPrivacy, TestApp};
+
+/// Signs alice in twice (limit 1, so the first is displaced) and returns
+/// what the device list shows and what the displaced browser is told.
+async fn displace(app: &TestApp) -> (String, ErrorBody) {
+    let alice = app.add_user("alice", Role::User, Some(1)).await;
+    let first = app.browser();
+    first.login(&alice).await;
+    let second = app.browser();
+    second.login(&alice).await;
+    let sessions = second.sessions().await.expect("alice's sessions");
+    let listed = sessions[0].ip.clone();
+    let me = first.me().await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    (listed, me.refusal())
+}
+
+#[tokio::test]
+async fn full_keeps_the_whole_address() {
+    let app = spawn_app_with(|_| {}).await;
+    let (listed, _) = displace(&app).await;
+    assert_eq!(listed, "127.0.0.1");
+    let stored = app.stored_addresses().await;
+    assert!(
+        stored.len() >= 3 && stored.iter().all(|ip| ip == "127.0.0.1"),
+        "{stored:?}"
+    );
+}
+
+#[tokio::test]
+async fn truncate_keeps_the_network_only() {
+    let app = spawn_app_with(|s| s.ip_privacy = IpPrivacy::Truncate).await;
+    let (listed, refused) = displace(&app).await;
+    assert_eq!(listed, "127.0.0.0/24");
+    assert_eq!(
+        refused.reason,
+        Some(Reason::SignedInElsewhere),
+        "{refused:?}"
+    );
+    let stored = app.stored_addresses().await;
+    assert!(
+        stored.len() >= 3 && stored.iter().all(|ip| ip == "127.0.0.0/24"),
+        "{stored:?}"
+    );
+}
+
+#[tokio::test]
+async fn off_keeps_no_address_anywhere() {
+    let app = spawn_app_with(|s| s.ip_privacy = IpPrivacy::Off).await;
+    let (listed, _) = displace(&app).await;
+    assert_eq!(listed, "");
+    let stored = app.stored_addresses().await;
+    assert!(
+        stored.len() >= 3 && stored.iter().all(String::is_empty),
+        "{stored:?}"
+    );
+    let dump = app.cookie_records().await;
+    assert!(dump.iter().all(|d| !d.contains("127.0.0.1")), "{dump:?}");
+}
+
+#[tokio::test]
+async fn turning_privacy_up_rewrites_what_was_kept_before() {
+    let app = spawn_app_with(|_| {}).await;
+    displace(&app).await;
+    assert!(app
+        .stored_addresses()
+        .await
+        .iter()
+        .all(|ip| ip == "127.0.0.1"));
+
+    let changed = app.apply_ip_privacy(IpPrivacy::Truncate).await;
+    assert_eq!(changed, 3, "two sessions and one log detail");
+    assert!(app
+        .stored_addresses()
+        .await
+        .iter()
+        .all(|ip| ip == "127.0.0.0/24"));
+    assert_eq!(
+        app.apply_ip_privacy(IpPrivacy::Truncate).await,
+        0,
+        "a second start rewrites nothing"
+    );
+    app.apply_ip_privacy(IpPrivacy::Off).await;
+    assert!(app.stored_addresses().await.iter().all(String::is_empty));
+}
