@@ -5,7 +5,7 @@ use bouncer_wire::{NewUser, Permission, Reason, Revoked, Role, UserPatch};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{spawn_app, Browser, TestApp, TestUser};
+use crate::helpers::{send, spawn_app, Browser, TestApp, TestUser};
 
 /// A signed-in user of the console.
 struct Member {
@@ -93,7 +93,7 @@ async fn the_revoke_permission_matrix() {
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        c.other_admin.browser.me().await.reason(),
+        c.other_admin.browser.end_reason().await,
         Some(Reason::AdminRevoked)
     );
     // revoke_users ends a user's session.
@@ -102,7 +102,7 @@ async fn the_revoke_permission_matrix() {
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        c.alice.browser.me().await.reason(),
+        c.alice.browser.end_reason().await,
         Some(Reason::AdminRevoked)
     );
     assert_eq!(
@@ -136,11 +136,11 @@ async fn bulk_revoke_is_all_or_nothing() {
         .expect("sid ends both");
     assert_eq!(done, Revoked { revoked: 2 });
     assert_eq!(
-        c.alice.browser.me().await.reason(),
+        c.alice.browser.end_reason().await,
         Some(Reason::AdminRevoked)
     );
     assert_eq!(
-        c.root.browser.me().await.reason(),
+        c.root.browser.end_reason().await,
         Some(Reason::AdminRevoked)
     );
 }
@@ -161,7 +161,7 @@ async fn revoke_all_spares_the_caller_and_admins_unless_asked() {
     );
     assert_eq!(c.root.browser.me().await.status, StatusCode::OK);
     assert_eq!(
-        c.alice.browser.me().await.reason(),
+        c.alice.browser.end_reason().await,
         Some(Reason::AdminRevoked)
     );
     let all = c
@@ -173,7 +173,7 @@ async fn revoke_all_spares_the_caller_and_admins_unless_asked() {
     assert_eq!(all, Revoked { revoked: 2 });
     assert_eq!(c.root.browser.me().await.status, StatusCode::OK);
     assert_eq!(
-        c.other_admin.browser.me().await.reason(),
+        c.other_admin.browser.end_reason().await,
         Some(Reason::AdminRevoked)
     );
 }
@@ -241,8 +241,8 @@ async fn admins_manage_users_deactivation_ends_everything_and_the_last_admin_sta
         .await;
     assert_eq!(deactivated.status, StatusCode::OK);
     assert!(!deactivated.expect("deactivated").active);
-    assert_eq!(tv.me().await.reason(), Some(Reason::Deactivated));
-    assert_eq!(phone.me().await.reason(), Some(Reason::Deactivated));
+    assert_eq!(tv.end_reason().await, Some(Reason::Deactivated));
+    assert_eq!(phone.end_reason().await, Some(Reason::Deactivated));
     assert_eq!(
         app.browser()
             .login_as("carol", "carol-long-password")
@@ -275,7 +275,7 @@ async fn admins_manage_users_deactivation_ends_everything_and_the_last_admin_sta
             },
         )
         .await;
-    assert_eq!(back.me().await.reason(), Some(Reason::PasswordChanged));
+    assert_eq!(back.end_reason().await, Some(Reason::PasswordChanged));
 
     // The last active admin can neither be deactivated nor demoted.
     for refused_patch in [
@@ -303,12 +303,8 @@ async fn admins_manage_users_deactivation_ends_everything_and_the_last_admin_sta
         )
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-    let garbage = admin
-        .request(Method::PATCH, &format!("/api/admin/users/{}", carol.id))
-        .json(&json!({"colour": "red"}))
-        .send()
-        .await
-        .expect("answered");
+    let patch = admin.request(Method::PATCH, &format!("/api/admin/users/{}", carol.id));
+    let garbage = send(patch.json(&json!({"colour": "red"}))).await;
     assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -350,12 +346,7 @@ async fn only_admins_manage_users_and_only_staff_read_the_console() {
             "{path}"
         );
         assert_eq!(
-            app.bare()
-                .get(app.url(path))
-                .send()
-                .await
-                .expect("answered")
-                .status(),
+            send(app.request(Method::GET, path)).await.status(),
             StatusCode::UNAUTHORIZED,
             "{path}"
         );

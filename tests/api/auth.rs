@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use bouncer_wire::{Reason, Role};
-use reqwest::{header, StatusCode};
+use reqwest::{header, Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{
-    assert_throttled, cookie_value, session_cookie, session_set_cookie, spawn_app, spawn_app_with,
-    Answer,
+    assert_throttled, cookie_value, send, session_cookie, session_set_cookie, spawn_app,
+    spawn_https_app, Answer,
 };
 
 #[tokio::test]
@@ -60,11 +60,7 @@ async fn login_answers_user_and_session_and_sets_a_safe_cookie() {
 
 #[tokio::test]
 async fn the_cookie_is_secure_when_the_public_origin_is_https() {
-    let app = spawn_app_with(|s| {
-        s.public_origin =
-            bouncer::config::PublicOrigin::parse("https://bouncer.example").expect("valid");
-    })
-    .await;
+    let app = spawn_https_app().await;
     let alice = app.add_user("alice", Role::User, None).await;
     let answer = app.browser().login(&alice).await;
     let set_cookie = session_set_cookie(&answer.headers).expect("a session cookie");
@@ -94,7 +90,6 @@ async fn unknown_user_and_wrong_password_get_the_same_answer() {
 #[tokio::test]
 async fn malformed_bodies_are_400_json() {
     let app = spawn_app().await;
-    let client = app.bare();
     let cases: [(&str, &str); 4] = [
         ("application/json", "{\"username\":"),
         ("application/json", "{\"username\": \"alice\"}"),
@@ -102,14 +97,10 @@ async fn malformed_bodies_are_400_json() {
         ("text/plain", "username=alice&password=x"),
     ];
     for (content_type, body) in cases {
-        let response = client
-            .post(app.url("/api/auth/login"))
-            .header(header::CONTENT_TYPE, content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("answered");
-        let answer: Answer<()> = Answer::read(response).await;
+        let login = app
+            .request(Method::POST, "/api/auth/login")
+            .header(header::CONTENT_TYPE, content_type);
+        let answer: Answer<()> = Answer::read(send(login.body(body)).await).await;
         assert_eq!(
             answer.status,
             StatusCode::BAD_REQUEST,
@@ -221,23 +212,13 @@ async fn logout_ends_the_session_and_its_cookie_and_is_harmless_when_signed_out(
 async fn unknown_api_routes_are_json_404s() {
     let app = spawn_app().await;
     for path in ["/api", "/api/", "/api/nope", "/api/auth/nope/deeper"] {
-        let response = app
-            .bare()
-            .get(app.url(path))
-            .send()
-            .await
-            .expect("answered");
+        let response = send(app.request(Method::GET, path)).await;
         // Read as the API's error body: JSON, not the HTML shell.
         let answer: Answer<()> = Answer::read(response).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(answer.error(), Some("not_found"));
     }
-    let post = app
-        .bare()
-        .post(app.url("/api/nope"))
-        .send()
-        .await
-        .expect("answered");
+    let post = send(app.request(Method::POST, "/api/nope")).await;
     assert_eq!(post.status(), StatusCode::NOT_FOUND);
 }
 
@@ -245,31 +226,21 @@ async fn unknown_api_routes_are_json_404s() {
 async fn cross_origin_writes_are_refused_and_same_origin_ones_pass() {
     let app = spawn_app().await;
     let alice = app.add_user("alice", Role::User, None).await;
-    let login = |origin: Option<String>| {
-        let mut request = app
-            .bare()
-            .post(app.url("/api/auth/login"))
-            .json(&json!({"username": "alice", "password": alice.password}));
-        if let Some(origin) = origin {
-            request = request.header(header::ORIGIN, origin);
-        }
-        request.send()
+    let login = |origin: &str| {
+        let body = json!({"username": "alice", "password": alice.password});
+        let request = app.request(Method::POST, "/api/auth/login").json(&body);
+        send(request.header(header::ORIGIN, origin))
     };
-    let evil = login(Some("https://evil.example".into()))
-        .await
-        .expect("answered");
-    let evil: Answer<()> = Answer::read(evil).await;
+    let evil: Answer<()> = Answer::read(login("https://evil.example").await).await;
     assert_eq!(evil.status, StatusCode::FORBIDDEN);
     assert_eq!(evil.error(), Some("cross_origin"));
-    let same = login(Some(app.address.clone())).await.expect("answered");
+    let same = login(&app.address).await;
     assert_eq!(same.status(), StatusCode::OK);
-    let referer = app
-        .bare()
-        .post(app.url("/api/auth/logout"))
-        .header(header::REFERER, "https://evil.example/page")
-        .send()
-        .await
-        .expect("answered");
+    let referer = send(
+        app.request(Method::POST, "/api/auth/logout")
+            .header(header::REFERER, "https://evil.example/page"),
+    )
+    .await;
     assert_eq!(referer.status(), StatusCode::FORBIDDEN);
 }
 
@@ -328,9 +299,7 @@ async fn a_disabled_account_cannot_sign_in() {
 #[tokio::test]
 async fn me_is_not_activity_and_the_idle_timeout_ends_the_session() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-    browser.login(&alice).await;
+    let (_, [browser]) = app.signed_in_user("alice", None).await;
 
     app.advance_clock(Duration::from_secs(20 * 60));
     assert_eq!(

@@ -109,9 +109,7 @@ async fn migrate_and_user_add_create_a_user_who_can_sign_in() {
 #[tokio::test]
 async fn user_revoke_from_another_process_reaches_the_running_server_within_a_second() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-    browser.login(&alice).await;
+    let (alice, [browser]) = app.signed_in_user("alice", None).await;
     assert_eq!(browser.me().await.status, StatusCode::OK);
 
     let listed = bouncer(

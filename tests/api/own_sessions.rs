@@ -25,13 +25,13 @@ async fn list_end_one_and_revoke_others() {
 
     let b_id = b.session_id().await;
     assert_eq!(a.end_session(&b_id).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(b.me().await.reason(), Some(Reason::RevokedByUser));
+    assert_eq!(b.end_reason().await, Some(Reason::RevokedByUser));
     assert_eq!(app.live_sessions(&bob).await, 2);
     assert_eq!(a.end_session(&b_id).await.status, StatusCode::NOT_FOUND);
 
     let revoked = a.revoke_others().await.expect("the others end");
     assert_eq!(revoked, Revoked { revoked: 1 });
-    assert_eq!(c.me().await.reason(), Some(Reason::RevokedByUser));
+    assert_eq!(c.end_reason().await, Some(Reason::RevokedByUser));
     assert_eq!(a.me().await.status, StatusCode::OK);
     assert_eq!(app.live_sessions(&bob).await, 1);
 }
@@ -55,9 +55,7 @@ async fn nobody_can_end_someone_elses_session_through_their_own_list() {
 #[tokio::test]
 async fn ending_the_current_session_is_a_logout() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-    browser.login(&alice).await;
+    let (alice, [browser]) = app.signed_in_user("alice", None).await;
     let id = browser.session_id().await;
     assert_eq!(
         browser.end_session(&id).await.status,
@@ -97,7 +95,7 @@ async fn a_password_change_ends_the_others_and_keeps_this_one_under_a_new_cookie
     assert_eq!(ok.status, StatusCode::NO_CONTENT);
     let new_cookie = cookie_value(&session_set_cookie(&ok.headers).expect("a new cookie"));
     assert_ne!(new_cookie, old_cookie);
-    assert_eq!(phone.me().await.reason(), Some(Reason::PasswordChanged));
+    assert_eq!(phone.end_reason().await, Some(Reason::PasswordChanged));
     let me = laptop.me().await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(
@@ -129,9 +127,7 @@ async fn a_password_change_ends_the_others_and_keeps_this_one_under_a_new_cookie
 #[tokio::test]
 async fn the_activity_endpoint_moves_the_idle_deadline_and_needs_a_session() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-    browser.login(&alice).await;
+    let (_, [browser]) = app.signed_in_user("alice", None).await;
     for _ in 0..3 {
         app.advance_clock(Duration::from_secs(20 * 60));
         assert_eq!(browser.activity().await.status, StatusCode::NO_CONTENT);
@@ -146,9 +142,7 @@ async fn the_activity_endpoint_moves_the_idle_deadline_and_needs_a_session() {
 #[tokio::test]
 async fn the_sweeper_ends_abandoned_sessions_and_forgets_old_tombstones() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-    browser.login(&alice).await;
+    let (alice, [browser]) = app.signed_in_user("alice", None).await;
     app.advance_clock(Duration::from_secs(40 * 60));
     app.sweep().await;
     assert_eq!(
@@ -157,7 +151,7 @@ async fn the_sweeper_ends_abandoned_sessions_and_forgets_old_tombstones() {
         "ended without any request"
     );
     assert_eq!(
-        browser.me().await.reason(),
+        browser.end_reason().await,
         Some(Reason::IdleTimeout),
         "the tombstone tells why"
     );

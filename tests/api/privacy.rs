@@ -3,7 +3,7 @@
 //! turning it up rewrites what was kept before. (Retention of tombstones and
 //! log rows: `own_sessions.rs`, `the_sweeper_ends_abandoned_sessions_and_forgets_old_tombstones`.)
 
-use bouncer_wire::{ErrorBody, Reason, Role};
+use bouncer_wire::{ErrorBody, Reason};
 use reqwest::StatusCode;
 
 use crate::helpers::{spawn_app_with, IpPrivacy, TestApp};
@@ -11,9 +11,7 @@ use crate::helpers::{spawn_app_with, IpPrivacy, TestApp};
 /// Signs alice in twice (limit 1, so the first is displaced) and returns
 /// what the device list shows and what the displaced browser is told.
 async fn displace(app: &TestApp) -> (String, ErrorBody) {
-    let alice = app.add_user("alice", Role::User, Some(1)).await;
-    let first = app.browser();
-    first.login(&alice).await;
+    let (alice, [first]) = app.signed_in_user("alice", Some(1)).await;
     let second = app.browser();
     second.login(&alice).await;
     let sessions = second.sessions().await.expect("alice's sessions");

@@ -11,7 +11,7 @@ use bouncer_wire::{Reason, Revoked, Role};
 use leptos::server_fn::ServerFn;
 use reqwest::{header, Method, StatusCode};
 
-use crate::helpers::{assert_throttled, spawn_app, spawn_app_with, Answer};
+use crate::helpers::{assert_throttled, send, spawn_app, spawn_app_with, Answer};
 
 /// The default window (`15m`).
 const WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -34,8 +34,7 @@ fn assert_reauthentication_required<T: Debug>(answer: Answer<T>, call: &str) {
 #[tokio::test]
 async fn other_sessions_end_within_the_window_and_need_the_password_after_it() {
     let app = spawn_app().await;
-    let bob = app.add_user("bob", Role::User, Some(0)).await;
-    let [laptop, phone, tablet] = app.devices(&bob).await;
+    let (bob, [laptop, phone, tablet]) = app.signed_in_user("bob", Some(0)).await;
     let (phone_id, tablet_id) = (phone.session_id().await, tablet.session_id().await);
 
     // Right after signing in: no password needed.
@@ -43,7 +42,7 @@ async fn other_sessions_end_within_the_window_and_need_the_password_after_it() {
         laptop.end_session(&phone_id).await.status,
         StatusCode::NO_CONTENT
     );
-    assert_eq!(phone.me().await.reason(), Some(Reason::RevokedByUser));
+    assert_eq!(phone.end_reason().await, Some(Reason::RevokedByUser));
 
     app.advance_clock(PAST_THE_WINDOW);
     assert_reauthentication_required(laptop.end_session(&tablet_id).await, "DELETE");
@@ -68,19 +67,18 @@ async fn other_sessions_end_within_the_window_and_need_the_password_after_it() {
         laptop.end_session(&tablet_id).await.status,
         StatusCode::NO_CONTENT
     );
-    assert_eq!(tablet.me().await.reason(), Some(Reason::RevokedByUser));
+    assert_eq!(tablet.end_reason().await, Some(Reason::RevokedByUser));
     let [watch] = app.devices(&bob).await;
     let revoked = laptop.revoke_others().await.expect("the others end");
     assert_eq!(revoked, Revoked { revoked: 1 });
-    assert_eq!(watch.me().await.reason(), Some(Reason::RevokedByUser));
+    assert_eq!(watch.end_reason().await, Some(Reason::RevokedByUser));
     assert_eq!(app.live_sessions(&bob).await, 1);
 }
 
 #[tokio::test]
 async fn the_window_includes_its_last_moment() {
     let app = spawn_app_with(|s| s.reauth_window = Some(Duration::from_secs(60))).await;
-    let bob = app.add_user("bob", Role::User, Some(0)).await;
-    let [laptop, phone, tablet] = app.devices(&bob).await;
+    let (_, [laptop, phone, tablet]) = app.signed_in_user("bob", Some(0)).await;
     let phone_id = phone.session_id().await;
     let tablet_id = tablet.session_id().await;
 
@@ -97,8 +95,7 @@ async fn the_window_includes_its_last_moment() {
 #[tokio::test]
 async fn ending_the_current_session_never_needs_the_password() {
     let app = spawn_app().await;
-    let bob = app.add_user("bob", Role::User, Some(0)).await;
-    let [laptop, phone] = app.devices(&bob).await;
+    let (bob, [laptop, phone]) = app.signed_in_user("bob", Some(0)).await;
     let laptop_id = laptop.session_id().await;
 
     app.advance_clock(PAST_THE_WINDOW);
@@ -112,7 +109,7 @@ async fn ending_the_current_session_never_needs_the_password() {
         "signed out"
     );
     // A logout: with logout-everywhere on (the default) the phone ends too.
-    assert_eq!(phone.me().await.reason(), Some(Reason::LoggedOutElsewhere));
+    assert_eq!(phone.end_reason().await, Some(Reason::LoggedOutElsewhere));
     assert_eq!(app.live_sessions(&bob).await, 0);
 
     let [laptop] = app.devices(&bob).await;
@@ -129,8 +126,7 @@ async fn off_disables_the_requirement() {
         s.idle_timeout = None;
     })
     .await;
-    let bob = app.add_user("bob", Role::User, Some(0)).await;
-    let [laptop, phone, _tablet] = app.devices(&bob).await;
+    let (bob, [laptop, phone, _tablet]) = app.signed_in_user("bob", Some(0)).await;
     let phone_id = phone.session_id().await;
 
     app.advance_clock(Duration::from_secs(2 * 60 * 60));
@@ -146,8 +142,7 @@ async fn off_disables_the_requirement() {
 #[tokio::test]
 async fn a_continued_login_and_a_password_change_start_the_window_again() {
     let app = spawn_app().await;
-    let bob = app.add_user("bob", Role::User, Some(0)).await;
-    let [laptop, _phone] = app.devices(&bob).await;
+    let (bob, [laptop, _phone]) = app.signed_in_user("bob", Some(0)).await;
     let laptop_id = laptop.session_id().await;
 
     app.advance_clock(PAST_THE_WINDOW);
@@ -166,7 +161,7 @@ async fn a_continued_login_and_a_password_change_start_the_window_again() {
         .change_password(&bob.password, "bobs-new-password")
         .await;
     assert_eq!(changed.status, StatusCode::NO_CONTENT);
-    assert_eq!(phone.me().await.reason(), Some(Reason::PasswordChanged));
+    assert_eq!(phone.end_reason().await, Some(Reason::PasswordChanged));
     let [phone] = app.devices(&bob.with_password("bobs-new-password")).await;
     let phone_id = phone.session_id().await;
     assert_eq!(
@@ -182,8 +177,7 @@ async fn a_continued_login_and_a_password_change_start_the_window_again() {
 #[tokio::test]
 async fn wrong_passwords_are_throttled_like_sign_in() {
     let app = spawn_app().await;
-    let bob = app.add_user("bob", Role::User, Some(0)).await;
-    let [laptop, phone] = app.devices(&bob).await;
+    let (bob, [laptop, phone]) = app.signed_in_user("bob", Some(0)).await;
     app.advance_clock(PAST_THE_WINDOW);
 
     for attempt in 0..5 {
@@ -219,14 +213,10 @@ async fn reauthenticate_needs_a_session_and_a_well_formed_body() {
 
     let (laptop, _) = app.signed_in(&bob).await;
     for body in ["{\"pass\": \"x\"}", "not json", "{\"password\": 5}"] {
-        let response = laptop
+        let reauthenticate = laptop
             .request(Method::POST, "/api/auth/reauthenticate")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("answered");
-        let answer: Answer<()> = Answer::read(response).await;
+            .header(header::CONTENT_TYPE, "application/json");
+        let answer: Answer<()> = Answer::read(send(reauthenticate.body(body)).await).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(answer.error(), Some("bad_request"), "{body}");
     }
@@ -238,8 +228,7 @@ async fn reauthenticate_needs_a_session_and_a_well_formed_body() {
 #[tokio::test]
 async fn the_proof_is_read_from_the_database() {
     let app = spawn_app().await;
-    let bob = app.add_user("bob", Role::User, Some(0)).await;
-    let [laptop, phone] = app.devices(&bob).await;
+    let (_, [laptop, phone]) = app.signed_in_user("bob", Some(0)).await;
     let laptop_id = laptop.session_id().await;
     let phone_id = phone.session_id().await;
     app.advance_clock(PAST_THE_WINDOW);
@@ -263,13 +252,12 @@ async fn the_account_page_server_functions_ask_for_the_password_too() {
     let (laptop, cookie) = app.signed_in(&bob).await;
     let [phone] = app.devices(&bob).await;
     let phone_id = phone.session_id().await;
+    let page = app.browser_holding(&cookie);
     let call = |path: &'static str, form: String| {
-        app.bare()
-            .post(app.url(path))
-            .header(header::COOKIE, &cookie)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
+        let form_post = page
+            .request(Method::POST, path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        send(form_post.body(form))
     };
     let end_others = <app::server::EndOtherSessions as ServerFn>::PATH;
     let end_one = <app::server::EndMySession as ServerFn>::PATH;
@@ -280,7 +268,7 @@ async fn the_account_page_server_functions_ask_for_the_password_too() {
         (end_others, String::new()),
         (end_one, format!("id={phone_id}")),
     ] {
-        let refused = call(path, form).await.expect("answered");
+        let refused = call(path, form).await;
         assert!(!refused.status().is_success(), "{path}");
         let text = refused.text().await.expect("a body");
         assert!(
@@ -290,9 +278,7 @@ async fn the_account_page_server_functions_ask_for_the_password_too() {
     }
     assert_eq!(app.live_sessions(&bob).await, 2, "nothing ended");
 
-    let wrong = call(reauth, "password=guess".to_owned())
-        .await
-        .expect("answered");
+    let wrong = call(reauth, "password=guess".to_owned()).await;
     assert!(!wrong.status().is_success());
     assert!(wrong
         .text()
@@ -300,13 +286,11 @@ async fn the_account_page_server_functions_ask_for_the_password_too() {
         .expect("a body")
         .contains("The password is not correct."));
     let form = format!("password={}", urlencoding(&bob.password));
-    let right = call(reauth, form).await.expect("answered");
+    let right = call(reauth, form).await;
     assert!(right.status().is_success(), "{}", right.status());
-    let ended = call(end_one, format!("id={phone_id}"))
-        .await
-        .expect("answered");
+    let ended = call(end_one, format!("id={phone_id}")).await;
     assert!(ended.status().is_success(), "{}", ended.status());
-    assert_eq!(phone.me().await.reason(), Some(Reason::RevokedByUser));
+    assert_eq!(phone.end_reason().await, Some(Reason::RevokedByUser));
     assert_eq!(laptop.me().await.status, StatusCode::OK);
 }
 

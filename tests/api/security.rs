@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use tower_sessions::session::Id;
 
 use crate::helpers::{
-    assert_throttled, attribute, attributes, cookie_header_from, cookie_value, session_set_cookie,
-    spawn_app, spawn_app_with, upgrade_refusal, upgrade_status, Answer,
+    assert_throttled, attribute, attributes, cookie_header_from, cookie_value, send,
+    session_set_cookie, spawn_app, spawn_https_app, upgrade_refusal, upgrade_status, Answer,
 };
 
 /// V3.2.2 (at least 64 bits of entropy) and V3.2.4 (a cryptographic
@@ -69,19 +69,18 @@ async fn cookie_ids_carry_128_random_bits_and_never_repeat() {
 async fn nothing_issues_a_session_cookie_before_sign_in() {
     let app = spawn_app().await;
     app.add_user("alice", Role::User, None).await;
-    let client = app.bare();
+    let wrong_login = json!({"username": "alice", "password": "not-the-password"});
     let anonymous = [
-        client.get(app.url("/")),
-        client.get(app.url("/login")),
-        client.get(app.url("/login?reason=logged_out&next=/account")),
-        client.get(app.url("/api/auth/me")),
-        client.post(app.url("/api/auth/logout")),
-        client
-            .post(app.url("/api/auth/login"))
-            .json(&json!({"username": "alice", "password": "not-the-password"})),
+        app.request(Method::GET, "/"),
+        app.request(Method::GET, "/login"),
+        app.request(Method::GET, "/login?reason=logged_out&next=/account"),
+        app.request(Method::GET, "/api/auth/me"),
+        app.request(Method::POST, "/api/auth/logout"),
+        app.request(Method::POST, "/api/auth/login")
+            .json(&wrong_login),
     ];
     for request in anonymous {
-        let response = request.send().await.expect("answered");
+        let response = send(request).await;
         assert!(
             session_set_cookie(response.headers()).is_none(),
             "{} set a cookie",
@@ -158,11 +157,7 @@ async fn the_cookie_is_host_only_and_lives_no_longer_than_the_session_may() {
 /// browsers would refuse it and keep the dead id.
 #[tokio::test]
 async fn on_https_the_cookie_is_secure_and_host_prefixed() {
-    let app = spawn_app_with(|s| {
-        s.public_origin =
-            bouncer::config::PublicOrigin::parse("https://bouncer.example").expect("valid");
-    })
-    .await;
+    let app = spawn_https_app().await;
     let alice = app.add_user("alice", Role::User, None).await;
     let answer = app.browser().login(&alice).await;
     assert_eq!(answer.status, StatusCode::OK);
@@ -218,7 +213,7 @@ async fn the_cookie_id_never_travels_in_a_url_a_page_or_a_message() {
         assert!(!text.contains(&secret), "{path} shows the cookie id");
     }
     // The typed hello holds the whole message (`Tab` checks it).
-    let (_tab, hello) = app.open_tab(&cookie).await;
+    let (_tab, hello) = browser.open_tab().await;
     let hello = serde_json::to_string(&hello).expect("serialises");
     assert!(!hello.contains(&secret), "{hello}");
 
@@ -227,12 +222,7 @@ async fn the_cookie_id_never_travels_in_a_url_a_page_or_a_message() {
         format!("/api/auth/me?session={secret}"),
         format!("/api/auth/me;bouncer_session={secret}"),
     ] {
-        let response = app
-            .bare()
-            .get(app.url(&path))
-            .send()
-            .await
-            .expect("answered");
+        let response = send(app.request(Method::GET, &path)).await;
         assert!(
             matches!(
                 response.status(),
@@ -242,12 +232,7 @@ async fn the_cookie_id_never_travels_in_a_url_a_page_or_a_message() {
             response.status()
         );
     }
-    let page = app
-        .bare()
-        .get(app.url(&format!("/account?bouncer_session={secret}")))
-        .send()
-        .await
-        .expect("answered");
+    let page = send(app.request(Method::GET, &format!("/account?bouncer_session={secret}"))).await;
     assert_eq!(page.status(), StatusCode::SEE_OTHER, "not signed in");
     let location = page.headers()[header::LOCATION]
         .to_str()
@@ -329,7 +314,7 @@ async fn a_timed_out_session_stays_ended_whatever_the_client_sends() {
         401,
         "a timed-out session opens no socket"
     );
-    assert_eq!(browser.me().await.reason(), Some(Reason::IdleTimeout));
+    assert_eq!(browser.end_reason().await, Some(Reason::IdleTimeout));
     assert_eq!(app.live_sessions(&alice).await, 0);
 }
 
@@ -342,25 +327,16 @@ async fn scripts_use_a_session_not_a_static_key() {
     let root = app.add_user("root", Role::Admin, None).await;
     let (_, cookie) = app.signed_in(&root).await;
     let secret = cookie.trim_start_matches("bouncer_session=");
-    let client = app.bare();
-    let users = || client.get(app.url("/api/admin/users"));
+    let users = || app.request(Method::GET, "/api/admin/users");
     for request in [
         users().basic_auth("root", Some(&root.password)),
         users().bearer_auth(secret),
         users().header("x-api-key", secret),
     ] {
-        assert_eq!(
-            request.send().await.expect("answered").status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(send(request).await.status(), StatusCode::UNAUTHORIZED);
     }
     assert_eq!(
-        users()
-            .header(header::COOKIE, &cookie)
-            .send()
-            .await
-            .expect("answered")
-            .status(),
+        send(users().header(header::COOKIE, &cookie)).await.status(),
         StatusCode::OK
     );
 }
@@ -397,7 +373,7 @@ async fn a_password_change_needs_the_current_password_and_guesses_are_throttled(
     app.advance_clock(Duration::from_secs(retry_after));
     let changed = laptop.change_password(&bob.password, NEW).await;
     assert_eq!(changed.status, StatusCode::NO_CONTENT);
-    assert_eq!(phone.me().await.reason(), Some(Reason::PasswordChanged));
+    assert_eq!(phone.end_reason().await, Some(Reason::PasswordChanged));
 }
 
 /// The server function behind "Sign out all other devices" on `/account`.
@@ -484,8 +460,7 @@ async fn cross_site_writes_riding_the_cookie_are_refused_and_change_nothing() {
     for origin in &foreign {
         for (method, path, body, cookie) in &writes {
             let mut request = app
-                .bare()
-                .request(method.clone(), app.url(path))
+                .request(method.clone(), path)
                 .header(header::ORIGIN, origin);
             if !cookie.is_empty() {
                 request = request.header(header::COOKIE, *cookie);
@@ -493,8 +468,7 @@ async fn cross_site_writes_riding_the_cookie_are_refused_and_change_nothing() {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = request.send().await.expect("answered");
-            let answer: Answer<()> = Answer::read(response).await;
+            let answer: Answer<()> = Answer::read(send(request).await).await;
             assert_eq!(
                 answer.status,
                 StatusCode::FORBIDDEN,
@@ -508,14 +482,12 @@ async fn cross_site_writes_riding_the_cookie_are_refused_and_change_nothing() {
         }
     }
     // A foreign Referer, without Origin, is refused the same way.
-    let referred = app
-        .bare()
-        .post(app.url("/api/sessions/revoke-others"))
-        .header(header::COOKIE, &laptop_cookie)
-        .header(header::REFERER, "https://evil.example/cats")
-        .send()
-        .await
-        .expect("answered");
+    let referred = send(
+        app.request(Method::POST, "/api/sessions/revoke-others")
+            .header(header::COOKIE, &laptop_cookie)
+            .header(header::REFERER, "https://evil.example/cats"),
+    )
+    .await;
     assert_eq!(referred.status(), StatusCode::FORBIDDEN);
 
     assert_eq!(app.live_sessions(&bob).await, 2, "no session ended");
@@ -523,18 +495,16 @@ async fn cross_site_writes_riding_the_cookie_are_refused_and_change_nothing() {
     assert_eq!(phone.me().await.status, StatusCode::OK);
 
     // The same requests from our own pages pass: a same-origin Referer...
-    let own_page = app
-        .bare()
-        .post(app.url("/api/sessions/revoke-others"))
-        .header(header::COOKIE, &laptop_cookie)
-        .header(header::REFERER, format!("{}/account", app.address))
-        .send()
-        .await
-        .expect("answered");
+    let own_page = send(
+        app.request(Method::POST, "/api/sessions/revoke-others")
+            .header(header::COOKIE, &laptop_cookie)
+            .header(header::REFERER, format!("{}/account", app.address)),
+    )
+    .await;
     let own_page: Answer<Revoked> = Answer::read(own_page).await;
     assert_eq!(own_page.status, StatusCode::OK);
     assert_eq!(own_page.expect("the others end"), Revoked { revoked: 1 });
-    assert_eq!(phone.me().await.reason(), Some(Reason::RevokedByUser));
+    assert_eq!(phone.end_reason().await, Some(Reason::RevokedByUser));
     // ...and our own Origin, on the server function refused above.
     let phone = app.browser();
     assert_eq!(
@@ -542,18 +512,16 @@ async fn cross_site_writes_riding_the_cookie_are_refused_and_change_nothing() {
         StatusCode::OK,
         "the password is unchanged"
     );
-    let server_fn = app
-        .bare()
-        .post(app.url(end_other_sessions_path()))
-        .header(header::COOKIE, &laptop_cookie)
-        .header(header::ORIGIN, &app.address)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .send()
-        .await
-        .expect("answered");
+    let server_fn = send(
+        app.request(Method::POST, end_other_sessions_path())
+            .header(header::COOKIE, &laptop_cookie)
+            .header(header::ORIGIN, &app.address)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
+    )
+    .await;
     assert_eq!(server_fn.status(), StatusCode::OK);
     assert_eq!(server_fn.text().await.expect("a body"), "1");
-    assert_eq!(phone.me().await.reason(), Some(Reason::RevokedByUser));
+    assert_eq!(phone.end_reason().await, Some(Reason::RevokedByUser));
     assert_eq!(laptop.me().await.status, StatusCode::OK);
 }
 
@@ -576,14 +544,12 @@ async fn no_get_changes_anything() {
         end_other_sessions_path().to_owned(),
         "/api/admin/revoke-all".to_owned(),
     ] {
-        let response = app
-            .bare()
-            .get(app.url(&path))
-            .header(header::COOKIE, &cookie)
-            .header(header::ORIGIN, "https://evil.example")
-            .send()
-            .await
-            .expect("answered");
+        let response = send(
+            app.request(Method::GET, &path)
+                .header(header::COOKIE, &cookie)
+                .header(header::ORIGIN, "https://evil.example"),
+        )
+        .await;
         assert!(
             response.status().is_client_error(),
             "GET {path}: {}",
@@ -624,5 +590,5 @@ async fn cross_site_socket_upgrades_are_refused_for_every_other_origin() {
     assert_eq!(sessions[0].online_tabs, 0, "no refused socket counted");
 
     // Our own origin connects, and its first message is the hello.
-    app.open_tab(&cookie).await;
+    browser.open_tab().await;
 }

@@ -29,7 +29,7 @@ async fn alice_on_two_browsers_with_limit_one_keeps_only_the_newest() {
     // Back on the laptop: it replaces the phone in turn.
     assert_eq!(laptop.login(&alice).await.status, StatusCode::OK);
     assert_eq!(app.live_sessions(&alice).await, 1);
-    assert_eq!(phone.me().await.reason(), Some(Reason::SignedInElsewhere));
+    assert_eq!(phone.end_reason().await, Some(Reason::SignedInElsewhere));
 }
 
 #[tokio::test]
@@ -49,12 +49,11 @@ async fn a_per_user_override_lifts_the_limit() {
 #[tokio::test]
 async fn a_per_user_limit_of_two_replaces_the_oldest() {
     let app = spawn_app().await;
-    let carol = app.add_user("carol", Role::User, Some(2)).await;
-    let [a, b] = app.devices(&carol).await;
+    let (carol, [a, b]) = app.signed_in_user("carol", Some(2)).await;
     assert_eq!(app.live_sessions(&carol).await, 2);
     let [c] = app.devices(&carol).await;
     assert_eq!(app.live_sessions(&carol).await, 2);
-    assert_eq!(a.me().await.reason(), Some(Reason::SignedInElsewhere));
+    assert_eq!(a.end_reason().await, Some(Reason::SignedInElsewhere));
     assert_eq!(b.me().await.status, StatusCode::OK);
     assert_eq!(c.me().await.status, StatusCode::OK);
 }
@@ -93,20 +92,18 @@ async fn refuse_new_answers_409_with_the_sessions_holding_the_slots() {
 #[tokio::test]
 async fn logout_everywhere_on_ends_every_session_of_the_user() {
     let app = spawn_app().await;
-    let bob = app.add_user("bob", Role::User, Some(0)).await;
-    let [a, b, c] = app.devices(&bob).await;
+    let (bob, [a, b, c]) = app.signed_in_user("bob", Some(0)).await;
     assert_eq!(app.live_sessions(&bob).await, 3);
     assert_eq!(a.logout().await.status, StatusCode::NO_CONTENT);
     assert_eq!(app.live_sessions(&bob).await, 0);
-    assert_eq!(b.me().await.reason(), Some(Reason::LoggedOutElsewhere));
-    assert_eq!(c.me().await.reason(), Some(Reason::LoggedOutElsewhere));
+    assert_eq!(b.end_reason().await, Some(Reason::LoggedOutElsewhere));
+    assert_eq!(c.end_reason().await, Some(Reason::LoggedOutElsewhere));
 }
 
 #[tokio::test]
 async fn logout_everywhere_off_ends_only_this_session() {
     let app = spawn_app_with(|s| s.logout_everywhere = false).await;
-    let bob = app.add_user("bob", Role::User, Some(0)).await;
-    let [a, b, c] = app.devices(&bob).await;
+    let (bob, [a, b, c]) = app.signed_in_user("bob", Some(0)).await;
     assert_eq!(app.live_sessions(&bob).await, 3);
     a.logout().await;
     assert_eq!(app.live_sessions(&bob).await, 2);
@@ -138,23 +135,19 @@ async fn fifty_rounds_of_two_simultaneous_logins_leave_exactly_one_session() {
 #[tokio::test]
 async fn a_timed_out_session_holds_no_slot_under_refuse_new() {
     let app = spawn_app_with(|s| s.on_limit = OnLimitSetting::RefuseNew).await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let laptop = app.browser();
-    laptop.login(&alice).await;
+    let (alice, [laptop]) = app.signed_in_user("alice", None).await;
     // The laptop was closed; nobody made a request since.
     app.advance_clock(Duration::from_secs(31 * 60));
     let phone = app.browser();
     assert_eq!(phone.login(&alice).await.status, StatusCode::OK);
     assert_eq!(app.live_sessions(&alice).await, 1);
-    assert_eq!(laptop.me().await.reason(), Some(Reason::IdleTimeout));
+    assert_eq!(laptop.end_reason().await, Some(Reason::IdleTimeout));
 }
 
 #[tokio::test]
 async fn page_loads_are_activity_and_move_the_idle_deadline() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-    browser.login(&alice).await;
+    let (_, [browser]) = app.signed_in_user("alice", None).await;
     for _ in 0..3 {
         app.advance_clock(Duration::from_secs(20 * 60));
         assert_eq!(browser.get("/").await.status(), StatusCode::OK);
@@ -169,9 +162,7 @@ async fn page_loads_are_activity_and_move_the_idle_deadline() {
 #[tokio::test]
 async fn the_absolute_timeout_ends_even_an_active_session() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-    browser.login(&alice).await;
+    let (_, [browser]) = app.signed_in_user("alice", None).await;
     for _ in 0..36 {
         app.advance_clock(Duration::from_secs(20 * 60));
         browser.get("/").await;
@@ -199,6 +190,6 @@ async fn under_refuse_new_a_login_may_end_one_of_the_holders_and_continue() {
     let admitted = phone.login_replacing(&alice, &tv_session).await;
     assert_eq!(admitted.status, StatusCode::OK);
     assert_eq!(app.live_sessions(&alice).await, 1);
-    assert_eq!(tv.me().await.reason(), Some(Reason::SignedInElsewhere));
+    assert_eq!(tv.end_reason().await, Some(Reason::SignedInElsewhere));
     assert_eq!(phone.me().await.status, StatusCode::OK);
 }

@@ -21,7 +21,7 @@ async fn quiet(tab: &mut Tab) -> bool {
 async fn the_upgrade_needs_a_live_session_and_our_origin() {
     let app = spawn_app().await;
     let alice = app.add_user("alice", Role::User, None).await;
-    let (_, cookie) = app.signed_in(&alice).await;
+    let (browser, cookie) = app.signed_in(&alice).await;
     assert_eq!(upgrade_status(&app.connect(None, None).await), 401);
     assert_eq!(
         upgrade_status(&app.connect(Some("bouncer_session=garbage"), None).await),
@@ -40,7 +40,7 @@ async fn the_upgrade_needs_a_live_session_and_our_origin() {
         "non-browser clients send no Origin"
     );
 
-    let (_, hello) = app.open_tab(&cookie).await;
+    let (_, hello) = browser.open_tab().await;
     assert_eq!(hello.username, "alice");
     assert!(hello.current);
     assert_eq!(hello.online_tabs, 1);
@@ -52,12 +52,12 @@ async fn an_admin_revoke_reaches_every_tab_of_that_session_and_no_other() {
     let alice = app.add_user("alice", Role::User, None).await;
     let bob = app.add_user("bob", Role::User, None).await;
     let root = app.add_user("root", Role::Admin, None).await;
-    let (alices, cookie) = app.signed_in(&alice).await;
-    let (_, bob_cookie) = app.signed_in(&bob).await;
-    let (roots, _) = app.signed_in(&root).await;
-    let (mut first, hello) = app.open_tab(&cookie).await;
-    let (mut second, _) = app.open_tab(&cookie).await;
-    let (mut bobs, _) = app.open_tab(&bob_cookie).await;
+    let [alices] = app.devices(&alice).await;
+    let [bobs] = app.devices(&bob).await;
+    let [roots] = app.devices(&root).await;
+    let (mut first, hello) = alices.open_tab().await;
+    let (mut second, _) = alices.open_tab().await;
+    let (mut bobs_tab, _) = bobs.open_tab().await;
     let listed = roots
         .admin_sessions(Some(&hello.user_id))
         .await
@@ -74,10 +74,10 @@ async fn an_admin_revoke_reaches_every_tab_of_that_session_and_no_other() {
     }
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(
-        quiet(&mut bobs).await,
+        quiet(&mut bobs_tab).await,
         "bob's tab hears nothing about alice"
     );
-    assert_eq!(alices.me().await.reason(), Some(Reason::AdminRevoked));
+    assert_eq!(alices.end_reason().await, Some(Reason::AdminRevoked));
 
     let tabs_notified = |roots: Browser| async move {
         let audit = roots.audit(1).await.expect("the audit log");
@@ -102,11 +102,11 @@ async fn each_trigger_pushes_its_reason() {
     let root = app
         .add_user_with("root", Role::Admin, &[Permission::RevokeAdmins], None)
         .await;
-    let (roots, _) = app.signed_in(&root).await;
+    let [roots] = app.devices(&root).await;
 
     // signed_in_elsewhere, with where the new sign-in came from.
-    let (_, cookie) = app.signed_in(&alice).await;
-    let (mut tab, _) = app.open_tab(&cookie).await;
+    let [alices] = app.devices(&alice).await;
+    let (mut tab, _) = alices.open_tab().await;
     app.signed_in(&alice).await;
     let ended = tab.ended(WAIT).await;
     assert_eq!(ended.reason, Reason::SignedInElsewhere);
@@ -117,10 +117,9 @@ async fn each_trigger_pushes_its_reason() {
         .is_some_and(|at| at.ends_with('Z')));
 
     // logged_out to the same session's other tabs, logged_out_elsewhere to the rest.
-    let (laptop, laptop_cookie) = app.signed_in(&bob).await;
-    let (_, phone_cookie) = app.signed_in(&bob).await;
-    let (mut laptop_tab, _) = app.open_tab(&laptop_cookie).await;
-    let (mut phone_tab, _) = app.open_tab(&phone_cookie).await;
+    let [laptop, phone] = app.devices(&bob).await;
+    let (mut laptop_tab, _) = laptop.open_tab().await;
+    let (mut phone_tab, _) = phone.open_tab().await;
     laptop.logout().await;
     assert_eq!(laptop_tab.ended(WAIT).await.reason, Reason::LoggedOut);
     assert_eq!(
@@ -129,15 +128,14 @@ async fn each_trigger_pushes_its_reason() {
     );
 
     // revoked_by_user.
-    let (laptop, _) = app.signed_in(&bob).await;
-    let (_, phone_cookie) = app.signed_in(&bob).await;
-    let (mut phone_tab, _) = app.open_tab(&phone_cookie).await;
+    let [laptop, phone] = app.devices(&bob).await;
+    let (mut phone_tab, _) = phone.open_tab().await;
     laptop.revoke_others().await;
     assert_eq!(phone_tab.ended(WAIT).await.reason, Reason::RevokedByUser);
 
     // password_changed.
-    let (_, phone_cookie) = app.signed_in(&bob).await;
-    let (mut phone_tab, _) = app.open_tab(&phone_cookie).await;
+    let [phone] = app.devices(&bob).await;
+    let (mut phone_tab, _) = phone.open_tab().await;
     let changed = laptop
         .change_password(&bob.password, "bob-new-password")
         .await;
@@ -145,8 +143,8 @@ async fn each_trigger_pushes_its_reason() {
     assert_eq!(phone_tab.ended(WAIT).await.reason, Reason::PasswordChanged);
 
     // deactivated.
-    let (_, laptop_cookie) = app.signed_in(&bob.with_password("bob-new-password")).await;
-    let (mut laptop_tab, _) = app.open_tab(&laptop_cookie).await;
+    let [laptop] = app.devices(&bob.with_password("bob-new-password")).await;
+    let (mut laptop_tab, _) = laptop.open_tab().await;
     let deactivate = UserPatch {
         active: Some(false),
         ..UserPatch::default()
@@ -158,10 +156,9 @@ async fn each_trigger_pushes_its_reason() {
 #[tokio::test]
 async fn timeouts_end_open_tabs_with_no_request_and_warn_first() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let (_, cookie) = app.signed_in(&alice).await;
-    let (mut one, _) = app.open_tab(&cookie).await;
-    let (mut two, _) = app.open_tab(&cookie).await;
+    let (_, [browser]) = app.signed_in_user("alice", None).await;
+    let (mut one, _) = browser.open_tab().await;
+    let (mut two, _) = browser.open_tab().await;
 
     app.advance_clock(Duration::from_secs(29 * 60 + 30));
     for tab in [&mut one, &mut two] {
@@ -207,9 +204,8 @@ async fn the_absolute_timeout_ends_an_active_tab() {
         s.auto_logout_message = "Time is up.".into();
     })
     .await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let (_, cookie) = app.signed_in(&alice).await;
-    let (mut tab, _) = app.open_tab(&cookie).await;
+    let (_, [browser]) = app.signed_in_user("alice", None).await;
+    let (mut tab, _) = browser.open_tab().await;
     app.advance_clock(Duration::from_secs(3601));
     let ended = tab.ended(WAIT).await;
     assert_eq!(ended.reason, Reason::AbsoluteTimeout);
@@ -219,9 +215,8 @@ async fn the_absolute_timeout_ends_an_active_tab() {
 #[tokio::test]
 async fn bad_messages_get_an_error_and_oversized_frames_close_1009() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let (_, cookie) = app.signed_in(&alice).await;
-    let (mut tab, _) = app.open_tab(&cookie).await;
+    let (_, [browser]) = app.signed_in_user("alice", None).await;
+    let (mut tab, _) = browser.open_tab().await;
     let bad_message = ServerMessage::Error {
         error: "bad_message".into(),
     };
@@ -254,9 +249,8 @@ async fn bad_messages_get_an_error_and_oversized_frames_close_1009() {
 #[tokio::test]
 async fn a_refused_login_under_refuse_new_disturbs_no_tab() {
     let app = spawn_app_with(|s| s.on_limit = OnLimitSetting::RefuseNew).await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let (_, cookie) = app.signed_in(&alice).await;
-    let (mut tab, _) = app.open_tab(&cookie).await;
+    let (alice, [browser]) = app.signed_in_user("alice", None).await;
+    let (mut tab, _) = browser.open_tab().await;
     let refused = app.browser().login(&alice).await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert!(quiet(&mut tab).await);
@@ -265,9 +259,8 @@ async fn a_refused_login_under_refuse_new_disturbs_no_tab() {
 #[tokio::test]
 async fn a_revoke_from_the_command_line_in_another_process_reaches_an_open_socket() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let (_, cookie) = app.signed_in(&alice).await;
-    let (mut tab, _) = app.open_tab(&cookie).await;
+    let (_, [browser]) = app.signed_in_user("alice", None).await;
+    let (mut tab, _) = browser.open_tab().await;
     let started = Instant::now();
     let output = bouncer(&app.database_url, &["user", "revoke", "alice"], None).await;
     assert!(output.status.success(), "{}", text(&output.stderr));
@@ -284,15 +277,14 @@ async fn a_revoke_from_the_command_line_in_another_process_reaches_an_open_socke
 #[tokio::test]
 async fn tabs_coming_and_going_are_announced_and_counted() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let (browser, cookie) = app.signed_in(&alice).await;
-    let (mut first, _) = app.open_tab(&cookie).await;
+    let (_, [browser]) = app.signed_in_user("alice", None).await;
+    let (mut first, _) = browser.open_tab().await;
     let online = |browser: Browser| async move {
         let sessions = browser.sessions().await.expect("alice's sessions");
         sessions[0].online_tabs
     };
     assert_eq!(online(browser.clone()).await, 1);
-    let (second, _) = app.open_tab(&cookie).await;
+    let (second, _) = browser.open_tab().await;
     assert_eq!(
         first.next_message(WAIT).await.expect("announced"),
         ServerMessage::SessionsChanged

@@ -110,6 +110,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+/// Starts the app as if served at `https://bouncer.example` (behind a
+/// proxy that ends TLS): the session cookie is `Secure` and `__Host-`.
+pub async fn spawn_https_app() -> TestApp {
+    spawn_app_with(|s| {
+        s.public_origin = PublicOrigin::parse("https://bouncer.example").expect("valid");
+    })
+    .await
+}
+
 /// A fresh PostgreSQL database for `bouncer` processes a test starts
 /// itself; `None` (after a notice) when no PostgreSQL answers outside CI,
 /// a panic in CI. `what` names the tests that need it.

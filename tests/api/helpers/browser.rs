@@ -2,9 +2,13 @@
 //! per endpoint, are in `endpoints`; here are the clients and the raw
 //! requests that tests about headers, pages or malformed input make.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use reqwest::{header, redirect, Method, RequestBuilder, Response};
+use bouncer_wire::Role;
+use reqwest::{
+    cookie::{CookieStore, Jar},
+    header, redirect, Method, RequestBuilder, Response, Url,
+};
 
 use super::{
     app::{TestApp, TestUser},
@@ -22,21 +26,32 @@ pub struct Browser {
     client: reqwest::Client,
     /// `http://host:port` of the server (or node) it talks to.
     address: String,
+    /// Where its `Cookie` header comes from.
+    cookies: Cookies,
+}
+
+/// A browser's cookies: its jar, or the one header a script holds.
+#[derive(Clone)]
+enum Cookies {
+    Jar(Arc<Jar>),
+    Held(String),
 }
 
 impl Browser {
     /// A new browser on the server at `address`: its own cookie jar,
     /// Chrome's user agent.
     pub fn new(address: &str) -> Browser {
+        let jar = Arc::new(Jar::default());
         Browser {
             client: reqwest::Client::builder()
-                .cookie_store(true)
+                .cookie_provider(jar.clone())
                 .redirect(redirect::Policy::none())
                 .user_agent(CHROME_ON_LINUX)
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("a client"),
             address: address.to_owned(),
+            cookies: Cookies::Jar(jar),
         }
     }
 
@@ -56,6 +71,7 @@ impl Browser {
                 .build()
                 .expect("a client"),
             address: address.to_owned(),
+            cookies: Cookies::Held(cookie.to_owned()),
         }
     }
 
@@ -63,9 +79,27 @@ impl Browser {
     /// load balancer without sticky sessions sends it.
     pub fn on(&self, address: &str) -> Browser {
         Browser {
-            client: self.client.clone(),
             address: address.to_owned(),
+            ..self.clone()
         }
+    }
+
+    /// The `Cookie` header this browser sends now.
+    pub fn cookie(&self) -> String {
+        match &self.cookies {
+            Cookies::Jar(jar) => {
+                let url: Url = self.address.parse().expect("a URL");
+                jar.cookies(&url)
+                    .map(|header| header.to_str().expect("ASCII").to_owned())
+                    .unwrap_or_default()
+            }
+            Cookies::Held(cookie) => cookie.clone(),
+        }
+    }
+
+    /// The server this browser talks to, `http://host:port`: its origin.
+    pub fn address(&self) -> &str {
+        &self.address
     }
 
     /// A request to `path` on this browser's server.
@@ -76,11 +110,13 @@ impl Browser {
 
     /// `GET path`, raw (pages, headers).
     pub async fn get(&self, path: &str) -> Response {
-        self.request(Method::GET, path)
-            .send()
-            .await
-            .expect("answered")
+        send(self.request(Method::GET, path)).await
     }
+}
+
+/// Sends a request made by hand; the server must answer.
+pub async fn send(request: RequestBuilder) -> Response {
+    request.send().await.expect("answered")
 }
 
 impl TestApp {
@@ -94,17 +130,10 @@ impl TestApp {
         Browser::holding(&self.address, cookie)
     }
 
-    /// A client with no cookies and no user agent, for requests made by
-    /// hand (foreign origins, malformed bodies).
-    pub fn bare(&self) -> reqwest::Client {
-        reqwest::Client::builder()
-            .redirect(redirect::Policy::none())
-            .build()
-            .expect("a client")
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
+    /// A request made by hand, with no cookie and no user agent (foreign
+    /// origins, malformed bodies, forged headers); see [`send`].
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.browser_holding("").request(method, path)
     }
 
     /// Signs `user` in with a new browser; returns it and its `Cookie`
@@ -120,6 +149,18 @@ impl TestApp {
         );
         let cookie = cookie_header_from(response.headers());
         (browser, cookie)
+    }
+
+    /// Adds `name`, a plain user (`max_sessions` overriding the limit), and
+    /// signs them in on `N` new browsers: the opening of most tests.
+    pub async fn signed_in_user<const N: usize>(
+        &self,
+        name: &str,
+        max_sessions: Option<u32>,
+    ) -> (TestUser, [Browser; N]) {
+        let user = self.add_user(name, Role::User, max_sessions).await;
+        let devices = self.devices(&user).await;
+        (user, devices)
     }
 
     /// `N` browsers, each signed in as `user` in turn: a user's devices.

@@ -4,41 +4,50 @@
 //! that send deliberately partial or malformed bodies take `impl Serialize`
 //! or go through [`Browser::request`].
 
+use std::fmt::Debug;
+
 use bouncer_wire::{
-    AuditEntry, LoginRequest, Me, PasswordChange, Reauthenticate, RevokeUsers, Revoked, Session,
-    User, UserList, UserPatch,
+    AuditEntry, LoginRequest, Me, PasswordChange, Reason, Reauthenticate, RevokeUsers, Revoked,
+    Session, User, UserList, UserPatch,
 };
 use reqwest::{Method, Response};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
 
-use super::{answer::Answer, app::TestUser, browser::Browser};
+use super::{
+    answer::Answer,
+    app::TestUser,
+    browser::{send, Browser},
+};
 
 impl Browser {
-    async fn send<T: DeserializeOwned + Serialize + std::fmt::Debug>(
+    /// A call with no body.
+    async fn call<T: DeserializeOwned + Serialize + Debug>(
         &self,
         method: Method,
         path: &str,
-        body: Option<&(impl Serialize + ?Sized)>,
     ) -> Answer<T> {
-        let mut request = self.request(method, path);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        Answer::read(request.send().await.expect("answered")).await
+        Answer::read(send(self.request(method, path)).await).await
+    }
+
+    /// A call with a JSON body.
+    async fn call_with<T: DeserializeOwned + Serialize + Debug>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &(impl Serialize + ?Sized),
+    ) -> Answer<T> {
+        Answer::read(send(self.request(method, path).json(body)).await).await
     }
 
     /// `POST /api/auth/login`, raw: for the cookie and headers it sets.
     pub async fn post_login(&self, username: &str, password: &str) -> Response {
-        self.request(Method::POST, "/api/auth/login")
-            .json(&LoginRequest {
-                username: username.to_owned(),
-                password: password.to_owned(),
-                replace_session: None,
-            })
-            .send()
-            .await
-            .expect("the login request is answered")
+        let request = LoginRequest {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            replace_session: None,
+        };
+        send(self.request(Method::POST, "/api/auth/login").json(&request)).await
     }
 
     /// `POST /api/auth/login` as `user`, with the right password.
@@ -58,13 +67,19 @@ impl Browser {
             password: user.password.clone(),
             replace_session: Some(session_id.to_owned()),
         };
-        self.send(Method::POST, "/api/auth/login", Some(&request))
+        self.call_with(Method::POST, "/api/auth/login", &request)
             .await
     }
 
     /// `GET /api/auth/me`.
     pub async fn me(&self) -> Answer<Me> {
-        self.send(Method::GET, "/api/auth/me", None::<&()>).await
+        self.call(Method::GET, "/api/auth/me").await
+    }
+
+    /// Why `GET /api/auth/me` says this browser's session ended; `None`
+    /// while it is live (or when it was never signed in).
+    pub async fn end_reason(&self) -> Option<Reason> {
+        self.me().await.reason()
     }
 
     /// The public id of the session this browser is signed in to.
@@ -74,14 +89,12 @@ impl Browser {
 
     /// `POST /api/auth/logout`.
     pub async fn logout(&self) -> Answer<()> {
-        self.send(Method::POST, "/api/auth/logout", None::<&()>)
-            .await
+        self.call(Method::POST, "/api/auth/logout").await
     }
 
     /// `POST /api/auth/activity`.
     pub async fn activity(&self) -> Answer<()> {
-        self.send(Method::POST, "/api/auth/activity", None::<&()>)
-            .await
+        self.call(Method::POST, "/api/auth/activity").await
     }
 
     /// `POST /api/auth/password`.
@@ -90,7 +103,7 @@ impl Browser {
             current_password: current.to_owned(),
             new_password: new.to_owned(),
         };
-        self.send(Method::POST, "/api/auth/password", Some(&change))
+        self.call_with(Method::POST, "/api/auth/password", &change)
             .await
     }
 
@@ -99,51 +112,42 @@ impl Browser {
         let proof = Reauthenticate {
             password: password.to_owned(),
         };
-        self.send(Method::POST, "/api/auth/reauthenticate", Some(&proof))
+        self.call_with(Method::POST, "/api/auth/reauthenticate", &proof)
             .await
     }
 
     /// `GET /api/sessions`.
     pub async fn sessions(&self) -> Answer<Vec<Session>> {
-        self.send(Method::GET, "/api/sessions", None::<&()>).await
+        self.call(Method::GET, "/api/sessions").await
     }
 
     /// `DELETE /api/sessions/{id}`.
     pub async fn end_session(&self, id: &str) -> Answer<()> {
-        self.send(Method::DELETE, &format!("/api/sessions/{id}"), None::<&()>)
+        self.call(Method::DELETE, &format!("/api/sessions/{id}"))
             .await
     }
 
     /// `POST /api/sessions/revoke-others`.
     pub async fn revoke_others(&self) -> Answer<Revoked> {
-        self.send(Method::POST, "/api/sessions/revoke-others", None::<&()>)
-            .await
+        self.call(Method::POST, "/api/sessions/revoke-others").await
     }
 
     /// `GET /api/admin/users?{query}`.
     pub async fn admin_users(&self, query: &str) -> Answer<UserList> {
-        self.send(
-            Method::GET,
-            &format!("/api/admin/users?{query}"),
-            None::<&()>,
-        )
-        .await
+        self.call(Method::GET, &format!("/api/admin/users?{query}"))
+            .await
     }
 
     /// `POST /api/admin/users`: a `bouncer_wire::NewUser`, or a body that
     /// leaves its defaults out.
     pub async fn create_user(&self, new: &impl Serialize) -> Answer<User> {
-        self.send(Method::POST, "/api/admin/users", Some(new)).await
+        self.call_with(Method::POST, "/api/admin/users", new).await
     }
 
     /// `PATCH /api/admin/users/{id}`.
     pub async fn patch_user(&self, id: &str, patch: &UserPatch) -> Answer<User> {
-        self.send(
-            Method::PATCH,
-            &format!("/api/admin/users/{id}"),
-            Some(patch),
-        )
-        .await
+        self.call_with(Method::PATCH, &format!("/api/admin/users/{id}"), patch)
+            .await
     }
 
     /// `GET /api/admin/sessions`, of one user or of everyone.
@@ -152,27 +156,19 @@ impl Browser {
             Some(id) => format!("/api/admin/sessions?user_id={id}"),
             None => "/api/admin/sessions".to_owned(),
         };
-        self.send(Method::GET, &path, None::<&()>).await
+        self.call(Method::GET, &path).await
     }
 
     /// `DELETE /api/admin/sessions/{id}`.
     pub async fn admin_end_session(&self, id: &str) -> Answer<()> {
-        self.send(
-            Method::DELETE,
-            &format!("/api/admin/sessions/{id}"),
-            None::<&()>,
-        )
-        .await
+        self.call(Method::DELETE, &format!("/api/admin/sessions/{id}"))
+            .await
     }
 
     /// `POST /api/admin/users/{id}/revoke`.
     pub async fn revoke_user(&self, id: &str) -> Answer<Revoked> {
-        self.send(
-            Method::POST,
-            &format!("/api/admin/users/{id}/revoke"),
-            None::<&()>,
-        )
-        .await
+        self.call(Method::POST, &format!("/api/admin/users/{id}/revoke"))
+            .await
     }
 
     /// `POST /api/admin/revoke`.
@@ -180,7 +176,7 @@ impl Browser {
         let body = RevokeUsers {
             user_ids: ids.iter().map(|id| (*id).to_owned()).collect(),
         };
-        self.send(Method::POST, "/api/admin/revoke", Some(&body))
+        self.call_with(Method::POST, "/api/admin/revoke", &body)
             .await
     }
 
@@ -190,17 +186,13 @@ impl Browser {
             Some(include_admins) => json!({ "include_admins": include_admins }),
             None => json!({}),
         };
-        self.send(Method::POST, "/api/admin/revoke-all", Some(&body))
+        self.call_with(Method::POST, "/api/admin/revoke-all", &body)
             .await
     }
 
     /// `GET /api/admin/audit?limit={limit}`.
     pub async fn audit(&self, limit: u32) -> Answer<Vec<AuditEntry>> {
-        self.send(
-            Method::GET,
-            &format!("/api/admin/audit?limit={limit}"),
-            None::<&()>,
-        )
-        .await
+        self.call(Method::GET, &format!("/api/admin/audit?limit={limit}"))
+            .await
     }
 }

@@ -25,10 +25,10 @@ mod tab;
 pub use self::{
     answer::{assert_throttled, Answer},
     app::{
-        shared_postgres_database, spawn_app, spawn_app_with, IpPrivacy, PostgresDatabase, TestApp,
-        TestUser,
+        shared_postgres_database, spawn_app, spawn_app_with, spawn_https_app, IpPrivacy,
+        PostgresDatabase, TestApp, TestUser,
     },
-    browser::Browser,
+    browser::{send, Browser},
     command::{bouncer, text},
     cookies::{
         attribute, attributes, cookie_header_from, cookie_value, session_cookie, session_set_cookie,

@@ -10,7 +10,7 @@ use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
 };
 
-use super::{answer::exact, app::TestApp};
+use super::{answer::exact, app::TestApp, browser::Browser};
 
 /// What the tests wait for a message by default.
 pub const WAIT: Duration = Duration::from_secs(2);
@@ -164,12 +164,13 @@ impl TestApp {
     ) -> Result<Tab, tungstenite::Error> {
         Tab::connect(&self.address, cookie, origin).await
     }
+}
 
-    /// A tab of the session behind `cookie`, opened from our own origin,
-    /// with the session its `hello` names.
-    pub async fn open_tab(&self, cookie: &str) -> (Tab, Session) {
-        let mut tab = self
-            .connect(Some(cookie), Some(&self.address))
+impl Browser {
+    /// Opens a tab of this browser's session, from its server's own origin,
+    /// and reads the `hello`; returns the tab and the session it names.
+    pub async fn open_tab(&self) -> (Tab, Session) {
+        let mut tab = Tab::connect(self.address(), Some(&self.cookie()), Some(self.address()))
             .await
             .expect("the socket opens");
         let session = tab.hello(WAIT).await;
