@@ -1,22 +1,40 @@
 //! The admin API: the permission matrix, deactivation, bulk and all-or-nothing
 //! revokes, the last-admin rule and the audit log.
 
+use std::ops::Deref;
+
 use bouncer_wire::{NewUser, Permission, Reason, Revoked, Role, UserPatch};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{send, spawn_app, Browser, TestApp, TestUser};
 
-/// A signed-in user of the console.
+/// A signed-in user of the console; the tests act through their browser.
 struct Member {
     user: TestUser,
     browser: Browser,
+}
+
+impl Deref for Member {
+    type Target = Browser;
+
+    fn deref(&self) -> &Browser {
+        &self.browser
+    }
 }
 
 async fn member(app: &TestApp, name: &str, role: Role, permissions: &[Permission]) -> Member {
     let user = app.add_user_with(name, role, permissions, None).await;
     let (browser, _) = app.signed_in(&user).await;
     Member { user, browser }
+}
+
+/// `PATCH /api/admin/users/{id}` `{"active": active}`.
+fn active(active: bool) -> UserPatch {
+    UserPatch {
+        active: Some(active),
+        ..UserPatch::default()
+    }
 }
 
 /// Everyone the matrix needs, each signed in once.
@@ -54,25 +72,19 @@ async fn the_revoke_permission_matrix() {
     // (actor, target, expected status) for DELETE /api/admin/sessions/{id}.
     let app = spawn_app().await;
     let c = cast(&app).await;
-    let alice_session = c.alice.browser.session_id().await;
-    let admin_session = c.other_admin.browser.session_id().await;
+    let alice_session = c.alice.session_id().await;
+    let admin_session = c.other_admin.session_id().await;
     let alice_id = c.alice.user.id.as_str();
 
     // Users and plain staff: 403 on every revoke call.
     for actor in [&c.alice.browser, &c.staff_plain] {
-        assert_eq!(
+        let statuses = [
             actor.admin_end_session(&alice_session).await.status,
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(
             actor.revoke_user(alice_id).await.status,
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(
             actor.revoke_users(&[alice_id]).await.status,
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(actor.revoke_all(None).await.status, StatusCode::FORBIDDEN);
+            actor.revoke_all(None).await.status,
+        ];
+        assert_eq!(statuses, [StatusCode::FORBIDDEN; 4]);
     }
     assert_eq!(
         app.live_sessions(&c.alice.user).await,
@@ -87,24 +99,14 @@ async fn the_revoke_permission_matrix() {
         c.sam.revoke_user(&c.other_admin.user.id).await.status,
         StatusCode::FORBIDDEN
     );
-    assert_eq!(c.other_admin.browser.me().await.status, StatusCode::OK);
-    assert_eq!(
-        c.super_staff.admin_end_session(&admin_session).await.status,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        c.other_admin.browser.end_reason().await,
-        Some(Reason::AdminRevoked)
-    );
+    assert_eq!(c.other_admin.me().await.status, StatusCode::OK);
+    let ended = c.super_staff.admin_end_session(&admin_session).await;
+    assert_eq!(ended.status, StatusCode::NO_CONTENT);
+    assert_eq!(c.other_admin.end_reason().await, Some(Reason::AdminRevoked));
     // revoke_users ends a user's session.
-    assert_eq!(
-        c.sam.admin_end_session(&alice_session).await.status,
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(
-        c.alice.browser.end_reason().await,
-        Some(Reason::AdminRevoked)
-    );
+    let ended = c.sam.admin_end_session(&alice_session).await;
+    assert_eq!(ended.status, StatusCode::NO_CONTENT);
+    assert_eq!(c.alice.end_reason().await, Some(Reason::AdminRevoked));
     assert_eq!(
         c.sam.admin_end_session("s_nope").await.status,
         StatusCode::NOT_FOUND
@@ -119,7 +121,7 @@ async fn bulk_revoke_is_all_or_nothing() {
     let refused = c.sam.revoke_users(&ids).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        c.alice.browser.me().await.status,
+        c.alice.me().await.status,
         StatusCode::OK,
         "nobody was ended"
     );
@@ -128,21 +130,15 @@ async fn bulk_revoke_is_all_or_nothing() {
         c.sam.revoke_users(&unknown).await.status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(c.alice.browser.me().await.status, StatusCode::OK);
+    assert_eq!(c.alice.me().await.status, StatusCode::OK);
     let done = c
         .super_staff
         .revoke_users(&ids)
         .await
         .expect("sid ends both");
     assert_eq!(done, Revoked { revoked: 2 });
-    assert_eq!(
-        c.alice.browser.end_reason().await,
-        Some(Reason::AdminRevoked)
-    );
-    assert_eq!(
-        c.root.browser.end_reason().await,
-        Some(Reason::AdminRevoked)
-    );
+    assert_eq!(c.alice.end_reason().await, Some(Reason::AdminRevoked));
+    assert_eq!(c.root.end_reason().await, Some(Reason::AdminRevoked));
 }
 
 #[tokio::test]
@@ -159,11 +155,8 @@ async fn revoke_all_spares_the_caller_and_admins_unless_asked() {
         StatusCode::OK,
         "never the caller's own"
     );
-    assert_eq!(c.root.browser.me().await.status, StatusCode::OK);
-    assert_eq!(
-        c.alice.browser.end_reason().await,
-        Some(Reason::AdminRevoked)
-    );
+    assert_eq!(c.root.me().await.status, StatusCode::OK);
+    assert_eq!(c.alice.end_reason().await, Some(Reason::AdminRevoked));
     let all = c
         .root
         .browser
@@ -171,11 +164,8 @@ async fn revoke_all_spares_the_caller_and_admins_unless_asked() {
         .await
         .expect("root ends everyone's");
     assert_eq!(all, Revoked { revoked: 2 });
-    assert_eq!(c.root.browser.me().await.status, StatusCode::OK);
-    assert_eq!(
-        c.other_admin.browser.end_reason().await,
-        Some(Reason::AdminRevoked)
-    );
+    assert_eq!(c.root.me().await.status, StatusCode::OK);
+    assert_eq!(c.other_admin.end_reason().await, Some(Reason::AdminRevoked));
 }
 
 #[tokio::test]
@@ -230,15 +220,7 @@ async fn admins_manage_users_deactivation_ends_everything_and_the_last_admin_sta
         "a limit change ends nothing by itself"
     );
 
-    let deactivated = admin
-        .patch_user(
-            &carol.id,
-            &UserPatch {
-                active: Some(false),
-                ..UserPatch::default()
-            },
-        )
-        .await;
+    let deactivated = admin.patch_user(&carol.id, &active(false)).await;
     assert_eq!(deactivated.status, StatusCode::OK);
     assert!(!deactivated.expect("deactivated").active);
     assert_eq!(tv.end_reason().await, Some(Reason::Deactivated));
@@ -252,15 +234,7 @@ async fn admins_manage_users_deactivation_ends_everything_and_the_last_admin_sta
     );
 
     app.browser().login_as("carol", "carol-long-password").await;
-    admin
-        .patch_user(
-            &carol.id,
-            &UserPatch {
-                active: Some(true),
-                ..UserPatch::default()
-            },
-        )
-        .await;
+    admin.patch_user(&carol.id, &active(true)).await;
     let back = app.browser();
     assert_eq!(
         back.login_as("carol", "carol-long-password").await.status,
@@ -279,10 +253,7 @@ async fn admins_manage_users_deactivation_ends_everything_and_the_last_admin_sta
 
     // The last active admin can neither be deactivated nor demoted.
     for refused_patch in [
-        UserPatch {
-            active: Some(false),
-            ..UserPatch::default()
-        },
+        active(false),
         UserPatch {
             role: Some(Role::Staff),
             ..UserPatch::default()
@@ -293,15 +264,7 @@ async fn admins_manage_users_deactivation_ends_everything_and_the_last_admin_sta
         assert_eq!(refused.error(), Some("last_admin"));
     }
     assert_eq!(admin.me().await.status, StatusCode::OK);
-    let unknown = admin
-        .patch_user(
-            "u_nobody",
-            &UserPatch {
-                active: Some(false),
-                ..UserPatch::default()
-            },
-        )
-        .await;
+    let unknown = admin.patch_user("u_nobody", &active(false)).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     let patch = admin.request(Method::PATCH, &format!("/api/admin/users/{}", carol.id));
     let garbage = send(patch.json(&json!({"colour": "red"}))).await;
@@ -319,13 +282,7 @@ async fn only_admins_manage_users_and_only_staff_read_the_console() {
     );
     assert_eq!(
         c.sam
-            .patch_user(
-                &c.alice.user.id,
-                &UserPatch {
-                    active: Some(false),
-                    ..UserPatch::default()
-                }
-            )
+            .patch_user(&c.alice.user.id, &active(false))
             .await
             .status,
         StatusCode::FORBIDDEN
@@ -336,7 +293,7 @@ async fn only_admins_manage_users_and_only_staff_read_the_console() {
         "/api/admin/audit",
     ] {
         assert_eq!(
-            c.alice.browser.get(path).await.status(),
+            c.alice.get(path).await.status(),
             StatusCode::FORBIDDEN,
             "{path}"
         );

@@ -7,19 +7,16 @@ use reqwest::{header, Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{
-    assert_throttled, cookie_value, send, session_cookie, session_set_cookie, spawn_app,
-    spawn_https_app, Answer,
+    assert_throttled, cookie_value, send, session_cookie, spawn_app, spawn_https_app, Answer,
 };
 
 #[tokio::test]
 async fn login_answers_user_and_session_and_sets_a_safe_cookie() {
     let app = spawn_app().await;
     let alice = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-
-    let answer = browser.login(&alice).await;
+    let (browser, answer) = app.login(&alice).await;
     assert_eq!(answer.status, StatusCode::OK);
-    let set_cookie = session_set_cookie(&answer.headers).expect("a session cookie is set");
+    let set_cookie = answer.set_cookie().expect("a session cookie is set");
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
     assert!(set_cookie.contains("Path=/"), "{set_cookie}");
@@ -63,7 +60,7 @@ async fn the_cookie_is_secure_when_the_public_origin_is_https() {
     let app = spawn_https_app().await;
     let alice = app.add_user("alice", Role::User, None).await;
     let answer = app.browser().login(&alice).await;
-    let set_cookie = session_set_cookie(&answer.headers).expect("a session cookie");
+    let set_cookie = answer.set_cookie().expect("a session cookie");
     assert!(set_cookie.contains("Secure"), "{set_cookie}");
 }
 
@@ -74,7 +71,7 @@ async fn unknown_user_and_wrong_password_get_the_same_answer() {
     let wrong = app.browser().login_as("alice", "not-the-password").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(
-        session_set_cookie(&wrong.headers).is_none(),
+        wrong.set_cookie().is_none(),
         "a failed login sets no cookie"
     );
     let wrong = wrong.refusal();
@@ -116,8 +113,7 @@ async fn malformed_bodies_are_400_json() {
 async fn garbage_tampered_and_missing_cookies_are_401_not_500() {
     let app = spawn_app().await;
     let alice = app.add_user("alice", Role::User, None).await;
-    let set_cookie =
-        session_set_cookie(&app.browser().login(&alice).await.headers).expect("cookie");
+    let set_cookie = app.login(&alice).await.1.set_cookie().expect("cookie");
     let real = cookie_value(&set_cookie);
     // Same length and alphabet as a real id, one character changed.
     let mut tampered: Vec<char> = real.chars().collect();
@@ -148,9 +144,7 @@ async fn login_always_issues_a_fresh_cookie_id() {
     let planted = session_cookie("AAAAAAAAAAAAAAAAAAAAAA");
     let answer = app.browser_holding(&planted).login(&alice).await;
     assert_eq!(answer.status, StatusCode::OK);
-    let issued = session_cookie(&cookie_value(
-        &session_set_cookie(&answer.headers).expect("a cookie"),
-    ));
+    let issued = session_cookie(&cookie_value(&answer.set_cookie().expect("a cookie")));
     assert_ne!(issued, planted);
     let planted_me = app.browser_holding(&planted).me().await;
     assert_eq!(planted_me.status, StatusCode::UNAUTHORIZED);
@@ -160,13 +154,12 @@ async fn login_always_issues_a_fresh_cookie_id() {
 async fn signing_in_again_in_the_same_browser_continues_the_session_under_a_new_cookie() {
     let app = spawn_app().await;
     let alice = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-    let first = browser.login(&alice).await;
-    let first_cookie = cookie_value(&session_set_cookie(&first.headers).expect("cookie"));
+    let (browser, first) = app.login(&alice).await;
+    let first_cookie = cookie_value(&first.set_cookie().expect("cookie"));
     let first = first.expect("signed in");
     let second = browser.login(&alice).await;
     assert_eq!(second.status, StatusCode::OK);
-    let second_cookie = cookie_value(&session_set_cookie(&second.headers).expect("cookie"));
+    let second_cookie = cookie_value(&second.set_cookie().expect("cookie"));
     let second = second.expect("signed in again");
     assert_eq!(first.session.id, second.session.id, "same session");
     assert_ne!(first_cookie, second_cookie, "new cookie id");
@@ -183,10 +176,8 @@ async fn signing_in_again_in_the_same_browser_continues_the_session_under_a_new_
 #[tokio::test]
 async fn logout_ends_the_session_and_its_cookie_and_is_harmless_when_signed_out() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-    let cookie =
-        cookie_value(&session_set_cookie(&browser.login(&alice).await.headers).expect("cookie"));
+    let (alice, [browser]) = app.signed_in_user("alice", None).await;
+    let cookie = browser.cookie();
 
     assert_eq!(browser.logout().await.status, StatusCode::NO_CONTENT);
     assert_eq!(app.live_sessions(&alice).await, 0);
@@ -197,7 +188,7 @@ async fn logout_ends_the_session_and_its_cookie_and_is_harmless_when_signed_out(
     );
 
     // Another tab still holding the cookie learns why.
-    let other_tab = app.browser_holding(&session_cookie(&cookie)).me().await;
+    let other_tab = app.browser_holding(&cookie).me().await;
     assert_eq!(other_tab.status, StatusCode::UNAUTHORIZED);
     let refusal = other_tab.refusal();
     assert_eq!(refusal.error, "session_ended");
@@ -339,9 +330,8 @@ async fn repeated_failures_are_throttled_with_retry_after() {
 #[tokio::test]
 async fn a_copy_of_the_database_holds_no_usable_cookie() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let (browser, cookie) = app.signed_in(&alice).await;
-    let secret = cookie.trim_start_matches("bouncer_session=").to_owned();
+    let (_, [browser]) = app.signed_in_user("alice", None).await;
+    let secret = cookie_value(&browser.cookie());
     assert_eq!(browser.me().await.status, StatusCode::OK);
 
     // Every text column of both tables that know the session: none holds the

@@ -41,9 +41,12 @@ fn an_invalid_setting_stops_start_up_with_a_message_naming_it() {
     }
 }
 
-/// Asserts that `bouncer user add` refuses, saying `why` (when given).
-async fn assert_user_add_refused(url: &str, args: &[&str], password: &str, why: Option<&str>) {
-    let refused = bouncer(url, args, Some(password)).await;
+/// Asserts that `bouncer user add <name> --role <role>` refuses `password`,
+/// saying `why` (when given).
+async fn assert_user_add_refused(url: &str, user: [&str; 2], password: &str, why: Option<&str>) {
+    let [name, role] = user;
+    let args = ["user", "add", name, "--role", role, "--password-stdin"];
+    let refused = bouncer(url, &args, Some(password)).await;
     assert!(!refused.status.success());
     if let Some(why) = why {
         let stderr = text(&refused.stderr);
@@ -83,27 +86,9 @@ async fn migrate_and_user_add_create_a_user_who_can_sign_in() {
     assert_eq!(dana.permissions, [Permission::RevokeUsers]);
     assert_eq!(dana.max_sessions, Some(2));
 
-    assert_user_add_refused(
-        &url,
-        &["user", "add", "dana", "--role", "user", "--password-stdin"],
-        "another-password",
-        Some("taken"),
-    )
-    .await;
-    assert_user_add_refused(
-        &url,
-        &["user", "add", "erin", "--role", "user", "--password-stdin"],
-        "short",
-        Some("at least"),
-    )
-    .await;
-    assert_user_add_refused(
-        &url,
-        &["user", "add", "erin", "--role", "boss", "--password-stdin"],
-        "long-enough-pw",
-        None,
-    )
-    .await;
+    assert_user_add_refused(&url, ["dana", "user"], "another-password", Some("taken")).await;
+    assert_user_add_refused(&url, ["erin", "user"], "short", Some("at least")).await;
+    assert_user_add_refused(&url, ["erin", "boss"], "long-enough-pw", None).await;
 }
 
 #[tokio::test]

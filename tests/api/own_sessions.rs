@@ -5,7 +5,7 @@ use std::time::Duration;
 use bouncer_wire::{Reason, Revoked, Role};
 use reqwest::StatusCode;
 
-use crate::helpers::{cookie_value, session_cookie, session_set_cookie, spawn_app};
+use crate::helpers::{cookie_value, session_cookie, spawn_app};
 
 #[tokio::test]
 async fn list_end_one_and_revoke_others() {
@@ -70,8 +70,7 @@ async fn a_password_change_ends_the_others_and_keeps_this_one_under_a_new_cookie
     let app = spawn_app().await;
     let bob = app.add_user("bob", Role::User, Some(0)).await;
     let (laptop, phone) = (app.browser(), app.browser());
-    let old_cookie =
-        cookie_value(&session_set_cookie(&laptop.login(&bob).await.headers).expect("cookie"));
+    let old_cookie = cookie_value(&laptop.login(&bob).await.set_cookie().expect("cookie"));
     phone.login(&bob).await;
     let laptop_id = laptop.session_id().await;
 
@@ -93,7 +92,7 @@ async fn a_password_change_ends_the_others_and_keeps_this_one_under_a_new_cookie
         .change_password(&bob.password, "a-brand-new-password")
         .await;
     assert_eq!(ok.status, StatusCode::NO_CONTENT);
-    let new_cookie = cookie_value(&session_set_cookie(&ok.headers).expect("a new cookie"));
+    let new_cookie = cookie_value(&ok.set_cookie().expect("a new cookie"));
     assert_ne!(new_cookie, old_cookie);
     assert_eq!(phone.end_reason().await, Some(Reason::PasswordChanged));
     let me = laptop.me().await;
@@ -128,10 +127,10 @@ async fn a_password_change_ends_the_others_and_keeps_this_one_under_a_new_cookie
 async fn the_activity_endpoint_moves_the_idle_deadline_and_needs_a_session() {
     let app = spawn_app().await;
     let (_, [browser]) = app.signed_in_user("alice", None).await;
-    for _ in 0..3 {
-        app.advance_clock(Duration::from_secs(20 * 60));
+    app.every_twenty_minutes(3, async || {
         assert_eq!(browser.activity().await.status, StatusCode::NO_CONTENT);
-    }
+    })
+    .await;
     assert_eq!(browser.me().await.status, StatusCode::OK);
     assert_eq!(
         app.browser().activity().await.status,

@@ -21,45 +21,43 @@ async fn displace(app: &TestApp) -> (String, ErrorBody) {
     (listed, me.refusal())
 }
 
+/// Every address stored anywhere, and whether each of them is `kept`.
+async fn stored(app: &TestApp, kept: &str) -> (Vec<String>, bool) {
+    let stored = app.stored_addresses().await;
+    let all_kept = stored.iter().all(|ip| ip == kept);
+    (stored, all_kept)
+}
+
+/// Under `setting`, displaces alice and asserts that the device list and
+/// every stored address (two sessions and a log detail at least) show
+/// `kept`; returns the app and what the displaced browser was told.
+async fn assert_kept(setting: IpPrivacy, kept: &str) -> (TestApp, ErrorBody) {
+    let app = spawn_app_with(|s| s.ip_privacy = setting).await;
+    let (listed, refused) = displace(&app).await;
+    assert_eq!(listed, kept);
+    let (stored, all_kept) = stored(&app, kept).await;
+    assert!(stored.len() >= 3 && all_kept, "{stored:?}");
+    (app, refused)
+}
+
 #[tokio::test]
 async fn full_keeps_the_whole_address() {
-    let app = spawn_app_with(|_| {}).await;
-    let (listed, _) = displace(&app).await;
-    assert_eq!(listed, "127.0.0.1");
-    let stored = app.stored_addresses().await;
-    assert!(
-        stored.len() >= 3 && stored.iter().all(|ip| ip == "127.0.0.1"),
-        "{stored:?}"
-    );
+    assert_kept(IpPrivacy::Full, "127.0.0.1").await;
 }
 
 #[tokio::test]
 async fn truncate_keeps_the_network_only() {
-    let app = spawn_app_with(|s| s.ip_privacy = IpPrivacy::Truncate).await;
-    let (listed, refused) = displace(&app).await;
-    assert_eq!(listed, "127.0.0.0/24");
+    let (_, refused) = assert_kept(IpPrivacy::Truncate, "127.0.0.0/24").await;
     assert_eq!(
         refused.reason,
         Some(Reason::SignedInElsewhere),
         "{refused:?}"
     );
-    let stored = app.stored_addresses().await;
-    assert!(
-        stored.len() >= 3 && stored.iter().all(|ip| ip == "127.0.0.0/24"),
-        "{stored:?}"
-    );
 }
 
 #[tokio::test]
 async fn off_keeps_no_address_anywhere() {
-    let app = spawn_app_with(|s| s.ip_privacy = IpPrivacy::Off).await;
-    let (listed, _) = displace(&app).await;
-    assert_eq!(listed, "");
-    let stored = app.stored_addresses().await;
-    assert!(
-        stored.len() >= 3 && stored.iter().all(String::is_empty),
-        "{stored:?}"
-    );
+    let (app, _) = assert_kept(IpPrivacy::Off, "").await;
     let dump = app.cookie_records().await;
     assert!(dump.iter().all(|d| !d.contains("127.0.0.1")), "{dump:?}");
 }
@@ -68,24 +66,16 @@ async fn off_keeps_no_address_anywhere() {
 async fn turning_privacy_up_rewrites_what_was_kept_before() {
     let app = spawn_app_with(|_| {}).await;
     displace(&app).await;
-    assert!(app
-        .stored_addresses()
-        .await
-        .iter()
-        .all(|ip| ip == "127.0.0.1"));
+    assert!(stored(&app, "127.0.0.1").await.1);
 
     let changed = app.apply_ip_privacy(IpPrivacy::Truncate).await;
     assert_eq!(changed, 3, "two sessions and one log detail");
-    assert!(app
-        .stored_addresses()
-        .await
-        .iter()
-        .all(|ip| ip == "127.0.0.0/24"));
+    assert!(stored(&app, "127.0.0.0/24").await.1);
     assert_eq!(
         app.apply_ip_privacy(IpPrivacy::Truncate).await,
         0,
         "a second start rewrites nothing"
     );
     app.apply_ip_privacy(IpPrivacy::Off).await;
-    assert!(app.stored_addresses().await.iter().all(String::is_empty));
+    assert!(stored(&app, "").await.1);
 }

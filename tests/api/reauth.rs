@@ -96,9 +96,9 @@ async fn the_window_includes_its_last_moment() {
 async fn ending_the_current_session_never_needs_the_password() {
     let app = spawn_app().await;
     let (bob, [laptop, phone]) = app.signed_in_user("bob", Some(0)).await;
-    let laptop_id = laptop.session_id().await;
 
     app.advance_clock(PAST_THE_WINDOW);
+    let laptop_id = laptop.session_id().await;
     assert_eq!(
         laptop.end_session(&laptop_id).await.status,
         StatusCode::NO_CONTENT

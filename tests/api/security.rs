@@ -35,7 +35,7 @@ async fn cookie_ids_carry_128_random_bits_and_never_repeat() {
     for _ in 0..LOGINS {
         let answer = app.browser().login(&bob).await;
         assert_eq!(answer.status, StatusCode::OK);
-        let value = cookie_value(&session_set_cookie(&answer.headers).expect("a session cookie"));
+        let value = cookie_value(&answer.set_cookie().expect("a session cookie"));
         assert_eq!(value.len(), 22, "{value}");
         assert!(
             value
@@ -124,9 +124,8 @@ async fn signing_in_over_a_planted_live_cookie_replaces_it() {
 async fn the_cookie_is_host_only_and_lives_no_longer_than_the_session_may() {
     let app = spawn_app().await;
     let alice = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-    let answer = browser.login(&alice).await;
-    let set_cookie = session_set_cookie(&answer.headers).expect("a session cookie");
+    let (browser, answer) = app.login(&alice).await;
+    let set_cookie = answer.set_cookie().expect("a session cookie");
     let flags = attributes(&set_cookie);
     assert_eq!(attribute(&flags, "domain"), None, "{set_cookie}");
     assert_eq!(attribute(&flags, "path"), Some("/"), "{set_cookie}");
@@ -141,7 +140,7 @@ async fn the_cookie_is_host_only_and_lives_no_longer_than_the_session_may() {
 
     let logout = browser.logout().await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
-    let removal = session_set_cookie(&logout.headers).expect("a removal cookie");
+    let removal = logout.set_cookie().expect("a removal cookie");
     assert_eq!(
         attribute(&attributes(&removal), "max-age"),
         Some("0"),
@@ -161,7 +160,7 @@ async fn on_https_the_cookie_is_secure_and_host_prefixed() {
     let alice = app.add_user("alice", Role::User, None).await;
     let answer = app.browser().login(&alice).await;
     assert_eq!(answer.status, StatusCode::OK);
-    let set_cookie = session_set_cookie(&answer.headers).expect("a session cookie");
+    let set_cookie = answer.set_cookie().expect("a session cookie");
     assert!(
         set_cookie.starts_with("__Host-bouncer_session="),
         "{set_cookie}"
@@ -187,7 +186,7 @@ async fn on_https_the_cookie_is_secure_and_host_prefixed() {
 
     let logout = prefixed.logout().await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
-    let removal = session_set_cookie(&logout.headers).expect("a removal cookie");
+    let removal = logout.set_cookie().expect("a removal cookie");
     let removal_flags = attributes(&removal);
     assert!(removal.starts_with("__Host-bouncer_session=;"), "{removal}");
     assert_eq!(attribute(&removal_flags, "max-age"), Some("0"), "{removal}");
@@ -202,9 +201,8 @@ async fn on_https_the_cookie_is_secure_and_host_prefixed() {
 #[tokio::test]
 async fn the_cookie_id_never_travels_in_a_url_a_page_or_a_message() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let (browser, cookie) = app.signed_in(&alice).await;
-    let secret = cookie.trim_start_matches("bouncer_session=").to_owned();
+    let (alice, [browser]) = app.signed_in_user("alice", None).await;
+    let secret = cookie_value(&browser.cookie());
 
     for path in ["/", "/account", "/watch", "/api/auth/me", "/api/sessions"] {
         let response = browser.get(path).await;
@@ -261,8 +259,7 @@ async fn the_cookie_id_never_travels_in_a_url_a_page_or_a_message() {
 async fn answers_that_depend_on_the_session_are_never_stored() {
     let app = spawn_app().await;
     let alice = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-    let login = browser.login(&alice).await;
+    let (browser, login) = app.login(&alice).await;
     let mut answers = vec![(
         "POST /api/auth/login".to_owned(),
         login.status,
@@ -295,8 +292,8 @@ async fn answers_that_depend_on_the_session_are_never_stored() {
 #[tokio::test]
 async fn a_timed_out_session_stays_ended_whatever_the_client_sends() {
     let app = spawn_app().await;
-    let alice = app.add_user("alice", Role::User, None).await;
-    let (browser, cookie) = app.signed_in(&alice).await;
+    let (alice, [browser]) = app.signed_in_user("alice", None).await;
+    let cookie = browser.cookie();
     app.advance_clock(Duration::from_secs(30 * 60));
 
     let activity = browser.activity().await;

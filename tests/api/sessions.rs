@@ -7,7 +7,7 @@ use bouncer::config::OnLimitSetting;
 use bouncer_wire::{Reason, Role};
 use reqwest::StatusCode;
 
-use crate::helpers::{session_set_cookie, spawn_app, spawn_app_with};
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn alice_on_two_browsers_with_limit_one_keeps_only_the_newest() {
@@ -68,7 +68,8 @@ async fn refuse_new_answers_409_with_the_sessions_holding_the_slots() {
     let phone = app.browser();
     let refused = phone.login(&alice).await;
     assert_eq!(refused.status, StatusCode::CONFLICT);
-    assert!(session_set_cookie(&refused.headers)
+    assert!(refused
+        .set_cookie()
         .map(|c| c.contains("Max-Age=0") || c.contains("bouncer_session=;"))
         .unwrap_or(true));
     let refusal = refused.refusal();
@@ -138,8 +139,7 @@ async fn a_timed_out_session_holds_no_slot_under_refuse_new() {
     let (alice, [laptop]) = app.signed_in_user("alice", None).await;
     // The laptop was closed; nobody made a request since.
     app.advance_clock(Duration::from_secs(31 * 60));
-    let phone = app.browser();
-    assert_eq!(phone.login(&alice).await.status, StatusCode::OK);
+    app.signed_in(&alice).await;
     assert_eq!(app.live_sessions(&alice).await, 1);
     assert_eq!(laptop.end_reason().await, Some(Reason::IdleTimeout));
 }
@@ -148,10 +148,10 @@ async fn a_timed_out_session_holds_no_slot_under_refuse_new() {
 async fn page_loads_are_activity_and_move_the_idle_deadline() {
     let app = spawn_app().await;
     let (_, [browser]) = app.signed_in_user("alice", None).await;
-    for _ in 0..3 {
-        app.advance_clock(Duration::from_secs(20 * 60));
+    app.every_twenty_minutes(3, async || {
         assert_eq!(browser.get("/").await.status(), StatusCode::OK);
-    }
+    })
+    .await;
     assert_eq!(
         browser.me().await.status,
         StatusCode::OK,
@@ -163,10 +163,11 @@ async fn page_loads_are_activity_and_move_the_idle_deadline() {
 async fn the_absolute_timeout_ends_even_an_active_session() {
     let app = spawn_app().await;
     let (_, [browser]) = app.signed_in_user("alice", None).await;
-    for _ in 0..36 {
-        app.advance_clock(Duration::from_secs(20 * 60));
+    // Twelve hours of page loads.
+    app.every_twenty_minutes(36, async || {
         browser.get("/").await;
-    }
+    })
+    .await;
     let me = browser.me().await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED);
     assert_eq!(me.reason(), Some(Reason::AbsoluteTimeout));

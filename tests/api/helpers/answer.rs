@@ -7,6 +7,8 @@ use bouncer_wire::{ErrorBody, Reason};
 use reqwest::{header, header::HeaderMap, StatusCode};
 use serde::{de::DeserializeOwned, Serialize};
 
+use super::cookies::session_set_cookie;
+
 /// What an endpoint answered.
 #[derive(Debug)]
 pub struct Answer<T> {
@@ -52,6 +54,11 @@ impl<T: Debug> Answer<T> {
             Ok(body) => panic!("expected a refusal, got {}: {body:?}", self.status),
             Err(refusal) => refusal,
         }
+    }
+
+    /// The session cookie's `Set-Cookie` header, if the answer has one.
+    pub fn set_cookie(&self) -> Option<String> {
+        session_set_cookie(&self.headers)
     }
 
     /// Why the session ended, if this is a refusal that says so.

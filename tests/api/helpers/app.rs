@@ -142,6 +142,15 @@ impl TestApp {
         self.clock.advance(by);
     }
 
+    /// Twenty minutes of clock, `times` over, with `activity` after each:
+    /// a person who is never idle for the 30-minute idle timeout.
+    pub async fn every_twenty_minutes(&self, times: usize, mut activity: impl AsyncFnMut()) {
+        for _ in 0..times {
+            self.advance_clock(Duration::from_secs(20 * 60));
+            activity().await;
+        }
+    }
+
     /// Creates a user with no revoke permissions.
     pub async fn add_user(&self, name: &str, role: Role, max_sessions: Option<u32>) -> TestUser {
         self.add_user_with(name, role, &[], max_sessions).await

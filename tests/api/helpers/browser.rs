@@ -4,13 +4,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use bouncer_wire::Role;
+use bouncer_wire::{Me, Role};
 use reqwest::{
     cookie::{CookieStore, Jar},
     header, redirect, Method, RequestBuilder, Response, Url,
 };
 
 use super::{
+    answer::Answer,
     app::{TestApp, TestUser},
     cookies::cookie_header_from,
 };
@@ -136,18 +137,25 @@ impl TestApp {
         self.browser_holding("").request(method, path)
     }
 
+    /// `user` signs in with a new browser: the browser, and what the login
+    /// answered.
+    pub async fn login(&self, user: &TestUser) -> (Browser, Answer<Me>) {
+        let browser = self.browser();
+        let answer = browser.login(user).await;
+        (browser, answer)
+    }
+
     /// Signs `user` in with a new browser; returns it and its `Cookie`
     /// header as it is now.
     pub async fn signed_in(&self, user: &TestUser) -> (Browser, String) {
-        let browser = self.browser();
-        let response = browser.post_login(&user.username, &user.password).await;
+        let (browser, answer) = self.login(user).await;
         assert_eq!(
-            response.status(),
+            answer.status,
             reqwest::StatusCode::OK,
             "{} signs in",
             user.username
         );
-        let cookie = cookie_header_from(response.headers());
+        let cookie = cookie_header_from(&answer.headers);
         (browser, cookie)
     }
 

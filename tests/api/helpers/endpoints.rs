@@ -10,7 +10,7 @@ use bouncer_wire::{
     AuditEntry, LoginRequest, Me, PasswordChange, Reason, Reauthenticate, RevokeUsers, Revoked,
     Session, User, UserList, UserPatch,
 };
-use reqwest::{Method, Response};
+use reqwest::Method;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
 
@@ -40,16 +40,6 @@ impl Browser {
         Answer::read(send(self.request(method, path).json(body)).await).await
     }
 
-    /// `POST /api/auth/login`, raw: for the cookie and headers it sets.
-    pub async fn post_login(&self, username: &str, password: &str) -> Response {
-        let request = LoginRequest {
-            username: username.to_owned(),
-            password: password.to_owned(),
-            replace_session: None,
-        };
-        send(self.request(Method::POST, "/api/auth/login").json(&request)).await
-    }
-
     /// `POST /api/auth/login` as `user`, with the right password.
     pub async fn login(&self, user: &TestUser) -> Answer<Me> {
         self.login_as(&user.username, &user.password).await
@@ -57,7 +47,13 @@ impl Browser {
 
     /// `POST /api/auth/login` with any name and password.
     pub async fn login_as(&self, username: &str, password: &str) -> Answer<Me> {
-        Answer::read(self.post_login(username, password).await).await
+        let request = LoginRequest {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            replace_session: None,
+        };
+        self.call_with(Method::POST, "/api/auth/login", &request)
+            .await
     }
 
     /// `POST /api/auth/login` under `refuse_new`, ending `session_id` to make room.
