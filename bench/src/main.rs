@@ -604,7 +604,7 @@ async fn two_nodes(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let database = postgres::Database::create(admin_url, "two_nodes").await?;
-    let url = database.url.clone();
+    let url = database.url().to_owned();
     let pool = seed::open(&url).await?;
     let users = seed::users(&pool, scale.pg_tabs.div_ceil(10)).await?;
     let sessions = seed::sessions(&pool, &users, 10).await?;

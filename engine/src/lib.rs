@@ -71,6 +71,8 @@ pub mod sweeper;
 pub mod sync;
 pub mod tabs;
 pub mod tailer;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 pub mod throttle;
 pub mod timeouts;
 pub mod users;

@@ -189,7 +189,7 @@ async fn run_on(
     scale: &Scale,
     rng: &mut StdRng,
 ) -> anyhow::Result<Measured> {
-    let pool = seed::open(&database.url).await?;
+    let pool = seed::open(database.url()).await?;
     let users = seed::users(&pool, scale.users).await?;
     let sessions = seed::sessions(&pool, &users, scale.sessions_per_user).await?;
     pool.close().await;
@@ -202,8 +202,8 @@ async fn run_on(
         }
     }
 
-    let mut a = Node::start(server, &database.url).await?;
-    let b = Node::start(server, &database.url).await?;
+    let mut a = Node::start(server, database.url()).await?;
+    let b = Node::start(server, database.url()).await?;
     let admin = reqwest::Client::builder()
         .cookie_store(true)
         .timeout(Duration::from_secs(30))

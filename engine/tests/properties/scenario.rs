@@ -46,7 +46,7 @@ impl Rules {
             last_seen_write_interval: Policy::write_interval_for(self.idle_timeout),
             tombstone_retention: RETENTION,
             // Re-authentication before ending other devices is a gate in
-            // front of an ending, not a session rule (tests/reauth.rs).
+            // front of an ending, not a session rule (tests/api/reauth.rs).
             reauth_window: None,
             ..Policy::default()
         }

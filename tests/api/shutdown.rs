@@ -2,37 +2,33 @@
 //! browsers reconnect to a live node and resync), finishes the requests in
 //! flight, and then stops. `multinode.rs` shows a tab resuming on another node.
 
-mod support;
-
 use std::time::Duration;
 
 use bouncer_wire::{Role, CLOSE_SHUTTING_DOWN};
 use serde_json::json;
-use support::{close_code, next_json, spawn_app};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
+
+use crate::helpers::spawn_app;
 
 const WAIT: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn a_stopping_node_closes_tabs_with_4002_and_finishes_requests_in_flight() {
     let mut app = spawn_app().await;
-    let (alice, _) = app.add_user("alice", Role::User, Some(0)).await;
-    let (_, cookie) = app.signed_in("alice", "alice-correct-horse").await;
+    let alice = app.add_user("alice", Role::User, Some(0)).await;
+    let (_, cookie) = app.signed_in(&alice).await;
     let mut tab = app
         .connect(Some(&cookie), Some(&app.address))
         .await
         .expect("the tab connects");
-    assert_eq!(
-        next_json(&mut tab, WAIT).await.expect("hello")["type"],
-        "hello"
-    );
+    tab.hello(WAIT).await;
 
     // A login whose body is only half sent when the stop comes: it is in
-    // flight, and must still be answered.
-    let body = json!({ "username": "alice", "password": "alice-correct-horse" }).to_string();
+    // flight, and must still be answered. Written by hand, byte by byte.
+    let body = json!({ "username": "alice", "password": alice.password }).to_string();
     let (head, tail) = body.split_at(body.len() / 2);
     let host = app.address.trim_start_matches("http://").to_owned();
     let mut in_flight = TcpStream::connect(&host).await.expect("connects");
@@ -51,7 +47,7 @@ async fn a_stopping_node_closes_tabs_with_4002_and_finishes_requests_in_flight()
 
     let server = app.begin_shutdown();
     assert_eq!(
-        close_code(&mut tab, WAIT).await,
+        tab.close_code(WAIT).await,
         Some(CLOSE_SHUTTING_DOWN),
         "the tab is told the node is going away, not that its session ended"
     );

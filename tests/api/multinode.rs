@@ -7,20 +7,18 @@
 //! CI they always run; elsewhere, without a reachable server, they are
 //! skipped with a notice.
 
-mod support;
-
 use std::{
-    io::Write,
     net::TcpListener,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use serde_json::{json, Value};
-use support::{
-    close_code, connect, cookie_value,
-    database::{fresh_postgres, postgres_admin_url, postgres_reachable},
-    next_json, session_set_cookie, Socket,
+use bouncer_wire::{Reason, ServerMessage, CLOSE_SESSION_ENDED, CLOSE_SHUTTING_DOWN};
+use reqwest::StatusCode;
+
+use crate::helpers::{
+    bouncer, cookie_header_from, shared_postgres_database, upgrade_status, Browser,
+    PostgresDatabase, Tab,
 };
 
 /// The origin browsers see in front of every node (the load balancer's).
@@ -29,21 +27,15 @@ const ORIGIN: &str = "http://bouncer.test";
 /// How soon a tab on another node must hear of an ending.
 const PUSH_WITHIN: Duration = Duration::from_secs(1);
 
-/// A fresh shared database, or `None` (with a notice) when there is no
-/// PostgreSQL outside CI.
-async fn shared_database() -> Option<String> {
-    if postgres_reachable().await {
-        return Some(fresh_postgres().await);
-    }
-    let url = postgres_admin_url();
-    if std::env::var_os("CI").is_some() {
-        panic!("CI runs the multi-node tests, but no PostgreSQL answers at {url}");
-    }
-    eprintln!(
-        "\n*** SKIPPED: the multi-node tests need PostgreSQL at {url} \
-         (set TEST_DATABASE_URL); none answered. ***\n"
-    );
-    None
+/// What the tests wait for a hello, or for a node to go quiet.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Every user's password.
+const PASSWORD: &str = "correct-horse-battery";
+
+/// A fresh shared database, or `None` when the tests are skipped.
+async fn shared_database() -> Option<PostgresDatabase> {
+    shared_postgres_database("the multi-node tests").await
 }
 
 /// One `bouncer serve` process.
@@ -86,7 +78,10 @@ impl Node {
             env,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while reqwest::get(node.url("/api/auth/me")).await.is_err() {
+        while reqwest::get(format!("{}/api/auth/me", node.address()))
+            .await
+            .is_err()
+        {
             assert!(Instant::now() < deadline, "node on {port} did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -97,8 +92,19 @@ impl Node {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address())
+    /// A new browser whose requests this node serves.
+    fn browser(&self) -> Browser {
+        Browser::new(&self.address())
+    }
+
+    /// A client that presents `cookie` to this node.
+    fn holding(&self, cookie: &str) -> Browser {
+        Browser::holding(&self.address(), cookie)
+    }
+
+    /// Opens a tab's socket on this node, as a browser behind the balancer.
+    async fn connect(&self, cookie: &str) -> Result<Tab, tokio_tungstenite::tungstenite::Error> {
+        Tab::connect(&self.address(), Some(cookie), Some(ORIGIN)).await
     }
 
     /// Kills the process (no graceful shutdown: a crash).
@@ -135,16 +141,11 @@ impl Node {
         Node::start_on(&self.database_url, self.port, env).await
     }
 
-    async fn open_tab(&self, cookie: &str) -> Socket {
-        let mut socket = connect(&self.address(), Some(cookie), Some(ORIGIN))
-            .await
-            .expect("the tab connects");
-        let hello = next_json(&mut socket, Duration::from_secs(5)).await;
-        assert_eq!(
-            hello.as_ref().map(|h| h["type"].clone()),
-            Some(json!("hello"))
-        );
-        socket
+    /// A tab of the session behind `cookie`, past its hello.
+    async fn open_tab(&self, cookie: &str) -> Tab {
+        let mut tab = self.connect(cookie).await.expect("the tab connects");
+        tab.hello(WAIT).await;
+        tab
     }
 }
 
@@ -154,111 +155,69 @@ impl Drop for Node {
     }
 }
 
-/// `bouncer user add` against the shared database.
-fn add_user(database_url: &str, args: &[&str], password: &str) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bouncer"))
-        .args(["user", "add"])
-        .args(args)
-        .arg("--password-stdin")
-        .env("BOUNCER_DATABASE_URL", database_url)
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the command line starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(password.as_bytes())
-        .expect("written");
-    assert!(
-        child.wait().expect("it finishes").success(),
-        "user add {args:?}"
-    );
+/// `bouncer user add <args>` against the shared database, with [`PASSWORD`].
+async fn add_user(database_url: &str, args: &[&str]) {
+    let command: Vec<&str> = ["user", "add"]
+        .iter()
+        .chain(args)
+        .chain(&["--password-stdin"])
+        .copied()
+        .collect();
+    let output = bouncer(database_url, &command, Some(PASSWORD)).await;
+    assert!(output.status.success(), "user add {args:?}");
 }
 
-/// A cookie-keeping client: one browser, whose requests any node may serve.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .expect("a client")
+/// Signs `name` in through the browser's node; returns the cookie header and
+/// the session id.
+async fn sign_in(browser: &Browser, name: &str) -> (String, String) {
+    let answer = browser.login_as(name, PASSWORD).await;
+    assert_eq!(answer.status, StatusCode::OK, "{name} signs in");
+    let cookie = cookie_header_from(&answer.headers);
+    (cookie, answer.expect("signed in").session.id)
 }
 
-/// Signs in through `node`; returns the cookie header and the session id.
-async fn sign_in(
-    node: &Node,
-    client: &reqwest::Client,
-    name: &str,
-    password: &str,
-) -> (String, String) {
-    let response = client
-        .post(node.url("/api/auth/login"))
-        .json(&json!({ "username": name, "password": password }))
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(response.status(), 200, "{name} signs in");
-    let cookie = format!(
-        "bouncer_session={}",
-        cookie_value(&session_set_cookie(&response).expect("a cookie"))
-    );
-    let body: Value = response.json().await.expect("JSON");
-    let id = body["session"]["id"]
-        .as_str()
-        .expect("a session id")
-        .to_owned();
-    (cookie, id)
-}
-
-/// Ends a session through `node`'s admin API.
-async fn revoke(node: &Node, admin: &reqwest::Client, session_id: &str) {
-    let response = admin
-        .delete(node.url(&format!("/api/admin/sessions/{session_id}")))
-        .send()
-        .await
-        .expect("answered");
+/// Ends a session through the admin's node.
+async fn revoke(admin: &Browser, session_id: &str) {
     assert_eq!(
-        response.status(),
-        204,
+        admin.admin_end_session(session_id).await.status,
+        StatusCode::NO_CONTENT,
         "the revoke of {session_id} succeeds"
     );
 }
 
 /// The tab hears of its ending within [`PUSH_WITHIN`] (past any
 /// `sessions_changed` announcements) and is closed with 4001.
-async fn assert_told(socket: &mut Socket, reason: &str) {
+async fn assert_told(tab: &mut Tab, reason: Reason) {
     let deadline = Instant::now() + PUSH_WITHIN;
     let message = loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let message = next_json(socket, left).await;
-        let message = message.unwrap_or_else(|| panic!("no ending within {PUSH_WITHIN:?}"));
-        if message["type"] != "sessions_changed" {
-            break message;
+        match tab.next_message(left).await {
+            Some(ServerMessage::SessionsChanged) => continue,
+            Some(message) => break message,
+            None => panic!("no ending within {PUSH_WITHIN:?}"),
         }
     };
-    assert_eq!(message["type"], "session_ended", "{message}");
-    assert_eq!(message["reason"], reason, "{message}");
-    assert_eq!(close_code(socket, PUSH_WITHIN).await, Some(4001));
+    match message {
+        ServerMessage::SessionEnded { reason: told, .. } => assert_eq!(told, reason),
+        other => panic!("not an ending: {other:?}"),
+    }
+    assert_eq!(tab.close_code(PUSH_WITHIN).await, Some(CLOSE_SESSION_ENDED));
 }
-
-const PASSWORD: &str = "correct-horse-battery";
 
 /// Two nodes on a fresh shared database holding alice (at most
 /// `alice_max_sessions`) and root, with root signed in through B.
 struct Cluster {
-    database: String,
+    database: PostgresDatabase,
     a: Node,
     b: Node,
-    admin: reqwest::Client,
+    admin: Browser,
 }
 
 /// See [`Cluster`]; `None` when the tests are skipped.
 async fn cluster(alice_max_sessions: &str) -> Option<Cluster> {
     let database = shared_database().await?;
     add_user(
-        &database,
+        &database.url,
         &[
             "alice",
             "--role",
@@ -266,13 +225,13 @@ async fn cluster(alice_max_sessions: &str) -> Option<Cluster> {
             "--max-sessions",
             alice_max_sessions,
         ],
-        PASSWORD,
-    );
-    add_user(&database, &["root", "--role", "admin"], PASSWORD);
-    let a = Node::start(&database, &[]).await;
-    let b = Node::start(&database, &[]).await;
-    let admin = browser();
-    sign_in(&b, &admin, "root", PASSWORD).await;
+    )
+    .await;
+    add_user(&database.url, &["root", "--role", "admin"]).await;
+    let a = Node::start(&database.url, &[]).await;
+    let b = Node::start(&database.url, &[]).await;
+    let admin = b.browser();
+    sign_in(&admin, "root").await;
     Some(Cluster {
         database,
         a,
@@ -288,45 +247,34 @@ async fn a_revoke_or_a_login_on_one_node_ends_a_tab_on_another() {
     };
 
     // An admin's revoke through B reaches the tab on A.
-    let (cookie, id) = sign_in(&a, &browser(), "alice", PASSWORD).await;
+    let (cookie, id) = sign_in(&a.browser(), "alice").await;
     let mut tab = a.open_tab(&cookie).await;
-    revoke(&b, &admin, &id).await;
-    assert_told(&mut tab, "admin_revoked").await;
+    revoke(&admin, &id).await;
+    assert_told(&mut tab, Reason::AdminRevoked).await;
 
     // A login through B that takes alice's only slot ends the tab on A.
-    let (cookie, _) = sign_in(&a, &browser(), "alice", PASSWORD).await;
+    let (cookie, _) = sign_in(&a.browser(), "alice").await;
     let mut tab = a.open_tab(&cookie).await;
-    sign_in(&b, &browser(), "alice", PASSWORD).await;
-    assert_told(&mut tab, "signed_in_elsewhere").await;
+    sign_in(&b.browser(), "alice").await;
+    assert_told(&mut tab, Reason::SignedInElsewhere).await;
 
     // Either node now refuses the old cookie, with the reason.
     for node in [&a, &b] {
-        let response = reqwest::Client::new()
-            .get(node.url("/api/auth/me"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .expect("answered");
-        assert_eq!(response.status(), 401);
-        let body: Value = response.json().await.expect("JSON");
-        assert_eq!(body["reason"], "signed_in_elsewhere", "{body}");
+        let me = node.holding(&cookie).me().await;
+        assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(me.reason(), Some(Reason::SignedInElsewhere), "{me:?}");
     }
 }
 
-/// The connections of `node`'s database listener, as PostgreSQL sees them.
-async fn listener_pids(database: &str) -> Vec<i32> {
-    let name = database
-        .rsplit('/')
-        .next()
-        .and_then(|tail| tail.split('?').next())
-        .expect("a database name");
-    let admin = sqlx::PgPool::connect(&postgres_admin_url())
+/// The connections of the nodes' database listeners, as PostgreSQL sees them.
+async fn listener_pids(database: &PostgresDatabase) -> Vec<i32> {
+    let admin = sqlx::PgPool::connect(&database.admin_url)
         .await
         .expect("the admin connection");
     let pids = sqlx::query_scalar(
         "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'",
     )
-    .bind(name)
+    .bind(&database.name)
     .fetch_all(&admin)
     .await
     .expect("pg_stat_activity is readable");
@@ -340,7 +288,7 @@ async fn terminating_the_listener_between_revocations_loses_none() {
     let Some(Cluster {
         database,
         a,
-        b,
+        b: _b,
         admin,
     }) = cluster("0").await
     else {
@@ -348,17 +296,17 @@ async fn terminating_the_listener_between_revocations_loses_none() {
     };
     let mut tabs = Vec::new();
     for _ in 0..6 {
-        let (cookie, id) = sign_in(&a, &browser(), "alice", PASSWORD).await;
+        let (cookie, id) = sign_in(&a.browser(), "alice").await;
         tabs.push((a.open_tab(&cookie).await, id));
     }
 
-    let admin_pool = sqlx::PgPool::connect(&postgres_admin_url())
+    let admin_pool = sqlx::PgPool::connect(&database.admin_url)
         .await
         .expect("the admin connection");
     let mut terminated = 0;
     for (i, (tab, id)) in tabs.iter_mut().enumerate() {
-        revoke(&b, &admin, id).await;
-        assert_told(tab, "admin_revoked").await;
+        revoke(&admin, id).await;
+        assert_told(tab, Reason::AdminRevoked).await;
         if i % 2 == 0 {
             // Both nodes' listeners go; each must come back by itself.
             for pid in listener_pids(&database).await {
@@ -384,11 +332,14 @@ async fn terminating_the_listener_between_revocations_loses_none() {
 
 #[tokio::test]
 async fn a_restarted_node_s_tabs_reconnect_and_resync() {
-    let Some(Cluster { a, b, admin, .. }) = cluster("0").await else {
+    let Some(Cluster {
+        a, b: _b, admin, ..
+    }) = cluster("0").await
+    else {
         return;
     };
-    let (kept_cookie, kept_id) = sign_in(&a, &browser(), "alice", PASSWORD).await;
-    let (ended_cookie, ended_id) = sign_in(&a, &browser(), "alice", PASSWORD).await;
+    let (kept_cookie, kept_id) = sign_in(&a.browser(), "alice").await;
+    let (ended_cookie, ended_id) = sign_in(&a.browser(), "alice").await;
     let mut kept_tab = a.open_tab(&kept_cookie).await;
     let mut ended_tab = a.open_tab(&ended_cookie).await;
 
@@ -397,43 +348,29 @@ async fn a_restarted_node_s_tabs_reconnect_and_resync() {
     a.kill();
     for tab in [&mut kept_tab, &mut ended_tab] {
         // Announcements already on their way may still arrive; then it closes.
-        while let Some(message) = next_json(tab, Duration::from_secs(5)).await {
-            assert_eq!(message["type"], "sessions_changed", "{message}");
+        while let Some(message) = tab.next_message(WAIT).await {
+            assert_eq!(message, ServerMessage::SessionsChanged);
         }
     }
-    revoke(&b, &admin, &ended_id).await;
+    revoke(&admin, &ended_id).await;
     let a = a.restart().await;
 
     // The kept tab reconnects and gets its session again.
-    let mut kept_tab = connect(&a.address(), Some(&kept_cookie), Some(ORIGIN))
+    let mut kept_tab = a
+        .connect(&kept_cookie)
         .await
         .expect("the kept tab reconnects");
-    let hello = next_json(&mut kept_tab, Duration::from_secs(5))
-        .await
-        .expect("a hello");
-    assert_eq!(hello["type"], "hello");
-    assert_eq!(hello["session"]["id"], kept_id.as_str());
+    assert_eq!(kept_tab.hello(WAIT).await.id, kept_id);
 
     // The ended tab's reconnect is refused, and its resync says why.
-    let refused = connect(&a.address(), Some(&ended_cookie), Some(ORIGIN)).await;
-    match refused {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), 401)
-        }
-        other => panic!(
-            "the ended session's socket was not refused: {:?}",
-            other.is_ok()
-        ),
-    }
-    let me = reqwest::Client::new()
-        .get(a.url("/api/auth/me"))
-        .header("cookie", &ended_cookie)
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(me.status(), 401);
-    let body: Value = me.json().await.expect("JSON");
-    assert_eq!(body["reason"], "admin_revoked", "{body}");
+    assert_eq!(
+        upgrade_status(&a.connect(&ended_cookie).await),
+        401,
+        "the ended session's socket is refused"
+    );
+    let me = a.holding(&ended_cookie).me().await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(me.reason(), Some(Reason::AdminRevoked), "{me:?}");
 }
 
 #[tokio::test]
@@ -441,33 +378,22 @@ async fn a_node_stopping_sends_its_tabs_to_another_with_their_sessions_intact() 
     let Some(Cluster { mut a, b, .. }) = cluster("0").await else {
         return;
     };
-    let (cookie, id) = sign_in(&a, &browser(), "alice", PASSWORD).await;
+    let (cookie, id) = sign_in(&a.browser(), "alice").await;
     let mut tab = a.open_tab(&cookie).await;
 
-    let (stopped, code) =
-        tokio::join!(a.terminate(), close_code(&mut tab, Duration::from_secs(10)));
-    assert_eq!(
-        code,
-        Some(bouncer_wire::CLOSE_SHUTTING_DOWN),
-        "closed for shutting down"
-    );
+    let (stopped, code) = tokio::join!(a.terminate(), tab.close_code(Duration::from_secs(10)));
+    assert_eq!(code, Some(CLOSE_SHUTTING_DOWN), "closed for shutting down");
     assert!(stopped, "the node exits cleanly on SIGTERM");
 
     // The browser reconnects — the balancer sends it to B — and resyncs.
     let mut tab = b.open_tab(&cookie).await;
-    let me = reqwest::Client::new()
-        .get(b.url("/api/auth/me"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(me.status(), 200, "the session survived the node");
-    let body: Value = me.json().await.expect("JSON");
-    assert_eq!(body["session"]["id"], id.as_str());
+    let me = b.holding(&cookie).me().await;
+    assert_eq!(me.status, StatusCode::OK, "the session survived the node");
+    assert_eq!(me.expect("signed in").session.id, id);
     assert!(
-        next_json(&mut tab, Duration::from_millis(300))
+        tab.next_message(Duration::from_millis(300))
             .await
-            .is_none_or(|m| m["type"] == "sessions_changed"),
+            .is_none_or(|m| m == ServerMessage::SessionsChanged),
         "and nothing ends it"
     );
 }
@@ -477,39 +403,40 @@ async fn activity_through_one_node_keeps_a_tab_on_another_signed_in() {
     let Some(database) = shared_database().await else {
         return;
     };
-    add_user(&database, &["alice", "--role", "user"], PASSWORD);
+    add_user(&database.url, &["alice", "--role", "user"]).await;
     // A short idle timeout, no warning: the deadline is all that matters.
     // Long enough that a loaded CI machine's slow request is not idleness.
     let short = [
         ("BOUNCER_IDLE_TIMEOUT", "5s"),
         ("BOUNCER_IDLE_WARNING", "0s"),
     ];
-    let a = Node::start(&database, &short).await;
-    let b = Node::start(&database, &short).await;
-    let alice = browser();
-    let (cookie, _) = sign_in(&a, &alice, "alice", PASSWORD).await;
+    let a = Node::start(&database.url, &short).await;
+    let b = Node::start(&database.url, &short).await;
+    let alice = a.browser();
+    let (cookie, _) = sign_in(&alice, "alice").await;
     let mut tab = a.open_tab(&cookie).await;
 
     // Twice the idle timeout of activity, all of it through B.
+    let alice_through_b = alice.on(&b.address());
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10) {
-        let response = alice
-            .post(b.url("/api/auth/activity"))
-            .send()
-            .await
-            .expect("answered");
-        assert_eq!(response.status(), 204, "still signed in through B");
-        if let Some(message) = next_json(&mut tab, Duration::from_millis(500)).await {
-            assert_ne!(
-                message["type"], "session_ended",
+        assert_eq!(
+            alice_through_b.activity().await.status,
+            StatusCode::NO_CONTENT,
+            "still signed in through B"
+        );
+        if let Some(message) = tab.next_message(Duration::from_millis(500)).await {
+            assert!(
+                !matches!(message, ServerMessage::SessionEnded { .. }),
                 "A ended an active session"
             );
         }
     }
 
     // Then nothing: A ends it for idleness, and tells the tab.
-    let message = next_json(&mut tab, Duration::from_secs(15)).await;
-    let message = message.expect("the idle ending reaches the tab");
-    assert_eq!(message["type"], "session_ended", "{message}");
-    assert_eq!(message["reason"], "idle_timeout", "{message}");
+    let message = tab.next_message(Duration::from_secs(15)).await;
+    match message.expect("the idle ending reaches the tab") {
+        ServerMessage::SessionEnded { reason, .. } => assert_eq!(reason, Reason::IdleTimeout),
+        other => panic!("not an ending: {other:?}"),
+    }
 }

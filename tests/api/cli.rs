@@ -2,42 +2,15 @@
 //! `user revoke` and `sessions list`, against the same database as a
 //! running server.
 
-mod support;
-
 use std::{
-    io::Write,
-    process::{Command, Output, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
-use bouncer_wire::Role;
-use support::spawn_app;
+use bouncer_wire::{Permission, Reason, Role};
+use reqwest::StatusCode;
 
-fn bouncer(database_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bouncer"))
-        .args(args)
-        .env("BOUNCER_DATABASE_URL", database_url)
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("written");
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("the binary finishes")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::helpers::{bouncer, spawn_app, text};
 
 #[test]
 fn an_invalid_setting_stops_start_up_with_a_message_naming_it() {
@@ -68,11 +41,24 @@ fn an_invalid_setting_stops_start_up_with_a_message_naming_it() {
     }
 }
 
+/// Asserts that `bouncer user add <name> --role <role>` refuses `password`,
+/// saying `why` (when given).
+async fn assert_user_add_refused(url: &str, user: [&str; 2], password: &str, why: Option<&str>) {
+    let [name, role] = user;
+    let args = ["user", "add", name, "--role", role, "--password-stdin"];
+    let refused = bouncer(url, &args, Some(password)).await;
+    assert!(!refused.status.success());
+    if let Some(why) = why {
+        let stderr = text(&refused.stderr);
+        assert!(stderr.contains(why), "{stderr}");
+    }
+}
+
 #[tokio::test]
 async fn migrate_and_user_add_create_a_user_who_can_sign_in() {
     let app = spawn_app().await;
     let url = app.database_url.clone();
-    let migrated = bouncer(&url, &["migrate"], None);
+    let migrated = bouncer(&url, &["migrate"], None).await;
     assert!(migrated.status.success(), "{}", text(&migrated.stderr));
 
     let added = bouncer(
@@ -90,73 +76,45 @@ async fn migrate_and_user_add_create_a_user_who_can_sign_in() {
             "--password-stdin",
         ],
         Some("dana-long-password\n"),
-    );
+    )
+    .await;
     assert!(added.status.success(), "{}", text(&added.stderr));
-    let response = app.browser().login("dana", "dana-long-password").await;
-    assert_eq!(response.status(), reqwest::StatusCode::OK);
-    let body: serde_json::Value = response.json().await.expect("JSON");
-    assert_eq!(body["user"]["role"], "staff");
-    assert_eq!(
-        body["user"]["permissions"],
-        serde_json::json!(["revoke_users"])
-    );
-    assert_eq!(body["user"]["max_sessions"], 2);
+    let answer = app.browser().login_as("dana", "dana-long-password").await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let dana = answer.expect("dana signs in").user;
+    assert_eq!(dana.role, Role::Staff);
+    assert_eq!(dana.permissions, [Permission::RevokeUsers]);
+    assert_eq!(dana.max_sessions, Some(2));
 
-    let duplicate = bouncer(
-        &url,
-        &["user", "add", "dana", "--role", "user", "--password-stdin"],
-        Some("another-password"),
-    );
-    assert!(!duplicate.status.success());
-    assert!(
-        text(&duplicate.stderr).contains("taken"),
-        "{}",
-        text(&duplicate.stderr)
-    );
-    let weak = bouncer(
-        &url,
-        &["user", "add", "erin", "--role", "user", "--password-stdin"],
-        Some("short"),
-    );
-    assert!(!weak.status.success());
-    assert!(
-        text(&weak.stderr).contains("at least"),
-        "{}",
-        text(&weak.stderr)
-    );
-    let bad_role = bouncer(
-        &url,
-        &["user", "add", "erin", "--role", "boss", "--password-stdin"],
-        Some("long-enough-pw"),
-    );
-    assert!(!bad_role.status.success());
+    assert_user_add_refused(&url, ["dana", "user"], "another-password", Some("taken")).await;
+    assert_user_add_refused(&url, ["erin", "user"], "short", Some("at least")).await;
+    assert_user_add_refused(&url, ["erin", "boss"], "long-enough-pw", None).await;
 }
 
 #[tokio::test]
 async fn user_revoke_from_another_process_reaches_the_running_server_within_a_second() {
     let app = spawn_app().await;
-    let (alice, password) = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-    browser.login("alice", &password).await;
-    assert_eq!(browser.me().await.0, 200);
+    let (alice, [browser]) = app.signed_in_user("alice", None).await;
+    assert_eq!(browser.me().await.status, StatusCode::OK);
 
     let listed = bouncer(
         &app.database_url,
         &["sessions", "list", "--user", "alice"],
         None,
-    );
+    )
+    .await;
     assert!(listed.status.success(), "{}", text(&listed.stderr));
     assert!(text(&listed.stdout).contains("alice"));
     assert!(text(&listed.stdout).contains("Chrome on Linux"));
 
-    let revoked = bouncer(&app.database_url, &["user", "revoke", "alice"], None);
+    let revoked = bouncer(&app.database_url, &["user", "revoke", "alice"], None).await;
     assert!(revoked.status.success(), "{}", text(&revoked.stderr));
     assert!(text(&revoked.stdout).contains("Ended 1 session"));
     let started = Instant::now();
     loop {
-        let (status, body) = browser.me().await;
-        if status == 401 {
-            assert_eq!(body["reason"], "admin_revoked");
+        let me = browser.me().await;
+        if me.status == StatusCode::UNAUTHORIZED {
+            assert_eq!(me.reason(), Some(Reason::AdminRevoked));
             break;
         }
         assert!(

@@ -5,61 +5,18 @@
 //! re-authentication, cross-site request forgery and cross-site WebSocket
 //! hijacking. Each test names the requirement it proves.
 
-mod support;
-
 use std::{collections::HashSet, time::Duration};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use bouncer_wire::Role;
+use bouncer_wire::{Reason, Revoked, Role};
 use leptos::server_fn::ServerFn;
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
-use support::{
-    assert_throttled, cookie_value, next_json, session_set_cookie, spawn_app, spawn_app_with,
-    TestApp,
+
+use crate::helpers::{
+    assert_throttled, attribute, attributes, cookie_header_from, cookie_value, send,
+    session_set_cookie, spawn_app, spawn_https_app, upgrade_refusal, upgrade_status, Answer,
 };
-use tokio_tungstenite::tungstenite;
-
-/// `GET /api/auth/me` with a hand-made `Cookie` header, as (status, body).
-async fn me_with(app: &TestApp, cookie: &str) -> (StatusCode, Value) {
-    let response = app
-        .bare()
-        .get(app.url("/api/auth/me"))
-        .header(header::COOKIE, cookie)
-        .send()
-        .await
-        .expect("answered");
-    let status = response.status();
-    (status, response.json().await.expect("a JSON body"))
-}
-
-/// The attributes of a `Set-Cookie` header after the name and value, as
-/// (lowercased name, value) pairs.
-fn attributes(set_cookie: &str) -> Vec<(String, String)> {
-    set_cookie
-        .split(';')
-        .skip(1)
-        .map(|attribute| {
-            let (name, value) = attribute.split_once('=').unwrap_or((attribute, ""));
-            (name.trim().to_ascii_lowercase(), value.trim().to_owned())
-        })
-        .collect()
-}
-
-fn attribute<'a>(attributes: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    attributes
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, value)| value.as_str())
-}
-
-/// The public id of the session behind a browser.
-async fn session_id(browser: &support::Browser) -> String {
-    browser.me().await.1["session"]["id"]
-        .as_str()
-        .expect("a session id")
-        .to_owned()
-}
 
 /// V3.2.2 (at least 64 bits of entropy) and V3.2.4 (a cryptographic
 /// generator): the cookie's secret is 32 bytes from the OS's generator,
@@ -72,13 +29,13 @@ async fn session_id(browser: &support::Browser) -> String {
 async fn cookie_ids_carry_256_random_bits_and_never_repeat() {
     const LOGINS: usize = 100;
     let app = spawn_app().await;
-    let (_, password) = app.add_user("bob", Role::User, Some(0)).await;
+    let bob = app.add_user("bob", Role::User, Some(0)).await;
     let mut seen = HashSet::new();
     let mut ones_at = [0usize; 256];
     for _ in 0..LOGINS {
-        let response = app.browser().login("bob", &password).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let value = cookie_value(&session_set_cookie(&response).expect("a session cookie"));
+        let answer = app.browser().login(&bob).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let value = cookie_value(&answer.set_cookie().expect("a session cookie"));
         assert_eq!(value.len(), 43, "{value}");
         assert!(
             value
@@ -114,21 +71,20 @@ async fn cookie_ids_carry_256_random_bits_and_never_repeat() {
 async fn nothing_issues_a_session_cookie_before_sign_in() {
     let app = spawn_app().await;
     app.add_user("alice", Role::User, None).await;
-    let client = app.bare();
+    let wrong_login = json!({"username": "alice", "password": "not-the-password"});
     let anonymous = [
-        client.get(app.url("/")),
-        client.get(app.url("/login")),
-        client.get(app.url("/login?reason=logged_out&next=/account")),
-        client.get(app.url("/api/auth/me")),
-        client.post(app.url("/api/auth/logout")),
-        client
-            .post(app.url("/api/auth/login"))
-            .json(&json!({"username": "alice", "password": "not-the-password"})),
+        app.request(Method::GET, "/"),
+        app.request(Method::GET, "/login"),
+        app.request(Method::GET, "/login?reason=logged_out&next=/account"),
+        app.request(Method::GET, "/api/auth/me"),
+        app.request(Method::POST, "/api/auth/logout"),
+        app.request(Method::POST, "/api/auth/login")
+            .json(&wrong_login),
     ];
     for request in anonymous {
-        let response = request.send().await.expect("answered");
+        let response = send(request).await;
         assert!(
-            session_set_cookie(&response).is_none(),
+            session_set_cookie(response.headers()).is_none(),
             "{} set a cookie",
             response.url()
         );
@@ -142,31 +98,25 @@ async fn nothing_issues_a_session_cookie_before_sign_in() {
 #[tokio::test]
 async fn signing_in_over_a_planted_live_cookie_replaces_it() {
     let app = spawn_app().await;
-    let (_, mallory_pw) = app.add_user("mallory", Role::User, None).await;
-    let (_, alice_pw) = app.add_user("alice", Role::User, None).await;
-    let (_, planted) = app.signed_in("mallory", &mallory_pw).await;
+    let mallory = app.add_user("mallory", Role::User, None).await;
+    let alice = app.add_user("alice", Role::User, None).await;
+    let (_, planted) = app.signed_in(&mallory).await;
 
-    let response = app
-        .bare()
-        .post(app.url("/api/auth/login"))
-        .header(header::COOKIE, &planted)
-        .json(&json!({"username": "alice", "password": alice_pw}))
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(response.status(), StatusCode::OK);
-    let issued = format!(
-        "bouncer_session={}",
-        cookie_value(&session_set_cookie(&response).expect("a fresh cookie"))
-    );
+    let answer = app.browser_holding(&planted).login(&alice).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let issued = cookie_header_from(&answer.headers);
     assert_ne!(issued, planted);
 
-    let (status, body) = me_with(&app, &planted).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "the planted id is dead");
-    assert_eq!(body["reason"], "logged_out");
-    let (status, body) = me_with(&app, &issued).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["user"]["username"], "alice");
+    let planted_me = app.browser_holding(&planted).me().await;
+    assert_eq!(
+        planted_me.status,
+        StatusCode::UNAUTHORIZED,
+        "the planted id is dead"
+    );
+    assert_eq!(planted_me.reason(), Some(Reason::LoggedOut));
+    let issued_me = app.browser_holding(&issued).me().await;
+    assert_eq!(issued_me.status, StatusCode::OK);
+    assert_eq!(issued_me.expect("alice").user.username, "alice");
 }
 
 /// V3.4.5 and V3.3.2: the cookie goes back to this host only (no `Domain`),
@@ -175,10 +125,9 @@ async fn signing_in_over_a_planted_live_cookie_replaces_it() {
 #[tokio::test]
 async fn the_cookie_is_host_only_and_lives_no_longer_than_the_session_may() {
     let app = spawn_app().await;
-    let (_, password) = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-    let response = browser.login("alice", &password).await;
-    let set_cookie = session_set_cookie(&response).expect("a session cookie");
+    let alice = app.add_user("alice", Role::User, None).await;
+    let (browser, answer) = app.login(&alice).await;
+    let set_cookie = answer.set_cookie().expect("a session cookie");
     let flags = attributes(&set_cookie);
     assert_eq!(attribute(&flags, "domain"), None, "{set_cookie}");
     assert_eq!(attribute(&flags, "path"), Some("/"), "{set_cookie}");
@@ -191,9 +140,9 @@ async fn the_cookie_is_host_only_and_lives_no_longer_than_the_session_may() {
         "the 12 h absolute timeout, not longer: {set_cookie}"
     );
 
-    let logout = browser.post("/api/auth/logout").await;
-    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
-    let removal = session_set_cookie(&logout).expect("a removal cookie");
+    let logout = browser.logout().await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    let removal = logout.set_cookie().expect("a removal cookie");
     assert_eq!(
         attribute(&attributes(&removal), "max-age"),
         Some("0"),
@@ -209,15 +158,11 @@ async fn the_cookie_is_host_only_and_lives_no_longer_than_the_session_may() {
 /// browsers would refuse it and keep the dead id.
 #[tokio::test]
 async fn on_https_the_cookie_is_secure_and_host_prefixed() {
-    let app = spawn_app_with(|s| {
-        s.public_origin =
-            bouncer::config::PublicOrigin::parse("https://bouncer.example").expect("valid");
-    })
-    .await;
-    let (_, password) = app.add_user("alice", Role::User, None).await;
-    let response = app.browser().login("alice", &password).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let set_cookie = session_set_cookie(&response).expect("a session cookie");
+    let app = spawn_https_app().await;
+    let alice = app.add_user("alice", Role::User, None).await;
+    let answer = app.browser().login(&alice).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let set_cookie = answer.set_cookie().expect("a session cookie");
     assert!(
         set_cookie.starts_with("__Host-bouncer_session="),
         "{set_cookie}"
@@ -230,29 +175,26 @@ async fn on_https_the_cookie_is_secure_and_host_prefixed() {
     assert_eq!(attribute(&flags, "httponly"), Some(""), "{set_cookie}");
 
     let value = cookie_value(&set_cookie);
-    let prefixed = format!("__Host-bouncer_session={value}");
-    assert_eq!(me_with(&app, &prefixed).await.0, StatusCode::OK);
+    let prefixed = app.browser_holding(&format!("__Host-bouncer_session={value}"));
+    assert_eq!(prefixed.me().await.status, StatusCode::OK);
     assert_eq!(
-        me_with(&app, &format!("bouncer_session={value}")).await.0,
+        app.browser_holding(&format!("bouncer_session={value}"))
+            .me()
+            .await
+            .status,
         StatusCode::UNAUTHORIZED,
         "the unprefixed name is not the session cookie"
     );
 
-    let logout = app
-        .bare()
-        .post(app.url("/api/auth/logout"))
-        .header(header::COOKIE, &prefixed)
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
-    let removal = session_set_cookie(&logout).expect("a removal cookie");
+    let logout = prefixed.logout().await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    let removal = logout.set_cookie().expect("a removal cookie");
     let removal_flags = attributes(&removal);
     assert!(removal.starts_with("__Host-bouncer_session=;"), "{removal}");
     assert_eq!(attribute(&removal_flags, "max-age"), Some("0"), "{removal}");
     assert_eq!(attribute(&removal_flags, "secure"), Some(""), "{removal}");
     assert_eq!(attribute(&removal_flags, "path"), Some("/"), "{removal}");
-    assert_eq!(me_with(&app, &prefixed).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(prefixed.me().await.status, StatusCode::UNAUTHORIZED);
 }
 
 /// V3.1.1 and V3.2.3: the cookie id appears in no page, no JSON answer, no
@@ -261,9 +203,8 @@ async fn on_https_the_cookie_is_secure_and_host_prefixed() {
 #[tokio::test]
 async fn the_cookie_id_never_travels_in_a_url_a_page_or_a_message() {
     let app = spawn_app().await;
-    let (_, password) = app.add_user("alice", Role::User, None).await;
-    let (browser, cookie) = app.signed_in("alice", &password).await;
-    let secret = cookie.trim_start_matches("bouncer_session=").to_owned();
+    let (alice, [browser]) = app.signed_in_user("alice", None).await;
+    let secret = cookie_value(&browser.cookie());
 
     for path in ["/", "/account", "/watch", "/api/auth/me", "/api/sessions"] {
         let response = browser.get(path).await;
@@ -271,26 +212,17 @@ async fn the_cookie_id_never_travels_in_a_url_a_page_or_a_message() {
         let text = response.text().await.expect("a body");
         assert!(!text.contains(&secret), "{path} shows the cookie id");
     }
-    let mut socket = app
-        .connect(Some(&cookie), Some(&app.address))
-        .await
-        .expect("the socket opens");
-    let hello = next_json(&mut socket, Duration::from_secs(2))
-        .await
-        .expect("a hello");
-    assert!(!hello.to_string().contains(&secret), "{hello}");
+    // The typed hello holds the whole message (`Tab` checks it).
+    let (_tab, hello) = browser.open_tab().await;
+    let hello = serde_json::to_string(&hello).expect("serialises");
+    assert!(!hello.contains(&secret), "{hello}");
 
     for path in [
         format!("/api/auth/me?bouncer_session={secret}"),
         format!("/api/auth/me?session={secret}"),
         format!("/api/auth/me;bouncer_session={secret}"),
     ] {
-        let response = app
-            .bare()
-            .get(app.url(&path))
-            .send()
-            .await
-            .expect("answered");
+        let response = send(app.request(Method::GET, &path)).await;
         assert!(
             matches!(
                 response.status(),
@@ -300,12 +232,7 @@ async fn the_cookie_id_never_travels_in_a_url_a_page_or_a_message() {
             response.status()
         );
     }
-    let page = app
-        .bare()
-        .get(app.url(&format!("/account?bouncer_session={secret}")))
-        .send()
-        .await
-        .expect("answered");
+    let page = send(app.request(Method::GET, &format!("/account?bouncer_session={secret}"))).await;
     assert_eq!(page.status(), StatusCode::SEE_OTHER, "not signed in");
     let location = page.headers()[header::LOCATION]
         .to_str()
@@ -314,7 +241,7 @@ async fn the_cookie_id_never_travels_in_a_url_a_page_or_a_message() {
     assert!(location.starts_with("/login"), "{location}");
 
     // The redirect of an ended session names the reason, never the id.
-    app.signed_in("alice", &password).await;
+    app.signed_in(&alice).await;
     let kicked = browser.get("/account").await;
     assert_eq!(kicked.status(), StatusCode::SEE_OTHER);
     let location = kicked.headers()[header::LOCATION]
@@ -333,17 +260,24 @@ async fn the_cookie_id_never_travels_in_a_url_a_page_or_a_message() {
 #[tokio::test]
 async fn answers_that_depend_on_the_session_are_never_stored() {
     let app = spawn_app().await;
-    let (_, password) = app.add_user("alice", Role::User, None).await;
-    let browser = app.browser();
-    let login = browser.login("alice", &password).await;
-    let mut answers = vec![("POST /api/auth/login".to_owned(), login)];
+    let alice = app.add_user("alice", Role::User, None).await;
+    let (browser, login) = app.login(&alice).await;
+    let mut answers = vec![(
+        "POST /api/auth/login".to_owned(),
+        login.status,
+        login.headers,
+    )];
     for path in ["/", "/account", "/watch", "/api/auth/me", "/api/sessions"] {
-        answers.push((format!("GET {path}"), browser.get(path).await));
+        let response = browser.get(path).await;
+        answers.push((
+            format!("GET {path}"),
+            response.status(),
+            response.headers().clone(),
+        ));
     }
-    for (what, response) in answers {
-        assert!(response.status().is_success(), "{what}");
-        let cache_control = response
-            .headers()
+    for (what, status, headers) in answers {
+        assert!(status.is_success(), "{what}");
+        let cache_control = headers
             .get(header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
@@ -360,28 +294,26 @@ async fn answers_that_depend_on_the_session_are_never_stored() {
 #[tokio::test]
 async fn a_timed_out_session_stays_ended_whatever_the_client_sends() {
     let app = spawn_app().await;
-    let (alice, password) = app.add_user("alice", Role::User, None).await;
-    let (browser, cookie) = app.signed_in("alice", &password).await;
-    app.clock.advance(Duration::from_secs(30 * 60));
+    let (alice, [browser]) = app.signed_in_user("alice", None).await;
+    let cookie = browser.cookie();
+    app.advance_clock(Duration::from_secs(30 * 60));
 
-    let activity = browser.post("/api/auth/activity").await;
-    assert_eq!(activity.status(), StatusCode::UNAUTHORIZED);
-    let body: Value = activity.json().await.expect("JSON");
-    assert_eq!(body["reason"], "idle_timeout");
+    let activity = browser.activity().await;
+    assert_eq!(activity.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(activity.reason(), Some(Reason::IdleTimeout));
     let page = browser.get("/").await;
     assert_eq!(page.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         page.headers()[header::LOCATION],
         "/login?reason=idle_timeout&next=/"
     );
-    match app.connect(Some(&cookie), Some(&app.address)).await {
-        Err(tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status().as_u16(), 401);
-        }
-        Err(other) => panic!("unexpected error {other}"),
-        Ok(_) => panic!("a timed-out session opened a socket"),
-    }
-    assert_eq!(browser.me().await.1["reason"], "idle_timeout");
+    let socket = app.connect(Some(&cookie), Some(&app.address)).await;
+    assert_eq!(
+        upgrade_status(&socket),
+        401,
+        "a timed-out session opens no socket"
+    );
+    assert_eq!(browser.end_reason().await, Some(Reason::IdleTimeout));
     assert_eq!(app.live_sessions(&alice).await, 0);
 }
 
@@ -391,28 +323,19 @@ async fn a_timed_out_session_stays_ended_whatever_the_client_sends() {
 #[tokio::test]
 async fn scripts_use_a_session_not_a_static_key() {
     let app = spawn_app().await;
-    let (_, password) = app.add_user("root", Role::Admin, None).await;
-    let (_, cookie) = app.signed_in("root", &password).await;
+    let root = app.add_user("root", Role::Admin, None).await;
+    let (_, cookie) = app.signed_in(&root).await;
     let secret = cookie.trim_start_matches("bouncer_session=");
-    let client = app.bare();
-    let users = || client.get(app.url("/api/admin/users"));
+    let users = || app.request(Method::GET, "/api/admin/users");
     for request in [
-        users().basic_auth("root", Some(&password)),
+        users().basic_auth("root", Some(&root.password)),
         users().bearer_auth(secret),
         users().header("x-api-key", secret),
     ] {
-        assert_eq!(
-            request.send().await.expect("answered").status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(send(request).await.status(), StatusCode::UNAUTHORIZED);
     }
     assert_eq!(
-        users()
-            .header(header::COOKIE, &cookie)
-            .send()
-            .await
-            .expect("answered")
-            .status(),
+        send(users().header(header::COOKIE, &cookie)).await.status(),
         StatusCode::OK
     );
 }
@@ -423,40 +346,33 @@ async fn scripts_use_a_session_not_a_static_key() {
 /// used to guess the password.
 #[tokio::test]
 async fn a_password_change_needs_the_current_password_and_guesses_are_throttled() {
+    const NEW: &str = "bob-new-password";
     let app = spawn_app().await;
-    let (bob, password) = app.add_user("bob", Role::User, Some(0)).await;
-    let change = |client: &reqwest::Client, current: &str| {
-        client
-            .post(app.url("/api/auth/password"))
-            .json(&json!({"current_password": current, "new_password": "bob-new-password"}))
-            .send()
-    };
-    let anonymous = change(&app.bare(), &password).await.expect("answered");
-    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let bob = app.add_user("bob", Role::User, Some(0)).await;
+    let anonymous = app
+        .browser_holding("")
+        .change_password(&bob.password, NEW)
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
 
-    let (laptop, phone) = (app.browser(), app.browser());
-    laptop.login("bob", &password).await;
-    phone.login("bob", &password).await;
+    let [laptop, phone] = app.devices(&bob).await;
     for guess in 0..5 {
-        let wrong = change(&laptop.client, &format!("guess-{guess}"))
-            .await
-            .expect("answered");
-        assert_eq!(wrong.status(), StatusCode::FORBIDDEN, "guess {guess}");
+        let wrong = laptop.change_password(&format!("guess-{guess}"), NEW).await;
+        assert_eq!(wrong.status, StatusCode::FORBIDDEN, "guess {guess}");
     }
-    let retry_after =
-        assert_throttled(change(&laptop.client, &password).await.expect("answered")).await;
+    let retry_after = assert_throttled(laptop.change_password(&bob.password, NEW).await);
     assert_eq!(
-        app.browser().login("bob", &password).await.status(),
+        app.browser().login(&bob).await.status,
         StatusCode::TOO_MANY_REQUESTS,
         "one counter for sign-in and re-authentication"
     );
     assert_eq!(app.live_sessions(&bob).await, 2, "nothing ended");
-    assert_eq!(phone.me().await.0, 200);
+    assert_eq!(phone.me().await.status, StatusCode::OK);
 
-    app.clock.advance(Duration::from_secs(retry_after));
-    let changed = change(&laptop.client, &password).await.expect("answered");
-    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
-    assert_eq!(phone.me().await.1["reason"], "password_changed");
+    app.advance_clock(Duration::from_secs(retry_after));
+    let changed = laptop.change_password(&bob.password, NEW).await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT);
+    assert_eq!(phone.end_reason().await, Some(Reason::PasswordChanged));
 }
 
 /// The server function behind "Sign out all other devices" on `/account`.
@@ -473,12 +389,12 @@ fn end_other_sessions_path() -> &'static str {
 #[tokio::test]
 async fn cross_site_writes_riding_the_cookie_are_refused_and_change_nothing() {
     let app = spawn_app().await;
-    let (bob, password) = app.add_user("bob", Role::User, Some(0)).await;
-    let (_, root_pw) = app.add_user("root", Role::Admin, None).await;
-    let (laptop, laptop_cookie) = app.signed_in("bob", &password).await;
-    let (phone, _) = app.signed_in("bob", &password).await;
-    let (_, root_cookie) = app.signed_in("root", &root_pw).await;
-    let phone_id = session_id(&phone).await;
+    let bob = app.add_user("bob", Role::User, Some(0)).await;
+    let root = app.add_user("root", Role::Admin, None).await;
+    let (laptop, laptop_cookie) = app.signed_in(&bob).await;
+    let (phone, _) = app.signed_in(&bob).await;
+    let (_, root_cookie) = app.signed_in(&root).await;
+    let phone_id = phone.session_id().await;
 
     let port = app.address.rsplit(':').next().expect("a port");
     let foreign = [
@@ -489,6 +405,7 @@ async fn cross_site_writes_riding_the_cookie_are_refused_and_change_nothing() {
         format!("http://localhost:{port}"),
         "http://127.0.0.1:1".to_owned(),
     ];
+    // Raw requests: what a foreign page makes a browser send.
     let writes: Vec<(Method, String, Option<Value>, &str)> = vec![
         (
             Method::POST,
@@ -511,7 +428,7 @@ async fn cross_site_writes_riding_the_cookie_are_refused_and_change_nothing() {
         (
             Method::POST,
             "/api/auth/password".into(),
-            Some(json!({"current_password": password, "new_password": "chosen-by-evil"})),
+            Some(json!({"current_password": bob.password, "new_password": "chosen-by-evil"})),
             &laptop_cookie,
         ),
         (
@@ -535,15 +452,14 @@ async fn cross_site_writes_riding_the_cookie_are_refused_and_change_nothing() {
         (
             Method::POST,
             "/api/auth/login".into(),
-            Some(json!({"username": "bob", "password": password})),
+            Some(json!({"username": "bob", "password": bob.password})),
             "",
         ),
     ];
     for origin in &foreign {
         for (method, path, body, cookie) in &writes {
             let mut request = app
-                .bare()
-                .request(method.clone(), app.url(path))
+                .request(method.clone(), path)
                 .header(header::ORIGIN, origin);
             if !cookie.is_empty() {
                 request = request.header(header::COOKIE, *cookie);
@@ -551,69 +467,61 @@ async fn cross_site_writes_riding_the_cookie_are_refused_and_change_nothing() {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = request.send().await.expect("answered");
+            let answer: Answer<()> = Answer::read(send(request).await).await;
             assert_eq!(
-                response.status(),
+                answer.status,
                 StatusCode::FORBIDDEN,
                 "{method} {path} from {origin}"
             );
-            let json: Value = response.json().await.expect("JSON");
             assert_eq!(
-                json["error"], "cross_origin",
+                answer.error(),
+                Some("cross_origin"),
                 "{method} {path} from {origin}"
             );
         }
     }
     // A foreign Referer, without Origin, is refused the same way.
-    let referred = app
-        .bare()
-        .post(app.url("/api/sessions/revoke-others"))
-        .header(header::COOKIE, &laptop_cookie)
-        .header(header::REFERER, "https://evil.example/cats")
-        .send()
-        .await
-        .expect("answered");
+    let referred = send(
+        app.request(Method::POST, "/api/sessions/revoke-others")
+            .header(header::COOKIE, &laptop_cookie)
+            .header(header::REFERER, "https://evil.example/cats"),
+    )
+    .await;
     assert_eq!(referred.status(), StatusCode::FORBIDDEN);
 
     assert_eq!(app.live_sessions(&bob).await, 2, "no session ended");
-    assert_eq!(laptop.me().await.0, 200);
-    assert_eq!(phone.me().await.0, 200);
+    assert_eq!(laptop.me().await.status, StatusCode::OK);
+    assert_eq!(phone.me().await.status, StatusCode::OK);
 
     // The same requests from our own pages pass: a same-origin Referer...
-    let own_page = app
-        .bare()
-        .post(app.url("/api/sessions/revoke-others"))
-        .header(header::COOKIE, &laptop_cookie)
-        .header(header::REFERER, format!("{}/account", app.address))
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(own_page.status(), StatusCode::OK);
-    assert_eq!(
-        own_page.json::<Value>().await.expect("JSON"),
-        json!({"revoked": 1})
-    );
-    assert_eq!(phone.me().await.1["reason"], "revoked_by_user");
+    let own_page = send(
+        app.request(Method::POST, "/api/sessions/revoke-others")
+            .header(header::COOKIE, &laptop_cookie)
+            .header(header::REFERER, format!("{}/account", app.address)),
+    )
+    .await;
+    let own_page: Answer<Revoked> = Answer::read(own_page).await;
+    assert_eq!(own_page.status, StatusCode::OK);
+    assert_eq!(own_page.expect("the others end"), Revoked { revoked: 1 });
+    assert_eq!(phone.end_reason().await, Some(Reason::RevokedByUser));
     // ...and our own Origin, on the server function refused above.
     let phone = app.browser();
     assert_eq!(
-        phone.login("bob", &password).await.status(),
+        phone.login(&bob).await.status,
         StatusCode::OK,
         "the password is unchanged"
     );
-    let server_fn = app
-        .bare()
-        .post(app.url(end_other_sessions_path()))
-        .header(header::COOKIE, &laptop_cookie)
-        .header(header::ORIGIN, &app.address)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .send()
-        .await
-        .expect("answered");
+    let server_fn = send(
+        app.request(Method::POST, end_other_sessions_path())
+            .header(header::COOKIE, &laptop_cookie)
+            .header(header::ORIGIN, &app.address)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded"),
+    )
+    .await;
     assert_eq!(server_fn.status(), StatusCode::OK);
     assert_eq!(server_fn.text().await.expect("a body"), "1");
-    assert_eq!(phone.me().await.1["reason"], "revoked_by_user");
-    assert_eq!(laptop.me().await.0, 200);
+    assert_eq!(phone.end_reason().await, Some(Reason::RevokedByUser));
+    assert_eq!(laptop.me().await.status, StatusCode::OK);
 }
 
 /// CSRF through `SameSite=Lax`: browsers send the cookie on cross-site
@@ -622,10 +530,10 @@ async fn cross_site_writes_riding_the_cookie_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn no_get_changes_anything() {
     let app = spawn_app().await;
-    let (bob, password) = app.add_user("bob", Role::User, Some(0)).await;
-    let (laptop, cookie) = app.signed_in("bob", &password).await;
-    let (phone, _) = app.signed_in("bob", &password).await;
-    let phone_id = session_id(&phone).await;
+    let bob = app.add_user("bob", Role::User, Some(0)).await;
+    let (laptop, cookie) = app.signed_in(&bob).await;
+    let (phone, _) = app.signed_in(&bob).await;
+    let phone_id = phone.session_id().await;
     for path in [
         "/api/auth/logout".to_owned(),
         "/api/auth/login".to_owned(),
@@ -635,14 +543,12 @@ async fn no_get_changes_anything() {
         end_other_sessions_path().to_owned(),
         "/api/admin/revoke-all".to_owned(),
     ] {
-        let response = app
-            .bare()
-            .get(app.url(&path))
-            .header(header::COOKIE, &cookie)
-            .header(header::ORIGIN, "https://evil.example")
-            .send()
-            .await
-            .expect("answered");
+        let response = send(
+            app.request(Method::GET, &path)
+                .header(header::COOKIE, &cookie)
+                .header(header::ORIGIN, "https://evil.example"),
+        )
+        .await;
         assert!(
             response.status().is_client_error(),
             "GET {path}: {}",
@@ -650,8 +556,8 @@ async fn no_get_changes_anything() {
         );
     }
     assert_eq!(app.live_sessions(&bob).await, 2);
-    assert_eq!(laptop.me().await.0, 200);
-    assert_eq!(phone.me().await.0, 200);
+    assert_eq!(laptop.me().await.status, StatusCode::OK);
+    assert_eq!(phone.me().await.status, StatusCode::OK);
 }
 
 /// Cross-site WebSocket hijacking: browsers send the cookie on a WebSocket
@@ -662,8 +568,8 @@ async fn no_get_changes_anything() {
 #[tokio::test]
 async fn cross_site_socket_upgrades_are_refused_for_every_other_origin() {
     let app = spawn_app().await;
-    let (_, password) = app.add_user("alice", Role::User, None).await;
-    let (browser, cookie) = app.signed_in("alice", &password).await;
+    let alice = app.add_user("alice", Role::User, None).await;
+    let (browser, cookie) = app.signed_in(&alice).await;
     let port = app.address.rsplit(':').next().expect("a port");
     for origin in [
         "https://evil.example".to_owned(),
@@ -675,31 +581,13 @@ async fn cross_site_socket_upgrades_are_refused_for_every_other_origin() {
         "http://127.0.0.1:1".to_owned(),
         String::new(),
     ] {
-        match app.connect(Some(&cookie), Some(&origin)).await {
-            Err(tungstenite::Error::Http(response)) => {
-                assert_eq!(response.status().as_u16(), 403, "Origin {origin:?}");
-                let body = response.body().as_deref().unwrap_or_default();
-                let body: Value = serde_json::from_slice(body).expect("a JSON body");
-                assert_eq!(body["error"], "cross_origin");
-            }
-            Err(other) => panic!("Origin {origin:?}: unexpected error {other}"),
-            Ok(_) => panic!("Origin {origin:?} opened a socket"),
-        }
+        let socket = app.connect(Some(&cookie), Some(&origin)).await;
+        assert_eq!(upgrade_status(&socket), 403, "Origin {origin:?}");
+        assert_eq!(upgrade_refusal(&socket).error, "cross_origin");
     }
-    let sessions: Vec<Value> = browser
-        .get("/api/sessions")
-        .await
-        .json()
-        .await
-        .expect("JSON");
-    assert_eq!(sessions[0]["online_tabs"], 0, "no refused socket counted");
+    let sessions = browser.sessions().await.expect("alice's sessions");
+    assert_eq!(sessions[0].online_tabs, 0, "no refused socket counted");
 
-    let mut ours = app
-        .connect(Some(&cookie), Some(&app.address))
-        .await
-        .expect("our own origin connects");
-    let hello = next_json(&mut ours, Duration::from_secs(2))
-        .await
-        .expect("a hello");
-    assert_eq!(hello["type"], "hello");
+    // Our own origin connects, and its first message is the hello.
+    browser.open_tab().await;
 }

@@ -1,0 +1,37 @@
+//! The harness: the real application on port 0 with a fresh database and a
+//! manual clock per test, and clients that speak to it as browsers, tabs and
+//! operators do.
+//!
+//! The suite is parametrised by backend: `BOUNCER_TEST_BACKEND=postgres` runs
+//! every test on a fresh PostgreSQL database, otherwise each gets a SQLite
+//! file (`bouncer_engine::test_util`); `scripts/test.sh` runs it both ways.
+//!
+//! - `app` — `TestApp`, `TestUser`, and every use of the engine's internals.
+//! - `browser` — `Browser`: a cookie-keeping client, or one holding a cookie.
+//! - `endpoints` — one typed call per API endpoint.
+//! - `answer` — `Answer`: an answer read into `bouncer-wire` types.
+//! - `cookies` — `Set-Cookie` taken apart.
+//! - `tab` — `Tab`: a tab's WebSocket, reading `ServerMessage`s.
+//! - `command` — the `bouncer` binary as another process.
+
+mod answer;
+mod app;
+mod browser;
+mod command;
+mod cookies;
+mod endpoints;
+mod tab;
+
+pub use self::{
+    answer::{assert_throttled, Answer},
+    app::{
+        shared_postgres_database, spawn_app, spawn_app_with, spawn_https_app, IpPrivacy,
+        PostgresDatabase, TestApp, TestUser,
+    },
+    browser::{send, Browser},
+    command::{bouncer, text},
+    cookies::{
+        attribute, attributes, cookie_header_from, cookie_value, session_cookie, session_set_cookie,
+    },
+    tab::{upgrade_refusal, upgrade_status, Tab, WAIT},
+};
