@@ -9,6 +9,7 @@
 //! - [`api`] — the JSON API of `shared/API.md` and its error type.
 //! - [`origin`] — the cross-site request check.
 //! - [`pages`] — the page guard (redirects to `/login` with the reason).
+//! - [`script`] — `GET /bouncer.js`, the tab watcher for other apps' pages.
 //! - [`cli`] — the `bouncer` subcommands.
 //! - [`demo`] — the `--demo` accounts.
 //! - [`telemetry`] — logging.
@@ -19,5 +20,6 @@ pub mod config;
 pub mod demo;
 pub mod origin;
 pub mod pages;
+pub mod script;
 pub mod startup;
 pub mod telemetry;

@@ -37,7 +37,7 @@ use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::
 use crate::{
     api,
     config::{OnLimitSetting, PublicOrigin, Settings},
-    origin, pages,
+    origin, pages, script,
 };
 
 /// What every handler can reach. Cheap to clone: every `State` extractor
@@ -350,7 +350,8 @@ fn router(state: AppState) -> Router {
                     STYLESHEET,
                 )
             }),
-        );
+        )
+        .merge(script::routes());
 
     dynamic.merge(assets).layer(TraceLayer::new_for_http())
 }
