@@ -118,21 +118,26 @@ function rawGet(url, headers) {
   });
 }
 
-describe('/bouncer.js behind nginx, with the default policy', { skip }, () => {
-  let browser;
-  let stack;
+/** A browser and a stack for the suite it is called in, started before its tests and stopped after. */
+function useStack(env = {}) {
+  const suite = {};
   before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack();
+    suite.browser = await launchBrowser();
+    suite.stack = await startStack(env);
   }, LIMIT);
   after(async () => {
-    await browser?.close();
-    await stack?.stop();
+    await suite.browser?.close();
+    await suite.stack?.stop();
   }, LIMIT);
+  return suite;
+}
+
+describe('/bouncer.js behind nginx, with the default policy', { skip }, () => {
+  const suite = useStack();
 
   test('the script is served gzip within 4 KB, revalidated by its ETag', LIMIT, async () => {
     assert.ok(gzipSync(SCRIPT, { level: 9 }).length <= 4096, 'assets/bouncer.js within 4 KB gzip -9');
-    const gzip = await rawGet(`${stack.origin}/bouncer.js`, { 'accept-encoding': 'gzip' });
+    const gzip = await rawGet(`${suite.stack.origin}/bouncer.js`, { 'accept-encoding': 'gzip' });
     assert.equal(gzip.status, 200);
     assert.equal(gzip.headers['content-encoding'], 'gzip');
     assert.equal(gzip.headers['content-type'], 'text/javascript; charset=utf-8');
@@ -141,34 +146,34 @@ describe('/bouncer.js behind nginx, with the default policy', { skip }, () => {
     assert.equal(gunzipSync(gzip.body).toString('utf8'), SCRIPT);
     console.log(`# /bouncer.js: ${Buffer.byteLength(SCRIPT)} bytes, ${gzip.body.length} bytes gzip as served`);
 
-    const plain = await rawGet(`${stack.origin}/bouncer.js`, {});
+    const plain = await rawGet(`${suite.stack.origin}/bouncer.js`, {});
     assert.equal(plain.headers['content-encoding'], undefined);
     assert.equal(plain.body.toString('utf8'), SCRIPT);
-    const again = await rawGet(`${stack.origin}/bouncer.js`, { 'if-none-match': gzip.headers.etag });
+    const again = await rawGet(`${suite.stack.origin}/bouncer.js`, { 'if-none-match': gzip.headers.etag });
     assert.equal(again.status, 304);
-    assert.equal(stack.upstream.requests.filter((r) => r.url.startsWith('/bouncer.js')).length, 0, 'Bouncer serves it, not the app');
+    assert.equal(suite.stack.upstream.requests.filter((r) => r.url.startsWith('/bouncer.js')).length, 0, 'Bouncer serves it, not the app');
   });
 
   test('the proxy sends Bouncer its paths and the app the rest, with forwarding headers and no forged user headers', LIMIT, async () => {
-    const before = stack.upstream.requests.length;
+    const before = suite.stack.upstream.requests.length;
     for (const path of ['/login', '/api/auth/me', '/bouncer.js', '/style/bouncer.css', '/pkg/BUILD']) {
-      await (await fetch(`${stack.origin}${path}`, { redirect: 'manual' })).arrayBuffer();
+      await (await fetch(`${suite.stack.origin}${path}`, { redirect: 'manual' })).arrayBuffer();
     }
-    assert.equal(stack.upstream.requests.length, before, 'none of Bouncer\'s paths reach the app');
-    const echoed = await (await fetch(`${stack.origin}/api-upstream/data`, {
+    assert.equal(suite.stack.upstream.requests.length, before, 'none of Bouncer\'s paths reach the app');
+    const echoed = await (await fetch(`${suite.stack.origin}/api-upstream/data`, {
       headers: { 'x-bouncer-user-id': 'u_forged', 'x-bouncer-role': 'admin', 'x-forwarded-for': '203.0.113.9' },
     })).json();
     assert.deepEqual(echoed.headers, {
-      host: `127.0.0.1:${new URL(stack.origin).port}`,
+      host: `127.0.0.1:${new URL(suite.stack.origin).port}`,
       'x-forwarded-for': '127.0.0.1',
       'x-forwarded-proto': 'http',
     });
   });
 
   test('an admin revoke sends both player tabs to the login page with the reason within a second, without a reload', LIMIT, async () => {
-    const context = await browser.newContext();
-    const tab1 = await playerTab(context, stack, 'alice');
-    const tab2 = await playerTab(context, stack, 'alice');
+    const context = await suite.browser.newContext();
+    const tab1 = await playerTab(context, suite.stack, 'alice');
+    const tab2 = await playerTab(context, suite.stack, 'alice');
     const tabs = [tab1, tab2];
     const seen = tabs.map((tab) => {
       const record = { navigations: navigations(tab), requests: [] };
@@ -194,7 +199,7 @@ describe('/bouncer.js behind nginx, with the default policy', { skip }, () => {
       record.requests.splice(0);
     }
 
-    const revokedAt = await adminRevoke(stack.server, 'alice');
+    const revokedAt = await adminRevoke(suite.stack.server, 'alice');
     await Promise.all(tabs.map(async (tab) => {
       await waitForLoginUrl(tab, 1_000);
       await tab.getByRole('alert').waitFor({ timeout: Math.max(1, 1_000 - (Date.now() - revokedAt)) });
@@ -214,11 +219,11 @@ describe('/bouncer.js behind nginx, with the default policy', { skip }, () => {
   });
 
   test('a page with an ended handler that prevents the default gets the event and stays', LIMIT, async () => {
-    const context = await browser.newContext();
-    const tab = await playerTab(context, stack, 'bob', '/player?handle-ended');
+    const context = await suite.browser.newContext();
+    const tab = await playerTab(context, suite.stack, 'bob', '/player?handle-ended');
     await markWorld(tab);
     const pageNavigations = navigations(tab);
-    await adminRevoke(stack.server, 'bob');
+    await adminRevoke(suite.stack.server, 'bob');
     const ended = tab.locator('#ended');
     await ended.waitFor({ timeout: 1_000 });
     assert.equal(await ended.getAttribute('data-reason'), 'admin_revoked');
@@ -235,14 +240,14 @@ describe('/bouncer.js behind nginx, with the default policy', { skip }, () => {
   });
 
   test('a page without a session does nothing noisy: no redirect, no retry loop', LIMIT, async () => {
-    const context = await browser.newContext();
+    const context = await suite.browser.newContext();
     const page = await context.newPage();
     const asked = [];
     page.on('request', (request) => asked.push(new URL(request.url()).pathname));
     const sockets = [];
     page.on('websocket', (socket) => sockets.push(socket.url()));
     const pageNavigations = navigations(page);
-    await page.goto(`${stack.origin}/player`);
+    await page.goto(`${suite.stack.origin}/player`);
     await page.waitForFunction(() => document.documentElement.dataset.sessionSocket === 'closed');
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     assert.equal(new URL(page.url()).pathname, '/player');
@@ -254,15 +259,15 @@ describe('/bouncer.js behind nginx, with the default policy', { skip }, () => {
   });
 
   test('a Leptos tab tells a deaf player tab, which goes to the login page with its own next', LIMIT, async () => {
-    await addUser(stack.server, 'carol');
-    const context = await browser.newContext();
-    const leptos = await playerTab(context, stack, 'carol', '/account');
+    await addUser(suite.stack.server, 'carol');
+    const context = await suite.browser.newContext();
+    const leptos = await playerTab(context, suite.stack, 'carol', '/account');
     const player = await context.newPage();
     await deafSocket(player);
-    await player.goto(`${stack.origin}/player`);
+    await player.goto(`${suite.stack.origin}/player`);
     await waitForSocket(player);
     await player.waitForFunction(() => Bouncer.current() !== null);
-    const revokedAt = await adminRevoke(stack.server, 'carol');
+    const revokedAt = await adminRevoke(suite.stack.server, 'carol');
     await Promise.all([waitForLoginUrl(leptos, 1_000), waitForLoginUrl(player, 1_000)]);
     assert.ok(Date.now() - revokedAt < 1_000);
     const url = new URL(player.url());
@@ -272,15 +277,15 @@ describe('/bouncer.js behind nginx, with the default policy', { skip }, () => {
   });
 
   test('a player tab tells a deaf Leptos tab, which leaves without a reload', LIMIT, async () => {
-    await addUser(stack.server, 'dave');
-    const context = await browser.newContext();
-    const player = await playerTab(context, stack, 'dave');
+    await addUser(suite.stack.server, 'dave');
+    const context = await suite.browser.newContext();
+    const player = await playerTab(context, suite.stack, 'dave');
     const leptos = await context.newPage();
     await deafSocket(leptos);
-    await leptos.goto(`${stack.origin}/account`);
+    await leptos.goto(`${suite.stack.origin}/account`);
     await waitForSocket(leptos);
     await markWorld(leptos);
-    const revokedAt = await adminRevoke(stack.server, 'dave');
+    const revokedAt = await adminRevoke(suite.stack.server, 'dave');
     await Promise.all([waitForLoginUrl(player, 1_000), waitForLoginUrl(leptos, 1_000)]);
     assert.ok(Date.now() - revokedAt < 1_000);
     assert.equal(new URL(leptos.url()).searchParams.get('reason'), 'admin_revoked');
@@ -290,21 +295,12 @@ describe('/bouncer.js behind nginx, with the default policy', { skip }, () => {
 });
 
 describe('/bouncer.js behind nginx, with short idle timeouts', { skip }, () => {
-  let browser;
-  let stack;
-  before(async () => {
-    browser = await launchBrowser();
-    stack = await startStack({ BOUNCER_IDLE_TIMEOUT: '6s', BOUNCER_IDLE_WARNING: '4s' });
-  }, LIMIT);
-  after(async () => {
-    await browser?.close();
-    await stack?.stop();
-  }, LIMIT);
+  const suite = useStack({ BOUNCER_IDLE_TIMEOUT: '6s', BOUNCER_IDLE_WARNING: '4s' });
 
   test('the warning shows in two player tabs and stayActive() in one clears it in the other', LIMIT, async () => {
-    const context = await browser.newContext();
-    const tab1 = await playerTab(context, stack, 'alice');
-    const tab2 = await playerTab(context, stack, 'alice');
+    const context = await suite.browser.newContext();
+    const tab1 = await playerTab(context, suite.stack, 'alice');
+    const tab2 = await playerTab(context, suite.stack, 'alice');
     const banner1 = tab1.locator('#idle');
     const banner2 = tab2.locator('#idle');
     await banner1.waitFor({ timeout: 6_000 });
