@@ -58,5 +58,6 @@ scripts/bench.sh --smoke
 build_frontend debug
 cargo build -p bouncer
 ensure_browser_test_deps
-say "Browser tests (Chromium)"
+ensure_nginx  # the one-origin proxy of tests/bouncer-js.test.mjs
+say "Browser tests (Chromium, and nginx in front of Bouncer and an app)"
 (cd end2end && BOUNCER_BIN="$TARGET_DIR/debug/bouncer" BOUNCER_SITE_ROOT="$ROOT/target/site" node --test --test-concurrency=1 tests/)

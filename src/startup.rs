@@ -332,7 +332,8 @@ fn router(state: AppState) -> Router {
                     STYLESHEET,
                 )
             }),
-        );
+        )
+        .merge(bouncer_web::script::routes());
 
     dynamic.merge(assets).layer(TraceLayer::new_for_http())
 }

@@ -12,6 +12,7 @@
 //! - [`extract`] — [`Auth`], [`Authenticated`], [`Caller`], [`Client`].
 //! - [`auth`] — sign-in, sign-out and password changes through the cookie.
 //! - [`socket`] — the tab's WebSocket.
+//! - [`script`] — `GET /bouncer.js`, the same protocol for other apps' pages.
 //! - [`wire`] — domain values as the API's JSON objects.
 //! - [`error`] — [`ApiError`], the API's JSON errors, and its extractors.
 
@@ -21,6 +22,7 @@ pub mod error;
 pub mod extract;
 pub mod layer;
 pub mod origin;
+pub mod script;
 pub mod socket;
 pub mod wire;
 

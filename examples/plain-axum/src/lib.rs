@@ -27,9 +27,12 @@ pub fn app(engine: Engine, origin: PublicOrigin) -> Router {
         .route("/logout", post(logout))
         .route("/api/ws", get(socket::upgrade))
         .layer(SessionLayer::new(edge))
+        // The tab watcher for plain pages; it carries nothing per user.
+        .merge(bouncer_web::script::routes())
 }
 
-/// The private page: its tab opens the socket and leaves when told.
+/// The private page: `/bouncer.js` opens the tab's socket and, when the
+/// session ends, takes the tab to `/login` with the reason.
 async fn home(auth: Auth) -> Response {
     let Visitor::Live(live) = auth.visitor() else {
         return Redirect::to("/login").into_response();
@@ -39,12 +42,8 @@ async fn home(auth: Auth) -> Response {
         _ => return Redirect::to("/login").into_response(),
     };
     Html(format!(
-        "<h1>Hello, {name}</h1>\
-         <form method=post action=/logout><button>Sign out</button></form>\
-         <script>new WebSocket(`ws://${{location.host}}/api/ws`).onmessage = (e) => {{\
-           const m = JSON.parse(e.data);\
-           if (m.type === 'session_ended') location.href = '/login?reason=' + m.reason;\
-         }};</script>"
+        "<script src=/bouncer.js defer></script><h1>Hello, {name}</h1>\
+         <form method=post action=/logout><button>Sign out</button></form>"
     ))
     .into_response()
 }
