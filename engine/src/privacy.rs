@@ -11,11 +11,13 @@
 use std::net::IpAddr;
 
 use anyhow::Context;
+use serde::Deserialize;
 
 use crate::db::Pool;
 
-/// What is kept of an address.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What is kept of an address; configured by name (`full`, `truncate`, `off`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IpPrivacy {
     /// The whole address.
     #[default]
