@@ -7,7 +7,7 @@
 //! - [`config`] — `Settings` from `bouncer.toml` and `BOUNCER_*` variables.
 //! - [`startup`] — `Application::build` (database, engine, router, listener).
 //! - [`api`] — the JSON API of `shared/API.md` and its error type.
-//! - [`origin`] — the cross-site request check.
+//! - [`origin`] — `PublicOrigin` and the cross-site request check.
 //! - [`pages`] — the page guard (redirects to `/login` with the reason).
 //! - [`cli`] — the `bouncer` subcommands.
 //! - [`demo`] — the `--demo` accounts.

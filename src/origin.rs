@@ -3,6 +3,9 @@
 //! origin than the app's public one is refused with 403 `cross_origin`.
 //! Requests with neither header (curl, scripts) pass: they carry no ambient
 //! browser credentials an attacker could ride on.
+//!
+//! [`PublicOrigin`] (the `BOUNCER_PUBLIC_ORIGIN` setting) lives here with the
+//! check: it is written for comparing with `Origin` and `Referer` headers.
 
 use axum::{
     extract::{Request, State},
@@ -13,9 +16,98 @@ use axum::{
 use bouncer_engine::web::json_error;
 use bouncer_wire::ErrorBody;
 
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
-use crate::config::PublicOrigin;
+/// A normalised web origin (`scheme://host[:port]`), http or https only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PublicOrigin {
+    origin: String,
+    https: bool,
+}
+
+impl PublicOrigin {
+    /// Parses `scheme://host[:port]` (one trailing `/` tolerated), lowercasing
+    /// scheme and host and dropping the scheme's default port.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let bad = |why: &str| format!("{raw:?} is not scheme://host[:port]: {why}");
+        let (scheme, rest) = raw.split_once("://").ok_or_else(|| bad("no scheme"))?;
+        let https = match scheme.to_ascii_lowercase().as_str() {
+            "http" => false,
+            "https" => true,
+            _ => return Err(bad("the scheme must be http or https")),
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.contains(['/', '?', '#', '@']) {
+            return Err(bad("no path, query, fragment or userinfo is allowed"));
+        }
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => (host, Some(port)),
+            _ => (authority, None),
+        };
+        let host_byte = |b: u8| b.is_ascii_alphanumeric() || b"-._".contains(&b);
+        let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(ip) => ip.parse::<Ipv6Addr>().is_ok(),
+            None => !host.is_empty() && host.bytes().all(host_byte),
+        };
+        if !host_ok {
+            return Err(bad("invalid host"));
+        }
+        // Digits only: `str::parse` would also take a `+`.
+        let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+        let port = port.map(|p| digits(p).then(|| p.parse::<u16>().ok()).flatten());
+        let port = match port {
+            Some(None | Some(0)) => return Err(bad("invalid port")),
+            Some(Some(port)) => port,
+            None if https => 443,
+            None => 80,
+        };
+        Ok(Self::build(https, &host.to_ascii_lowercase(), port))
+    }
+
+    fn build(https: bool, host: &str, port: u16) -> Self {
+        let origin = match (https, port) {
+            (true, 443) => format!("https://{host}"),
+            (false, 80) => format!("http://{host}"),
+            (true, _) => format!("https://{host}:{port}"),
+            (false, _) => format!("http://{host}:{port}"),
+        };
+        Self { origin, https }
+    }
+
+    /// The default origin for a listen address: `0.0.0.0` / `::` become `localhost`.
+    pub fn for_listen_addr(addr: SocketAddr) -> Self {
+        let host = match addr.ip() {
+            ip if ip.is_unspecified() => "localhost".to_string(),
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        Self::build(false, &host, addr.port())
+    }
+
+    /// The normalised origin, e.g. `http://127.0.0.1:3000`.
+    pub fn as_str(&self) -> &str {
+        &self.origin
+    }
+
+    /// Whether the origin uses https (e.g. to decide on `Secure` cookies).
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+
+    /// True when `origin_header_value` normalises to this same origin.
+    pub fn matches(&self, origin_header_value: &str) -> bool {
+        Self::parse(origin_header_value).is_ok_and(|o| o == *self)
+    }
+
+    /// The normalised `scheme://host[:port]` part of a full URL such as a Referer.
+    pub fn from_referer(referer: &str) -> Option<String> {
+        let (scheme, rest) = referer.split_once("://")?;
+        let authority = rest.split(['/', '?', '#']).next()?;
+        let origin = Self::parse(&format!("{scheme}://{authority}")).ok()?;
+        Some(origin.origin)
+    }
+}
 
 /// Whether a request with these headers may proceed.
 pub fn allowed(
@@ -103,5 +195,44 @@ mod tests {
             Some("http://127.0.0.1:3001"),
             None
         ));
+    }
+
+    #[test]
+    fn public_origin_normalisation() {
+        let cases = "HTTP://LOCALHOST:80 http://localhost|https://Ex.COM:443/ https://ex.com|\
+            https://ex.com:8443 https://ex.com:8443|http://ex.com:443 http://ex.com:443|\
+            http://[::1]:3000 http://[::1]:3000|https://[::1] https://[::1]|http://x:0080 http://x";
+        for case in cases.split('|') {
+            let (raw, want) = case.split_once(' ').expect("case");
+            assert_eq!(PublicOrigin::parse(raw).expect(raw).as_str(), want);
+        }
+        let https = PublicOrigin::parse("https://a.example").expect("https");
+        let local = PublicOrigin::for_listen_addr(([127, 0, 0, 1], 3000).into());
+        assert!(https.is_https() && !local.is_https());
+        let bad = "example.com|ftp://x|http://|http:///|http://x/path|http://x//|http://x?q=1|\
+            http://x#f|http://u:p@x|http://x:0|http://x:99999|http://x:|http://[::1|http://a b|\
+            http://::1|http://x:+80|http:x|http://@x|http://%61b|http://b\u{fc}cher.de";
+        for raw in bad.split('|') {
+            assert!(PublicOrigin::parse(raw).is_err(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn public_origin_matching() {
+        let o = PublicOrigin::parse("http://LOCALHOST:80").expect("origin");
+        assert!(o.matches("http://localhost") && o.matches("http://localhost:80"));
+        assert!(!o.matches("https://localhost") && !o.matches("http://localhost:8080"));
+        assert!(!o.matches("null") && !o.matches("http://localhost.evil.example"));
+    }
+
+    #[test]
+    fn referer_extraction() {
+        let cases = "https://Ex.com:8443/a/b?c=1#d https://ex.com:8443|http://h:3000/ http://h:3000|\
+            http://h:80?x=1 http://h|https://h#frag https://h|not-a-url -|http://user@h/ -|ws://x/ -";
+        for case in cases.split('|') {
+            let (referer, want) = case.split_once(' ').expect("case");
+            let want = (want != "-").then_some(want);
+            assert_eq!(PublicOrigin::from_referer(referer).as_deref(), want);
+        }
     }
 }

@@ -24,7 +24,7 @@ use bouncer_engine::{
     clock::{Clock, SystemClock},
     cookie_store::CookieStore,
     db,
-    policy::{OnLimit, Policy},
+    policy::Policy,
     web::{check_session, secure_cookie_removal, session_layer, AutoLogoutMessage, SessionCheck},
     Engine,
 };
@@ -36,7 +36,7 @@ use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::
 
 use crate::{
     api,
-    config::{OnLimitSetting, PublicOrigin, Settings},
+    config::{PublicOrigin, Settings},
     origin, pages,
 };
 
@@ -60,10 +60,7 @@ impl FromRef<AppState> for LeptosOptions {
 pub fn policy_from(settings: &Settings) -> Policy {
     Policy {
         session_limit: settings.session_limit,
-        on_limit: match settings.on_limit {
-            OnLimitSetting::ReplaceOldest => OnLimit::ReplaceOldest,
-            OnLimitSetting::RefuseNew => OnLimit::RefuseNew,
-        },
+        on_limit: settings.on_limit,
         logout_everywhere: settings.logout_everywhere,
         idle_timeout: settings.idle_timeout,
         absolute_timeout: settings.absolute_timeout,

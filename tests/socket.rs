@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use bouncer::config::OnLimitSetting;
+use bouncer_engine::policy::OnLimit;
 use bouncer_wire::{Permission, Role};
 use futures_util::SinkExt;
 use serde_json::{json, Value};
@@ -329,7 +329,7 @@ async fn bad_messages_get_an_error_and_oversized_frames_close_1009() {
 
 #[tokio::test]
 async fn a_refused_login_under_refuse_new_disturbs_no_tab() {
-    let app = spawn_app_with(|s| s.on_limit = OnLimitSetting::RefuseNew).await;
+    let app = spawn_app_with(|s| s.on_limit = OnLimit::RefuseNew).await;
     let (_, password) = app.add_user("alice", Role::User, None).await;
     let (_, cookie) = app.signed_in("alice", &password).await;
     let (mut socket, _) = tab(&app, &cookie).await;
