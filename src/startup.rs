@@ -23,7 +23,7 @@ use axum::{
 use bouncer_engine::{
     clock::{Clock, SystemClock},
     db,
-    policy::{OnLimit, Policy},
+    policy::Policy,
     Engine,
 };
 use bouncer_web::{Edge, SessionLayer};
@@ -35,7 +35,7 @@ use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::
 
 use crate::{
     api,
-    config::{OnLimitSetting, PublicOrigin, Settings},
+    config::{PublicOrigin, Settings},
     pages,
 };
 
@@ -61,10 +61,7 @@ impl FromRef<AppState> for LeptosOptions {
 pub fn policy_from(settings: &Settings) -> Policy {
     Policy {
         session_limit: settings.session_limit,
-        on_limit: match settings.on_limit {
-            OnLimitSetting::ReplaceOldest => OnLimit::ReplaceOldest,
-            OnLimitSetting::RefuseNew => OnLimit::RefuseNew,
-        },
+        on_limit: settings.on_limit,
         logout_everywhere: settings.logout_everywhere,
         idle_timeout: settings.idle_timeout,
         absolute_timeout: settings.absolute_timeout,

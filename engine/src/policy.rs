@@ -9,11 +9,14 @@
 use std::time::Duration;
 
 use bouncer_wire::Reason;
+use serde::Deserialize;
 
 use crate::{clock::Timestamp, privacy::IpPrivacy, users::UserRecord};
 
-/// What a login does when the user already holds as many sessions as allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a login does when the user already holds as many sessions as allowed
+/// (`BOUNCER_ON_LIMIT`: `replace_oldest` or `refuse_new`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OnLimit {
     /// End the oldest sessions (`signed_in_elsewhere`) to make room.
     ReplaceOldest,

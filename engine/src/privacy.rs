@@ -14,8 +14,11 @@
 
 use std::net::IpAddr;
 
-/// What is kept of an address.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+use serde::Deserialize;
+
+/// What is kept of an address; configured by name (`full`, `truncate`, `off`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IpPrivacy {
     /// The whole address.
     #[default]

@@ -18,7 +18,8 @@
 
 use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
-use bouncer::config::{parse_duration, ConfigError, OnLimitSetting, PublicOrigin, Settings};
+use bouncer::config::{parse_duration, ConfigError, PublicOrigin, Settings};
+use bouncer_engine::policy::OnLimit;
 use bouncer_fuzz::{
     input::{pieces, tagged, text},
     same_origin::OriginParts,
@@ -161,8 +162,8 @@ fn check_settings(settings: &Settings, env: &HashMap<String, String>, toml: &str
             "BOUNCER_ON_LIMIT" => assert_eq!(
                 settings.on_limit,
                 match value.as_str() {
-                    "replace_oldest" => OnLimitSetting::ReplaceOldest,
-                    "refuse_new" => OnLimitSetting::RefuseNew,
+                    "replace_oldest" => OnLimit::ReplaceOldest,
+                    "refuse_new" => OnLimit::RefuseNew,
                     other => panic!("BOUNCER_ON_LIMIT={other:?} was accepted"),
                 }
             ),
@@ -234,13 +235,13 @@ fn check_error(error: &ConfigError, env: &HashMap<String, String>) {
             ..
         } => {
             assert_eq!(
-                env.get(*var),
+                env.get(var),
                 Some(value),
                 "the environment's value is named"
             );
             assert!(message.contains(var), "{message:?} names {var}");
             let duration = expected_duration(value);
-            match *var {
+            match var.as_str() {
                 "BOUNCER_IDLE_TIMEOUT" | "BOUNCER_ABSOLUTE_TIMEOUT" | "BOUNCER_IDLE_WARNING" => {
                     assert!(duration.is_err(), "{var}={value:?} is an accepted duration")
                 }
@@ -257,7 +258,7 @@ fn check_error(error: &ConfigError, env: &HashMap<String, String>) {
             ..
         } => {
             assert!(
-                !env.contains_key(*var),
+                !env.contains_key(var),
                 "the environment's {var} wins over the file"
             );
             assert_eq!(toml_key(var), *key);
@@ -282,6 +283,9 @@ fn check_error(error: &ConfigError, env: &HashMap<String, String>) {
             assert!(message.contains(file), "{message:?}");
         }
         ConfigError::Read { .. } => panic!("from_sources reads no file: {message}"),
+        ConfigError::NotUnicode { .. } => {
+            panic!("from_sources reads no process variable: {message}")
+        }
     }
 }
 

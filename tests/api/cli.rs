@@ -3,6 +3,8 @@
 //! running server.
 
 use std::{
+    ffi::OsStr,
+    os::unix::ffi::OsStrExt,
     process::Command,
     time::{Duration, Instant},
 };
@@ -17,13 +19,15 @@ fn an_invalid_setting_stops_start_up_with_a_message_naming_it() {
     let dir = tempfile::tempdir().expect("a directory");
     let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
     for (variable, value) in [
-        ("BOUNCER_IDLE_TIMEOUT", "soon"),
-        ("BOUNCER_SESSION_LIMIT", "-1"),
-        ("BOUNCER_ON_LIMIT", "kick_everyone"),
-        ("BOUNCER_LOGOUT_EVERYWHERE", "maybe"),
-        ("BOUNCER_ADDR", "not-an-address"),
-        ("BOUNCER_PUBLIC_ORIGIN", "ftp://example.com"),
-        ("BOUNCER_DATABASE_URL", "mysql://localhost/db"),
+        ("BOUNCER_IDLE_TIMEOUT", OsStr::new("soon")),
+        ("BOUNCER_SESSION_LIMIT", OsStr::new("-1")),
+        ("BOUNCER_ON_LIMIT", OsStr::new("kick_everyone")),
+        ("BOUNCER_LOGOUT_EVERYWHERE", OsStr::new("maybe")),
+        ("BOUNCER_ADDR", OsStr::new("not-an-address")),
+        ("BOUNCER_PUBLIC_ORIGIN", OsStr::new("ftp://example.com")),
+        ("BOUNCER_DATABASE_URL", OsStr::new("mysql://localhost/db")),
+        // Not UTF-8: refused, not read with a U+FFFD in it.
+        ("BOUNCER_AUTO_LOGOUT_MESSAGE", OsStr::from_bytes(b"caf\xe9")),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_bouncer"))
             .arg("migrate")
@@ -33,7 +37,7 @@ fn an_invalid_setting_stops_start_up_with_a_message_naming_it() {
             .expect("the binary runs");
         assert!(
             !output.status.success(),
-            "{variable}={value} must stop start-up"
+            "{variable}={value:?} must stop start-up"
         );
         let stderr = text(&output.stderr);
         assert!(stderr.contains(variable), "{variable}: {stderr}");

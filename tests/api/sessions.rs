@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bouncer::config::OnLimitSetting;
+use bouncer_engine::policy::OnLimit;
 use bouncer_wire::{Reason, Role};
 use reqwest::StatusCode;
 
@@ -60,7 +60,7 @@ async fn a_per_user_limit_of_two_replaces_the_oldest() {
 
 #[tokio::test]
 async fn refuse_new_answers_409_with_the_sessions_holding_the_slots() {
-    let app = spawn_app_with(|s| s.on_limit = OnLimitSetting::RefuseNew).await;
+    let app = spawn_app_with(|s| s.on_limit = OnLimit::RefuseNew).await;
     let alice = app.add_user("alice", Role::User, None).await;
     let tv = app.browser();
     let first = tv.login(&alice).await.expect("the tv signs in");
@@ -135,7 +135,7 @@ async fn fifty_rounds_of_two_simultaneous_logins_leave_exactly_one_session() {
 
 #[tokio::test]
 async fn a_timed_out_session_holds_no_slot_under_refuse_new() {
-    let app = spawn_app_with(|s| s.on_limit = OnLimitSetting::RefuseNew).await;
+    let app = spawn_app_with(|s| s.on_limit = OnLimit::RefuseNew).await;
     let (alice, [laptop]) = app.signed_in_user("alice", None).await;
     // The laptop was closed; nobody made a request since.
     app.advance_clock(Duration::from_secs(31 * 60));
@@ -175,7 +175,7 @@ async fn the_absolute_timeout_ends_even_an_active_session() {
 
 #[tokio::test]
 async fn under_refuse_new_a_login_may_end_one_of_the_holders_and_continue() {
-    let app = spawn_app_with(|s| s.on_limit = OnLimitSetting::RefuseNew).await;
+    let app = spawn_app_with(|s| s.on_limit = OnLimit::RefuseNew).await;
     let alice = app.add_user("alice", Role::User, None).await;
     let bob = app.add_user("bob", Role::User, None).await;
     let tv = app.browser();

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use bouncer::config::OnLimitSetting;
+use bouncer_engine::policy::OnLimit;
 use bouncer_wire::{Permission, Reason, Role, ServerMessage, UserPatch};
 use reqwest::StatusCode;
 use tokio_tungstenite::tungstenite::Message;
@@ -248,7 +248,7 @@ async fn bad_messages_get_an_error_and_oversized_frames_close_1009() {
 
 #[tokio::test]
 async fn a_refused_login_under_refuse_new_disturbs_no_tab() {
-    let app = spawn_app_with(|s| s.on_limit = OnLimitSetting::RefuseNew).await;
+    let app = spawn_app_with(|s| s.on_limit = OnLimit::RefuseNew).await;
     let (alice, [browser]) = app.signed_in_user("alice", None).await;
     let (mut tab, _) = browser.open_tab().await;
     let refused = app.browser().login(&alice).await;

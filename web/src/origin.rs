@@ -156,4 +156,43 @@ mod tests {
             None
         ));
     }
+
+    #[test]
+    fn public_origin_normalisation() {
+        let cases = "HTTP://LOCALHOST:80 http://localhost|https://Ex.COM:443/ https://ex.com|\
+            https://ex.com:8443 https://ex.com:8443|http://ex.com:443 http://ex.com:443|\
+            http://[::1]:3000 http://[::1]:3000|https://[::1] https://[::1]|http://x:0080 http://x";
+        for case in cases.split('|') {
+            let (raw, want) = case.split_once(' ').expect("case");
+            assert_eq!(PublicOrigin::parse(raw).expect(raw).as_str(), want);
+        }
+        let https = PublicOrigin::parse("https://a.example").expect("https");
+        let local = PublicOrigin::for_listen_addr(([127, 0, 0, 1], 3000).into());
+        assert!(https.is_https() && !local.is_https());
+        let bad = "example.com|ftp://x|http://|http:///|http://x/path|http://x//|http://x?q=1|\
+            http://x#f|http://u:p@x|http://x:0|http://x:99999|http://x:|http://[::1|http://a b|\
+            http://::1|http://x:+80|http:x|http://@x|http://%61b|http://b\u{fc}cher.de";
+        for raw in bad.split('|') {
+            assert!(PublicOrigin::parse(raw).is_err(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn public_origin_matching() {
+        let o = PublicOrigin::parse("http://LOCALHOST:80").expect("origin");
+        assert!(o.matches("http://localhost") && o.matches("http://localhost:80"));
+        assert!(!o.matches("https://localhost") && !o.matches("http://localhost:8080"));
+        assert!(!o.matches("null") && !o.matches("http://localhost.evil.example"));
+    }
+
+    #[test]
+    fn referer_extraction() {
+        let cases = "https://Ex.com:8443/a/b?c=1#d https://ex.com:8443|http://h:3000/ http://h:3000|\
+            http://h:80?x=1 http://h|https://h#frag https://h|not-a-url -|http://user@h/ -|ws://x/ -";
+        for case in cases.split('|') {
+            let (referer, want) = case.split_once(' ').expect("case");
+            let want = (want != "-").then_some(want);
+            assert_eq!(PublicOrigin::from_referer(referer).as_deref(), want);
+        }
+    }
 }
