@@ -14,15 +14,18 @@ say "cargo fmt --check"
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml --all -- --check
 
-say "cargo clippy (server, engine, wire; then the app for wasm)"
+say "No import circles between the modules of a crate"
+python3 scripts/import-cycles.py engine/src web/src src app/src
+
+say "cargo clippy (server, engine, edge, wire; then the app for wasm)"
 cargo clippy --all-targets -- -D warnings
 cargo clippy -p app --features ssr --all-targets -- -D warnings
-cargo clippy -p bouncer-bench --all-targets -- -D warnings
+cargo clippy -p bouncer-bench -p plain-axum --all-targets -- -D warnings
 ensure_wasm_toolchain
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
 
 # One package at a time: `--workspace` would unify app's ssr and hydrate features.
-for package in bouncer-wire bouncer-engine app bouncer bouncer-bench; do
+for package in bouncer-wire bouncer-engine bouncer-web app bouncer bouncer-bench plain-axum; do
   say "cargo test -p $package"
   if [ "$package" = app ]; then
     cargo test -p app --features ssr

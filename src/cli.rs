@@ -109,13 +109,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let engine = startup::open_engine(&settings, Arc::new(SystemClock)).await?;
             let user = engine
                 .accounts()
-                .create_user(NewUser {
-                    username: Username::parse(&name)?,
-                    password: Password::new(password),
-                    role,
-                    permissions: permissions.into_iter().collect::<BTreeSet<_>>(),
-                    max_sessions,
-                })
+                .create_user(
+                    NewUser {
+                        username: Username::parse(&name)?,
+                        password: Password::new(password),
+                        role,
+                        permissions: permissions.into_iter().collect::<BTreeSet<_>>(),
+                        max_sessions,
+                    },
+                    &bouncer_engine::log::Actor::command_line(),
+                )
                 .await?;
             println!("Created {} `{}` ({})", user.role, user.username, user.id);
             Ok(())

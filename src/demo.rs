@@ -36,13 +36,16 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<()> {
             .collect();
         engine
             .accounts()
-            .create_user(NewUser {
-                username: Username::parse(name)?,
-                password: Password::new(password.clone()),
-                role: *role,
-                permissions: permissions.iter().copied().collect::<BTreeSet<_>>(),
-                max_sessions: *max_sessions,
-            })
+            .create_user(
+                NewUser {
+                    username: Username::parse(name)?,
+                    password: Password::new(password.clone()),
+                    role: *role,
+                    permissions: permissions.iter().copied().collect::<BTreeSet<_>>(),
+                    max_sessions: *max_sessions,
+                },
+                &bouncer_engine::log::Actor::command_line(),
+            )
             .await?;
         println!("  {name:<8} {:<8} {password}", role.as_str());
     }

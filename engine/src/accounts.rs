@@ -6,17 +6,16 @@
 //! The last-active-admin rule lives here because it must be checked under the
 //! same locks as the change.
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, time::Duration};
 
 use bouncer_wire::{Permission, Reason, Role};
 use serde_json::json;
 
 use crate::{
-    clock::Clock,
+    change::Changes,
     credentials::{Credentials, CredentialsError},
-    ending::Endings,
     ids::UserId,
-    log::Actor,
+    log::{Actor, EventKind, NewEvent},
     messages,
     password::{check_strength, Password, WeakPassword},
     sessions::Scope,
@@ -96,18 +95,26 @@ pub struct UserPatch {
 /// Account changes. Cheap to clone; built by the engine.
 #[derive(Debug, Clone)]
 pub struct Accounts {
-    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) users: Users,
     pub(crate) credentials: Credentials,
-    pub(crate) endings: Endings,
+    pub(crate) changes: Changes,
 }
 
 impl Accounts {
-    /// Creates a user, checking the password rules.
-    pub async fn create_user(&self, new: NewUser) -> Result<UserRecord, CreateUserError> {
+    /// Creates a user, checking the password rules (`user.created`).
+    pub async fn create_user(
+        &self,
+        new: NewUser,
+        actor: &Actor,
+    ) -> Result<UserRecord, CreateUserError> {
         check_strength(&new.password)?;
         let hash = self.credentials.hasher().hash(&new.password).await?;
-        self.users.insert(&new, hash, self.clock.now()).await
+        let mut change = self.changes.begin().await?;
+        let now = change.now();
+        let user = Users::insert_in(&mut change.tx, &new, hash, now).await?;
+        change.record(user_event(EventKind::UserCreated, &user, actor));
+        self.changes.commit(change).await?;
+        Ok(user)
     }
 
     /// How many accounts exist (the demo seed only fills an empty database).
@@ -139,21 +146,22 @@ impl Accounts {
             .await?;
         check_strength(new_password)?;
         let hash = self.credentials.hasher().hash(new_password).await?;
-        let mut ending = self.endings.begin().await?;
-        let mut user = Users::lock_in(&mut ending.tx, &user.id)
+        let mut change = self.changes.begin().await?;
+        let mut user = Users::lock_in(&mut change.tx, &user.id)
             .await?
             .ok_or(AccountError::NotFound)?;
         user.password_hash = hash;
-        Users::update_in(&mut ending.tx, &user).await?;
+        Users::update_in(&mut change.tx, &user).await?;
         let others = Scope::User {
             user_id: user.id.clone(),
             except: Some(current.id.clone()),
         };
         let actor = Actor::user(user.id.clone(), user.username.to_string());
-        ending
+        change
             .end(&others, Reason::PasswordChanged, &actor, &json!({}))
             .await?;
-        Ok(self.endings.commit(ending).await?)
+        change.record(user_event(EventKind::UserPasswordChanged, &user, &actor));
+        Ok(self.changes.commit(change).await?)
     }
 
     /// Applies an admin's edit. Deactivation ends every session of the user
@@ -173,10 +181,11 @@ impl Accounts {
             Some(password) => Some(self.credentials.hasher().hash(password).await?),
             None => None,
         };
-        let mut ending = self.endings.begin().await?;
-        let mut user = Users::lock_in(&mut ending.tx, id)
+        let mut change = self.changes.begin().await?;
+        let mut user = Users::lock_in(&mut change.tx, id)
             .await?
             .ok_or(AccountError::NotFound)?;
+        let before = user.clone();
         let was_active_admin = user.active && user.role == Role::Admin;
         user.active = patch.active.unwrap_or(user.active);
         user.role = patch.role.unwrap_or(user.role);
@@ -189,11 +198,11 @@ impl Accounts {
         }
         if was_active_admin
             && !(user.active && user.role == Role::Admin)
-            && Users::other_active_admins_in(&mut ending.tx, id).await? == 0
+            && Users::other_active_admins_in(&mut change.tx, id).await? == 0
         {
             return Err(AccountError::LastAdmin);
         }
-        Users::update_in(&mut ending.tx, &user).await?;
+        Users::update_in(&mut change.tx, &user).await?;
         let reason = if patch.active == Some(false) {
             Some(Reason::Deactivated)
         } else if new_hash.is_some() {
@@ -206,9 +215,45 @@ impl Accounts {
                 user_id: id.clone(),
                 except: None,
             };
-            ending.end(&everything, reason, actor, &json!({})).await?;
+            change.end(&everything, reason, actor, &json!({})).await?;
         }
-        self.endings.commit(ending).await?;
+        for kind in changed(&before, &user, new_hash.is_some()) {
+            change.record(user_event(kind, &user, actor));
+        }
+        self.changes.commit(change).await?;
         Ok(user)
+    }
+}
+
+/// What an edit from `before` to `after` changed, as events.
+fn changed(before: &UserRecord, after: &UserRecord, password: bool) -> Vec<EventKind> {
+    let mut kinds = Vec::new();
+    match (before.active, after.active) {
+        (true, false) => kinds.push(EventKind::UserDeactivated),
+        (false, true) => kinds.push(EventKind::UserReactivated),
+        _ => {}
+    }
+    if before.role != after.role || before.permissions != after.permissions {
+        kinds.push(EventKind::UserRoleChanged);
+    }
+    if password {
+        kinds.push(EventKind::UserPasswordChanged);
+    }
+    kinds
+}
+
+/// An event about `user`'s account, with what it now is (never the hash).
+fn user_event(kind: EventKind, user: &UserRecord, actor: &Actor) -> NewEvent {
+    NewEvent {
+        kind,
+        user_id: user.id.clone(),
+        session_id: None,
+        actor: actor.clone(),
+        detail: json!({
+            "username": user.username.as_str(),
+            "role": user.role,
+            "permissions": user.permissions,
+            "active": user.active,
+        }),
     }
 }

@@ -11,11 +11,11 @@ use serde_json::json;
 use crate::{
     accounts::{AccountError, Accounts, UserPatch},
     authz,
+    change::Changes,
     clock::{Clock, Timestamp},
-    ending::Endings,
     hub::Hub,
     ids::{SessionId, UserId},
-    log::{Actor, RevocationLog},
+    log::{Actor, EventLog},
     messages,
     sessions::{Scope, Sessions},
     snapshot::{SessionSnapshot, Snapshots},
@@ -162,9 +162,9 @@ pub struct Console {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) users: Users,
     pub(crate) sessions: Sessions,
-    pub(crate) log: RevocationLog,
+    pub(crate) log: EventLog,
     pub(crate) hub: Hub,
-    pub(crate) endings: Endings,
+    pub(crate) changes: Changes,
     pub(crate) accounts: Accounts,
     pub(crate) snapshots: Snapshots,
 }
@@ -310,7 +310,7 @@ impl Console {
 
     async fn end(&self, op: &Operator<'_>, scope: Scope) -> Result<usize, ConsoleError> {
         Ok(self
-            .endings
+            .changes
             .end(&scope, Reason::AdminRevoked, &op.actor(), &json!({}))
             .await?)
     }
@@ -322,7 +322,7 @@ impl Console {
         new: NewUser,
     ) -> Result<UserRecord, ConsoleError> {
         op.require_admin()?;
-        Ok(self.accounts.create_user(new).await?)
+        Ok(self.accounts.create_user(new, &op.actor()).await?)
     }
 
     /// Edits a user (admins); see [`Accounts::update_user`].

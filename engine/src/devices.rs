@@ -17,9 +17,9 @@ use bouncer_wire::Reason;
 use serde_json::json;
 
 use crate::{
+    change::Changes,
     clock::Clock,
     credentials::{Credentials, CredentialsError},
-    ending::Endings,
     ids::SessionId,
     log::Actor,
     messages,
@@ -118,7 +118,7 @@ pub struct Devices {
     pub(crate) users: Users,
     pub(crate) sessions: Sessions,
     pub(crate) credentials: Credentials,
-    pub(crate) endings: Endings,
+    pub(crate) changes: Changes,
     pub(crate) snapshots: Snapshots,
 }
 
@@ -166,7 +166,7 @@ impl Devices {
 
     async fn end_own(&self, user: &UserRecord, scope: &Scope) -> anyhow::Result<usize> {
         let actor = Actor::user(user.id.clone(), user.username.to_string());
-        self.endings
+        self.changes
             .end(scope, Reason::RevokedByUser, &actor, &json!({}))
             .await
     }

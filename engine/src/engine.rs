@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::{
     accounts::Accounts,
     activity::ActivityWriter,
+    change::Changes,
     check::{Check, Visitor},
     clock::{Clock, Timestamp},
     console::Console,
@@ -15,10 +16,9 @@ use crate::{
     db::{Backend, Pool},
     deadlines::Deadlines,
     devices::Devices,
-    ending::Endings,
     hub::Hub,
     ids::SecretHash,
-    log::RevocationLog,
+    log::EventLog,
     login::Login,
     password::PasswordHasher,
     policy::Policy,
@@ -49,7 +49,7 @@ struct Shared {
     clock: Arc<dyn Clock>,
     users: Users,
     sessions: Sessions,
-    log: RevocationLog,
+    log: EventLog,
     check: Check,
     login: Login,
     devices: Devices,
@@ -63,7 +63,6 @@ struct Shared {
     deadlines: Deadlines,
     activity: ActivityWriter,
     sweeper: Sweeper,
-    hub: Hub,
     /// Where other nodes' endings are announced (PostgreSQL's LISTEN), if shared.
     listen_url: Option<String>,
 }
@@ -94,7 +93,7 @@ impl Engine {
         let policy = Arc::new(policy);
         let users = Users::new(pool.clone());
         let sessions = Sessions::new(pool.clone());
-        let log = RevocationLog::new(pool.clone(), backend);
+        let log = EventLog::new(pool.clone(), backend);
         let rewritten = sessions.apply_privacy(policy.ip_privacy).await?
             + log.apply_privacy(policy.ip_privacy).await?;
         if rewritten > 0 {
@@ -107,12 +106,12 @@ impl Engine {
         let view = View::default();
         let hub = Hub::default();
         let tailer = Tailer::start_at_end(log.clone(), view.clone()).await?;
-        let endings = Endings::new(pool, Arc::clone(&clock), tailer.clone());
+        let changes = Changes::new(pool, Arc::clone(&clock), tailer.clone());
         let timeouts = Timeouts::new(
             Arc::clone(&policy),
             sessions.clone(),
             view.clone(),
-            endings.clone(),
+            changes.clone(),
         );
         let activity = ActivityWriter::new(
             sessions.clone(),
@@ -134,10 +133,9 @@ impl Engine {
             Arc::new(LoginThrottle::new(Limits::default())),
         );
         let accounts = Accounts {
-            clock: Arc::clone(&clock),
             users: users.clone(),
             credentials: credentials.clone(),
-            endings: endings.clone(),
+            changes: changes.clone(),
         };
         let shared = Shared {
             check: Check::new(
@@ -149,13 +147,10 @@ impl Engine {
             ),
             login: Login {
                 policy: Arc::clone(&policy),
-                clock: Arc::clone(&clock),
                 credentials: credentials.clone(),
                 users: users.clone(),
-                sessions: sessions.clone(),
                 view: view.clone(),
-                endings: endings.clone(),
-                hub: hub.clone(),
+                changes: changes.clone(),
                 snapshots: snapshots.clone(),
             },
             devices: Devices {
@@ -164,7 +159,7 @@ impl Engine {
                 users: users.clone(),
                 sessions: sessions.clone(),
                 credentials,
-                endings: endings.clone(),
+                changes: changes.clone(),
                 snapshots: snapshots.clone(),
             },
             console: Console {
@@ -173,7 +168,7 @@ impl Engine {
                 sessions: sessions.clone(),
                 log: log.clone(),
                 hub: hub.clone(),
-                endings,
+                changes,
                 accounts: accounts.clone(),
                 snapshots: snapshots.clone(),
             },
@@ -200,7 +195,6 @@ impl Engine {
             tailer,
             deadlines,
             activity,
-            hub,
             listen_url,
             users,
             sessions,
@@ -222,7 +216,6 @@ impl Engine {
             deadlines: shared.deadlines.clone(),
             activity: shared.activity.clone(),
             sweeper: shared.sweeper.clone(),
-            hub: shared.hub.clone(),
             listen_url: shared.listen_url.clone(),
         })
     }

@@ -45,6 +45,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod authz;
+pub mod change;
 pub mod check;
 pub mod clock;
 pub mod console;
@@ -52,7 +53,6 @@ pub mod credentials;
 pub mod db;
 pub mod deadlines;
 pub mod devices;
-pub mod ending;
 pub mod engine;
 pub mod hub;
 pub mod ids;

@@ -1,12 +1,16 @@
-//! The revocation log, the `revocations` table: append-only, one row per
-//! ended session, in commit order, the single truth about endings. This module
-//! owns every statement on it.
+//! The event log, the `events` table: append-only, in commit order, one row
+//! per event. It is the single truth about endings (`session.ended`, one row
+//! per ended session) and the durable feed other systems follow: sessions
+//! started, accounts created, deactivated, reactivated, their role or
+//! permissions or password changed. This module owns every statement on it.
 //!
-//! Rows are appended only by an [`crate::ending::Ending`] transaction, as its
-//! last step; the tailer reads them back in order; the audit view, the
-//! "why did my session end" detail and the sweep's deletion of old rows read
-//! or trim them. Nothing ever updates a row's meaning: only the count of tabs
-//! told is added afterwards.
+//! Rows are appended only by a [`crate::change::Change`] transaction, as its
+//! last step; the tailer reads them back in order; the audit view, the "why
+//! did my session end" detail, the feed and the sweep's deletion of old rows
+//! read or trim them. Nothing ever updates a row's meaning: only the count of
+//! tabs told is added afterwards.
+
+use std::{fmt, str::FromStr};
 
 use anyhow::Context;
 use bouncer_wire::Reason;
@@ -20,12 +24,14 @@ use crate::{
     sql::Sql,
 };
 
-/// Who ended a session.
+/// Who did what an event records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    /// The acting user, or `None` for the system and the command line.
+    /// The acting user, or `None` for the system, a service token and the
+    /// command line.
     pub id: Option<UserId>,
-    /// A name for the audit log (`alice`, `system`, `command line`).
+    /// A name for the audit log and the feed (`alice`, `system`, `command
+    /// line`, `token:billing`).
     pub name: String,
 }
 
@@ -54,7 +60,78 @@ impl Actor {
     }
 }
 
-/// One ending as the log holds it.
+/// What an event says happened. The names are the API's event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    SessionStarted,
+    SessionEnded,
+    UserCreated,
+    UserDeactivated,
+    UserReactivated,
+    /// The role or the permissions changed.
+    UserRoleChanged,
+    UserPasswordChanged,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 7] = [
+        EventKind::SessionStarted,
+        EventKind::SessionEnded,
+        EventKind::UserCreated,
+        EventKind::UserDeactivated,
+        EventKind::UserReactivated,
+        EventKind::UserRoleChanged,
+        EventKind::UserPasswordChanged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::SessionStarted => "session.started",
+            EventKind::SessionEnded => "session.ended",
+            EventKind::UserCreated => "user.created",
+            EventKind::UserDeactivated => "user.deactivated",
+            EventKind::UserReactivated => "user.reactivated",
+            EventKind::UserRoleChanged => "user.role_changed",
+            EventKind::UserPasswordChanged => "user.password_changed",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventKind {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .with_context(|| format!("unknown event type `{s}`"))
+    }
+}
+
+/// An event as the log holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The global sequence number: the feed's cursor.
+    pub seq: i64,
+    pub kind: EventKind,
+    pub user_id: UserId,
+    pub session_id: Option<SessionId>,
+    /// `session.ended` only.
+    pub reason: Option<Reason>,
+    pub actor_id: Option<UserId>,
+    pub actor_name: String,
+    pub at: Timestamp,
+    /// The type's own fields (a JSON object).
+    pub detail: Value,
+}
+
+/// A `session.ended` event, as the view and the tabs need it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ended {
     pub seq: i64,
@@ -65,6 +142,22 @@ pub struct Ended {
     /// What the ended tabs should be told beyond the reason (a JSON object,
     /// e.g. the new device for `signed_in_elsewhere`).
     pub detail: Value,
+}
+
+impl Event {
+    /// The ending this event records, if it is one.
+    pub fn ended(&self) -> Option<Ended> {
+        Some(Ended {
+            seq: self.seq,
+            session_id: self.session_id.clone()?,
+            user_id: self.user_id.clone(),
+            reason: self
+                .reason
+                .filter(|_| self.kind == EventKind::SessionEnded)?,
+            at: self.at,
+            detail: self.detail.clone(),
+        })
+    }
 }
 
 /// The endings of one reason in one transaction, to append.
@@ -79,7 +172,18 @@ pub struct Append<'a> {
     pub at: Timestamp,
 }
 
-/// One row of the audit view of the log.
+/// An event other than an ending, to append.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: EventKind,
+    pub user_id: UserId,
+    pub session_id: Option<SessionId>,
+    pub actor: Actor,
+    /// The type's own fields (a JSON object).
+    pub detail: Value,
+}
+
+/// One row of the audit view of the log (its endings).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditRow {
     pub at: i64,
@@ -90,19 +194,33 @@ pub struct AuditRow {
     pub tabs_notified: i64,
 }
 
-/// One log row as the tailer reads it: `[seq, session_id, user_id, reason,
-/// at, detail]`, an element of the JSON array one read returns.
+/// One log row as a read returns it: `[seq, type, user_id, session_id,
+/// reason, actor_id, actor_name, at, detail]`, an element of the JSON array
+/// one read returns.
 #[derive(serde::Deserialize)]
-struct LogRow(i64, String, String, String, i64, String);
+struct LogRow(
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    String,
+);
 
 impl LogRow {
-    fn decode(self) -> anyhow::Result<Ended> {
-        let LogRow(seq, session_id, user_id, reason, at, detail) = self;
-        Ok(Ended {
+    fn decode(self) -> anyhow::Result<Event> {
+        let LogRow(seq, kind, user_id, session_id, reason, actor_id, actor_name, at, detail) = self;
+        Ok(Event {
             seq,
-            session_id: SessionId::parse(&session_id).context("empty session id")?,
+            kind: kind.parse()?,
             user_id: UserId::parse(&user_id).context("empty user id")?,
-            reason: reason.parse()?,
+            session_id: session_id.as_deref().and_then(SessionId::parse),
+            reason: reason.as_deref().map(str::parse).transpose()?,
+            actor_id: actor_id.as_deref().and_then(UserId::parse),
+            actor_name,
             at: Timestamp::from_millis(at),
             detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
         })
@@ -112,29 +230,28 @@ impl LogRow {
 /// One read of the log past `$1` (at most `$2` rows) as a single JSON array:
 /// a bulk ending of thousands is one row to fetch and one string to parse,
 /// not thousands of rows through the driver.
-const READ_SQLITE: &str =
-    "SELECT json_group_array(json_array(seq, session_id, user_id, reason, at, detail)) \
-     FROM (SELECT * FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2)";
-const READ_POSTGRES: &str =
-    "SELECT CAST(COALESCE(json_agg(json_build_array(seq, session_id, user_id, reason, at, detail) \
-     ORDER BY seq), '[]') AS TEXT) \
-     FROM (SELECT * FROM revocations WHERE seq > $1 ORDER BY seq LIMIT $2) AS unread";
+const READ_SQLITE: &str = "SELECT json_group_array(json_array(seq, type, user_id, session_id, \
+     reason, actor_id, actor_name, at, detail)) \
+     FROM (SELECT * FROM events WHERE seq > $1 ORDER BY seq LIMIT $2)";
+const READ_POSTGRES: &str = "SELECT CAST(COALESCE(json_agg(json_build_array(seq, type, user_id, \
+     session_id, reason, actor_id, actor_name, at, detail) ORDER BY seq), '[]') AS TEXT) \
+     FROM (SELECT * FROM events WHERE seq > $1 ORDER BY seq LIMIT $2) AS unread";
 
 /// The notification channel of appends (PostgreSQL): the payload is the
 /// newest sequence number, so a node already past it skips the read.
-pub const REVOCATIONS_CHANNEL: &str = "bouncer_revocations";
+pub const EVENTS_CHANNEL: &str = "bouncer_events";
 
-/// The `revocations` table.
+/// The `events` table.
 #[derive(Debug, Clone)]
-pub struct RevocationLog {
+pub struct EventLog {
     pool: Pool,
     /// The read's SQL, which differs per backend only in its JSON functions.
     read: &'static str,
 }
 
-impl RevocationLog {
+impl EventLog {
     pub fn new(pool: Pool, backend: Backend) -> Self {
-        RevocationLog {
+        EventLog {
             pool,
             read: match backend {
                 Backend::Postgres => READ_POSTGRES,
@@ -145,14 +262,23 @@ impl RevocationLog {
 
     /// The newest sequence number in the log (0 when empty).
     pub async fn last_seq(&self) -> anyhow::Result<i64> {
-        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM revocations")
+        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
             .fetch_one(&self.pool)
             .await
-            .context("Failed to read the end of the revocation log")?;
+            .context("Failed to read the end of the event log")?;
         Ok(last.unwrap_or(0))
     }
 
-    /// Appends the rows of `appends` inside `tx`, as the transaction's last
+    /// The oldest sequence number still kept (past retention rows are gone),
+    /// or `None` when the log is empty.
+    pub async fn first_seq(&self) -> anyhow::Result<Option<i64>> {
+        sqlx::query_scalar("SELECT MIN(seq) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .context("Failed to read the start of the event log")
+    }
+
+    /// Appends `endings` and `events` inside `tx`, as the transaction's last
     /// statements, under a lock on the log that the commit releases.
     ///
     /// The lock is what makes the log's sequence follow commit order on
@@ -163,26 +289,34 @@ impl RevocationLog {
     /// SQLite the database's single write lock already gives the same order.
     /// On PostgreSQL the other nodes are notified when (and only if) `tx`
     /// commits.
-    pub async fn append_in(tx: &mut Tx<'_>, appends: &[Append<'_>]) -> anyhow::Result<()> {
+    pub async fn append_in(
+        tx: &mut Tx<'_>,
+        endings: &[Append<'_>],
+        events: &[NewEvent],
+        at: Timestamp,
+    ) -> anyhow::Result<()> {
         let postgres = Backend::of(tx) == Backend::Postgres;
         if postgres {
-            // Readers (the tailers) are not blocked; other appenders wait.
-            sqlx::query("LOCK TABLE revocations IN EXCLUSIVE MODE")
+            // Readers (the tailers, the feed) are not blocked; other appenders wait.
+            sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
                 .execute(&mut **tx)
                 .await
-                .context("Failed to lock the revocation log")?;
+                .context("Failed to lock the event log")?;
         }
-        for append in appends {
-            append_one(tx, append, postgres).await?;
+        for event in events {
+            append_event(tx, event, at).await?;
+        }
+        for ending in endings {
+            append_endings(tx, ending, postgres).await?;
         }
         if postgres {
             // pg_notify returns `void`, which the `Any` driver cannot decode,
             // hence the count around it.
             sqlx::query(
                 "SELECT COUNT(*) FROM (SELECT pg_notify($1, CAST(MAX(seq) AS TEXT)) AS n \
-                 FROM revocations) AS notified",
+                 FROM events) AS notified",
             )
-            .bind(REVOCATIONS_CHANNEL)
+            .bind(EVENTS_CHANNEL)
             .execute(&mut **tx)
             .await
             .context("Failed to notify the other nodes")?;
@@ -190,42 +324,42 @@ impl RevocationLog {
         Ok(())
     }
 
-    /// Up to `limit` rows past `after`, in sequence order. Unreadable rows
+    /// Up to `limit` events past `after`, in sequence order. Unreadable rows
     /// are logged and skipped; the second value is the last sequence number
     /// read (readable or not) and the third how many rows were read.
     pub async fn read_after(
         &self,
         after: i64,
         limit: i64,
-    ) -> anyhow::Result<(Vec<Ended>, i64, usize)> {
+    ) -> anyhow::Result<(Vec<Event>, i64, usize)> {
         let rows: String = sqlx::query_scalar(self.read)
             .bind(after)
             .bind(limit)
             .fetch_one(&self.pool)
             .await
-            .context("Failed to read the revocation log")?;
+            .context("Failed to read the event log")?;
         let mut rows: Vec<LogRow> =
-            serde_json::from_str(&rows).context("Failed to decode the revocation log")?;
+            serde_json::from_str(&rows).context("Failed to decode the event log")?;
         // An aggregate's order is not promised by SQL: sort here.
         rows.sort_unstable_by_key(|row| row.0);
         let read = rows.len();
         let mut last = after;
-        let mut ended = Vec::with_capacity(read);
+        let mut events = Vec::with_capacity(read);
         for row in rows {
             last = row.0;
             match row.decode() {
-                Ok(row) => ended.push(row),
-                Err(e) => tracing::error!(error = ?e, "Skipped an unreadable revocation log row"),
+                Ok(event) => events.push(event),
+                Err(e) => tracing::error!(error = ?e, "Skipped an unreadable event log row"),
             }
         }
-        Ok((ended, last, read))
+        Ok((events, last, read))
     }
 
     /// The newest `limit` endings, newest first.
     pub async fn audit(&self, limit: i64) -> anyhow::Result<Vec<AuditRow>> {
         sqlx::query_as::<_, AuditRow>(
             "SELECT at, actor_name, reason, user_id, session_id, tabs_notified \
-             FROM revocations ORDER BY seq DESC LIMIT $1",
+             FROM events WHERE type = 'session.ended' ORDER BY seq DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
@@ -237,7 +371,8 @@ impl RevocationLog {
     /// `signed_in_elsewhere`: the new session's device, IP and time).
     pub async fn detail_of(&self, id: &SessionId) -> anyhow::Result<Option<Value>> {
         let detail: Option<String> = sqlx::query_scalar(
-            "SELECT detail FROM revocations WHERE session_id = $1 ORDER BY seq DESC LIMIT 1",
+            "SELECT detail FROM events WHERE session_id = $1 AND type = 'session.ended' \
+             ORDER BY seq DESC LIMIT 1",
         )
         .bind(id.as_str())
         .fetch_optional(&self.pool)
@@ -250,8 +385,7 @@ impl RevocationLog {
     pub async fn add_tabs_told(&self, told: &[(i64, usize)]) -> anyhow::Result<()> {
         // Small chunks: a CASE is tried branch by branch for every row.
         for chunk in told.chunks(100) {
-            let mut query =
-                Sql::new("UPDATE revocations SET tabs_notified = tabs_notified + CASE seq");
+            let mut query = Sql::new("UPDATE events SET tabs_notified = tabs_notified + CASE seq");
             for (seq, count) in chunk {
                 query.push(" WHEN ").bind(*seq).push(" THEN ");
                 query.bind(i64::try_from(*count).unwrap_or(i64::MAX));
@@ -270,22 +404,24 @@ impl RevocationLog {
 
     /// Deletes rows older than `before` (past the retention period).
     pub async fn delete_before(&self, before: Timestamp) -> anyhow::Result<u64> {
-        Ok(sqlx::query("DELETE FROM revocations WHERE at < $1")
+        Ok(sqlx::query("DELETE FROM events WHERE at < $1")
             .bind(before.as_millis())
             .execute(&self.pool)
             .await
-            .context("Failed to delete old revocation log rows")?
+            .context("Failed to delete old event log rows")?
             .rows_affected())
     }
 
-    /// Rewrites the addresses in `signed_in_elsewhere` details stored under a
-    /// looser privacy setting than `setting`. Returns how many rows changed.
+    /// Rewrites the addresses in details (`signed_in_elsewhere` endings,
+    /// `session.started`) stored under a looser privacy setting than
+    /// `setting`. Returns how many rows changed.
     pub async fn apply_privacy(&self, setting: IpPrivacy) -> anyhow::Result<u64> {
         if setting == IpPrivacy::Full {
             return Ok(0);
         }
         let details: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT seq, detail FROM revocations WHERE reason = 'signed_in_elsewhere'",
+            "SELECT seq, detail FROM events \
+             WHERE reason = 'signed_in_elsewhere' OR type = 'session.started'",
         )
         .fetch_all(&self.pool)
         .await
@@ -302,7 +438,7 @@ impl RevocationLog {
                 continue;
             }
             value["ip"] = setting.stored(ip).into();
-            sqlx::query("UPDATE revocations SET detail = $1 WHERE seq = $2")
+            sqlx::query("UPDATE events SET detail = $1 WHERE seq = $2")
                 .bind(value.to_string())
                 .bind(seq)
                 .execute(&self.pool)
@@ -314,12 +450,34 @@ impl RevocationLog {
     }
 }
 
+async fn append_event(tx: &mut Tx<'_>, event: &NewEvent, at: Timestamp) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO events (type, user_id, session_id, actor_id, actor_name, at, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(event.kind.as_str())
+    .bind(event.user_id.as_str())
+    .bind(event.session_id.as_ref().map(SessionId::to_string))
+    .bind(event.actor.id.as_ref().map(UserId::to_string))
+    .bind(&event.actor.name)
+    .bind(at.as_millis())
+    .bind(event.detail.to_string())
+    .execute(&mut **tx)
+    .await
+    .with_context(|| format!("Failed to append a {} event", event.kind))?;
+    Ok(())
+}
+
 /// One statement per reason, however many sessions: what the rows share is
 /// bound once, and the sessions travel as one JSON array of `[session id,
 /// user id]` that the database unpacks. Thousands of binds would cost more
 /// (SQLite looks a `$N` up in time linear in their number), and so would
 /// thousands of statements.
-async fn append_one(tx: &mut Tx<'_>, append: &Append<'_>, postgres: bool) -> anyhow::Result<()> {
+async fn append_endings(
+    tx: &mut Tx<'_>,
+    append: &Append<'_>,
+    postgres: bool,
+) -> anyhow::Result<()> {
     let sessions: Vec<[&str; 2]> = append
         .ended
         .iter()
@@ -327,7 +485,8 @@ async fn append_one(tx: &mut Tx<'_>, append: &Append<'_>, postgres: bool) -> any
         .collect();
     let sessions = serde_json::to_string(&sessions).context("Failed to list the ended sessions")?;
     let mut query = Sql::new(
-        "INSERT INTO revocations (session_id, user_id, reason, actor_id, actor_name, at, detail) SELECT ",
+        "INSERT INTO events (type, session_id, user_id, reason, actor_id, actor_name, at, detail) \
+         SELECT 'session.ended', ",
     );
     query.push(if postgres {
         "e ->> 0, e ->> 1, "
@@ -356,6 +515,6 @@ async fn append_one(tx: &mut Tx<'_>, append: &Append<'_>, postgres: bool) -> any
         .query()
         .execute(&mut **tx)
         .await
-        .context("Failed to append to the revocation log")?;
+        .context("Failed to append to the event log")?;
     Ok(())
 }

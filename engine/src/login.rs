@@ -12,16 +12,14 @@ use bouncer_wire::Reason;
 use serde_json::json;
 
 use crate::{
+    change::Changes,
     check::Visitor,
-    clock::{Clock, Timestamp},
+    clock::Timestamp,
     credentials::{Credentials, CredentialsError},
-    ending::Endings,
-    hub::Hub,
     ids::{SecretHash, SessionId},
-    listener,
-    log::Actor,
+    log::{Actor, EventKind, NewEvent},
     policy::{LimitDecision, Policy},
-    sessions::{ClientInfo, Scope, Sessions},
+    sessions::{ClientInfo, Scope, SessionRow, Sessions},
     snapshot::{SessionSnapshot, Snapshots},
     timeouts::TimedOut,
     users::{UserRecord, Users},
@@ -82,6 +80,24 @@ impl crate::messages::UserFacing for SignInError {
     }
 }
 
+/// The `session.started` event of a session `user` opened (`how`: `login`,
+/// `replaced` when it ended others to fit the limit, `continued`), with the
+/// device and the address as stored (under the privacy setting).
+fn started(user: &UserRecord, row: &SessionRow, how: &str) -> NewEvent {
+    NewEvent {
+        kind: EventKind::SessionStarted,
+        user_id: user.id.clone(),
+        session_id: SessionId::parse(&row.id),
+        actor: Actor::user(user.id.clone(), user.username.to_string()),
+        detail: json!({
+            "device": row.device,
+            "ip": row.ip,
+            "user_agent": row.user_agent,
+            "how": how,
+        }),
+    }
+}
+
 /// A sign-in request, as the edge received it.
 #[derive(Debug)]
 pub struct SignIn<'a> {
@@ -107,13 +123,10 @@ pub struct SignedIn {
 #[derive(Debug, Clone)]
 pub struct Login {
     pub(crate) policy: Arc<Policy>,
-    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) credentials: Credentials,
     pub(crate) users: Users,
-    pub(crate) sessions: Sessions,
     pub(crate) view: View,
-    pub(crate) endings: Endings,
-    pub(crate) hub: Hub,
+    pub(crate) changes: Changes,
     pub(crate) snapshots: Snapshots,
 }
 
@@ -138,7 +151,10 @@ impl Login {
         }
         if let Visitor::Live(live) = request.visitor {
             if live.user_id == user.id {
-                if self.continue_session(live, &new_secret).await? {
+                if self
+                    .continue_session(live, &new_secret, Some(&user))
+                    .await?
+                {
                     return Ok(SignedIn {
                         user,
                         session: Arc::clone(live),
@@ -147,7 +163,7 @@ impl Login {
             } else {
                 let actor = Actor::user(live.user_id.clone(), "sign-in as another user");
                 let own = Scope::Sessions(vec![live.id.clone()]);
-                self.endings
+                self.changes
                     .end(&own, Reason::LoggedOut, &actor, &json!({}))
                     .await?;
             }
@@ -175,15 +191,15 @@ impl Login {
             ip: policy.ip_privacy.stored(&client.ip),
             user_agent: client.user_agent.clone(),
         };
-        let mut ending = self.endings.begin().await?;
-        let now = ending.now();
-        if !Users::lock_if_active(&mut ending.tx, &user.id).await? {
+        let mut change = self.changes.begin().await?;
+        let now = change.now();
+        if !Users::lock_if_active(&mut change.tx, &user.id).await? {
             return Err(SignInError::AccountDisabled);
         }
         // Sessions past a deadline hold no slot, even if no request has ended them yet.
         let mut holding = Vec::new();
         let mut timed_out = TimedOut::default();
-        for row in Sessions::live_of_user_in(&mut ending.tx, &user.id).await? {
+        for row in Sessions::live_of_user_in(&mut change.tx, &user.id).await? {
             let id = row.session_id()?;
             let stored = Timestamp::from_millis(row.last_activity_at);
             let last_activity = self
@@ -195,12 +211,12 @@ impl Login {
                 None => holding.push((id, row)),
             }
         }
-        timed_out.end_in(&mut ending).await?;
+        timed_out.end_in(&mut change).await?;
 
         let ids: Vec<SessionId> = holding.iter().map(|(id, _)| id.clone()).collect();
         match policy.decide_login_replacing(policy.limit_for(user), &ids, replace_choice) {
             LimitDecision::Refuse => {
-                ending
+                change
                     .tx
                     .rollback()
                     .await
@@ -218,7 +234,7 @@ impl Login {
                 });
                 let actor = Actor::user(user.id.clone(), user.username.to_string());
                 let replaced = Scope::Sessions(replace);
-                ending
+                change
                     .end(&replaced, Reason::SignedInElsewhere, &actor, &detail)
                     .await?;
             }
@@ -233,32 +249,44 @@ impl Login {
             .fold(now, Timestamp::max);
         let id = SessionId::generate();
         let row =
-            Sessions::insert(&mut ending.tx, &id, &user.id, &secret, client, created_at).await?;
+            Sessions::insert(&mut change.tx, &id, &user.id, &secret, client, created_at).await?;
+        let how = if change.ended() > 0 {
+            "replaced"
+        } else {
+            "login"
+        };
+        change.record(started(user, &row, how));
         let live = Arc::new(LiveSession::from_row(row)?);
-        listener::announce_new_session(&mut ending.tx, &user.id).await?;
-        self.endings.commit(ending).await?;
+        self.changes.commit(change).await?;
         self.view.remember(secret, Arc::clone(&live));
-        self.hub.sessions_changed(&user.id);
         Ok(live)
     }
 
-    /// Continues a live session under a fresh secret (a repeated sign-in in
-    /// a browser already signed in as that user, or a password change). Both
-    /// proved the password, so the session's re-authentication window starts
-    /// again now. `false` if it ended meanwhile.
+    /// Continues a live session under a fresh secret: a repeated sign-in in
+    /// a browser already signed in as that user (the event log records it as
+    /// a session started by continuing), or a password change (nothing to
+    /// record: the password change is its own event). Both proved the
+    /// password, so the session's re-authentication window starts again now.
+    /// `false` if it ended meanwhile.
     pub async fn continue_session(
         &self,
         live: &Arc<LiveSession>,
         new_secret: &SecretHash,
+        signed_in_again: Option<&UserRecord>,
     ) -> anyhow::Result<bool> {
-        let rotated = self
-            .sessions
-            .rotate_secret(&live.id, new_secret, self.clock.now())
-            .await?;
-        if rotated {
-            self.view.remember(*new_secret, Arc::clone(live));
+        let mut change = self.changes.begin().await?;
+        let now = change.now();
+        let Some(row) =
+            Sessions::rotate_secret_in(&mut change.tx, &live.id, new_secret, now).await?
+        else {
+            return Ok(false);
+        };
+        if let Some(user) = signed_in_again {
+            change.record(started(user, &row, "continued"));
         }
-        Ok(rotated)
+        self.changes.commit(change).await?;
+        self.view.remember(*new_secret, Arc::clone(live));
+        Ok(true)
     }
 
     /// Logs `live` out: it ends with `logged_out` (for its other tabs) and,
@@ -266,9 +294,9 @@ impl Login {
     /// `logged_out_elsewhere`. Returns how many sessions ended.
     pub async fn sign_out(&self, live: &LiveSession) -> anyhow::Result<usize> {
         let actor = Actor::user(live.user_id.clone(), "self");
-        let mut ending = self.endings.begin().await?;
+        let mut change = self.changes.begin().await?;
         let own = Scope::Sessions(vec![live.id.clone()]);
-        ending
+        change
             .end(&own, Reason::LoggedOut, &actor, &json!({}))
             .await?;
         if self.policy.logout_everywhere {
@@ -276,11 +304,11 @@ impl Login {
                 user_id: live.user_id.clone(),
                 except: Some(live.id.clone()),
             };
-            ending
+            change
                 .end(&others, Reason::LoggedOutElsewhere, &actor, &json!({}))
                 .await?;
         }
-        self.endings.commit(ending).await
+        self.changes.commit(change).await
     }
 
     /// The account behind a live session (`None` if it was deleted).

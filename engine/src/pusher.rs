@@ -1,5 +1,6 @@
-//! The pusher: tells this node's tabs about every ending the tailer applies,
-//! and records in the log how many tabs were told (for the audit view).
+//! The pusher: tells this node's tabs about every event the tailer applies —
+//! endings above all — and records in the log how many tabs were told (for
+//! the audit view).
 //!
 //! It only delivers what the log says; it never decides that a session
 //! ended (an invariant of the design).
@@ -13,12 +14,14 @@ use std::{
 use bouncer_wire::{Reason, CLOSE_SESSION_ENDED};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::{error::RecvError, Receiver};
+
+use crate::tailer::Batch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     hub::{Hub, Outgoing, TabMessage},
     ids::UserId,
-    log::{Ended, RevocationLog},
+    log::{Ended, EventKind, EventLog},
     policy::Policy,
     sync::lock,
     view::View,
@@ -32,14 +35,14 @@ const TABS_TOLD_TICK: Duration = Duration::from_millis(200);
 pub struct Pusher {
     hub: Hub,
     view: View,
-    log: RevocationLog,
+    log: EventLog,
     policy: Arc<Policy>,
     /// (log sequence, tabs told) not yet added to the log.
     tabs_told: Arc<Mutex<Vec<(i64, usize)>>>,
 }
 
 impl Pusher {
-    pub fn new(hub: Hub, view: View, log: RevocationLog, policy: Arc<Policy>) -> Self {
+    pub fn new(hub: Hub, view: View, log: EventLog, policy: Arc<Policy>) -> Self {
         Pusher {
             hub,
             view,
@@ -58,11 +61,29 @@ impl Pusher {
         }
     }
 
+    /// Acts on a read's worth of the log: the endings' tabs are told, and the
+    /// user's tabs and the staff consoles learn of a session that started
+    /// (on any node).
+    pub fn push(&self, batch: &Batch) {
+        self.push_endings(&batch.ended);
+        let started = batch
+            .others
+            .iter()
+            .filter(|event| event.kind == EventKind::SessionStarted);
+        let users: HashSet<&UserId> = started.map(|event| &event.user_id).collect();
+        for user_id in users {
+            self.hub.sessions_changed(user_id);
+        }
+    }
+
     /// Tells the tabs of a read's worth of endings. Consecutive endings with
     /// the same reason and detail (all of a bulk ending) share one message,
     /// and the hub is locked once for the batch. Then each user's list of
     /// sessions changed, announced once per user, not once per session.
-    pub fn push(&self, batch: &[Ended]) {
+    fn push_endings(&self, batch: &[Ended]) {
+        if batch.is_empty() {
+            return;
+        }
         let mut previous: Option<(&Ended, Outgoing)> = None;
         let mut messages = Vec::with_capacity(batch.len());
         for ended in batch {
@@ -116,7 +137,7 @@ impl Pusher {
 
     /// The background loop over the tailer's announcements (`endings`, taken
     /// before anything can end), until `stop` is cancelled.
-    pub async fn run(self, mut endings: Receiver<Arc<[Ended]>>, stop: CancellationToken) {
+    pub async fn run(self, mut endings: Receiver<Arc<Batch>>, stop: CancellationToken) {
         let mut tick = tokio::time::interval(TABS_TOLD_TICK);
         loop {
             tokio::select! {

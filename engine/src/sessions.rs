@@ -230,26 +230,26 @@ impl Sessions {
         Ok(row)
     }
 
-    /// Replaces a live session's secret and records that its holder proved
-    /// the password at `authenticated_at` (a sign-in that continues the
-    /// session, a password change). `false` when the session is not live.
-    pub async fn rotate_secret(
-        &self,
+    /// Replaces a live session's secret inside `tx` and records that its
+    /// holder proved the password at `authenticated_at` (a sign-in that
+    /// continues the session, a password change). Returns its row, or `None`
+    /// when the session is not live.
+    pub async fn rotate_secret_in(
+        tx: &mut Tx<'_>,
         id: &SessionId,
         new_secret: &SecretHash,
         authenticated_at: Timestamp,
-    ) -> anyhow::Result<bool> {
-        let updated = sqlx::query(
-            "UPDATE sessions SET secret_hash = $1, authenticated_at = $2 WHERE id = $3 AND ended_at IS NULL",
-        )
+    ) -> anyhow::Result<Option<SessionRow>> {
+        sqlx::query_as::<_, SessionRow>(&format!(
+            "UPDATE sessions SET secret_hash = $1, authenticated_at = $2 \
+             WHERE id = $3 AND ended_at IS NULL RETURNING {COLUMNS}"
+        ))
         .bind(new_secret.to_hex())
         .bind(authenticated_at.as_millis())
         .bind(id.as_str())
-        .execute(&self.pool)
+        .fetch_optional(&mut **tx)
         .await
-        .context("Failed to rotate a session's secret")?
-        .rows_affected();
-        Ok(updated == 1)
+        .context("Failed to rotate a session's secret")
     }
 
     /// When the holder of a live session last proved the password, read from

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     clock::{Clock, Timestamp},
-    log::RevocationLog,
+    log::EventLog,
     policy::Policy,
     sessions::{SessionRow, Sessions},
     timeouts::{TimedOut, Timeouts},
@@ -24,7 +24,7 @@ pub struct Sweeper {
     pub(crate) policy: Arc<Policy>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) sessions: Sessions,
-    pub(crate) log: RevocationLog,
+    pub(crate) log: EventLog,
     pub(crate) view: View,
     pub(crate) timeouts: Timeouts,
 }

@@ -1,6 +1,6 @@
-//! The tailer: applies the revocation log to this node's view, in order,
-//! exactly once per row, and announces each read's endings to whoever pushes
-//! them to tabs.
+//! The tailer: applies the event log to this node's view, in order, exactly
+//! once per row, and announces each read's events to whoever acts on them
+//! (the pusher tells the tabs).
 //!
 //! Wake-ups are only hints: the same process wakes it directly after a
 //! commit, PostgreSQL's `NOTIFY` wakes it for other nodes (`listener`), and a
@@ -14,9 +14,17 @@ use tokio::sync::{broadcast, Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    log::{Ended, RevocationLog},
+    log::{Ended, Event, EventLog},
     view::View,
 };
+
+/// One read's worth of the log, as announced: its endings (already applied
+/// to the view) and its other events.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub ended: Vec<Ended>,
+    pub others: Vec<Event>,
+}
 
 /// How many log rows one read takes: a bulk ending of everyone on a large
 /// node is one read and one announcement, not a dozen interleaved with the
@@ -29,22 +37,22 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// The tailer. Cheap to clone (shared).
 #[derive(Debug, Clone)]
 pub struct Tailer {
-    log: RevocationLog,
+    log: EventLog,
     view: View,
     /// The last sequence number applied. The mutex also serialises readers, so
     /// rows are applied in order and never twice.
     applied: Arc<Mutex<i64>>,
     /// Wakes the background loop early (a same-process write, a NOTIFY).
     wake: Arc<Notify>,
-    /// Every applied ending, a read's worth at a time (a bulk ending is a few
-    /// messages, not one per session).
-    events: broadcast::Sender<Arc<[Ended]>>,
+    /// Every event applied, a read's worth at a time (a bulk ending is a
+    /// few messages, not one per session).
+    events: broadcast::Sender<Arc<Batch>>,
 }
 
 impl Tailer {
     /// A tailer starting after the newest row already in the log: older
     /// endings are already reflected in the `sessions` rows.
-    pub async fn start_at_end(log: RevocationLog, view: View) -> anyhow::Result<Self> {
+    pub async fn start_at_end(log: EventLog, view: View) -> anyhow::Result<Self> {
         let last = log.last_seq().await?;
         let (events, _) = broadcast::channel(1024);
         Ok(Tailer {
@@ -56,8 +64,8 @@ impl Tailer {
         })
     }
 
-    /// Subscribes to applied endings.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<[Ended]>> {
+    /// Subscribes to applied events.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Batch>> {
         self.events.subscribe()
     }
 
@@ -72,15 +80,23 @@ impl Tailer {
         let mut applied = self.applied.lock().await;
         let mut count = 0;
         loop {
-            let (batch, last, read) = self.log.read_after(*applied, BATCH).await?;
+            let (events, last, read) = self.log.read_after(*applied, BATCH).await?;
             *applied = last;
-            for ended in &batch {
-                self.view.forget(&ended.session_id, ended.reason, ended.at);
+            let mut batch = Batch::default();
+            for event in events {
+                match event.ended() {
+                    Some(ended) => {
+                        self.view.forget(&ended.session_id, ended.reason, ended.at);
+                        batch.ended.push(ended);
+                    }
+                    None => batch.others.push(event),
+                }
             }
-            count += batch.len();
-            if !batch.is_empty() {
+            let applied_now = batch.ended.len() + batch.others.len();
+            count += applied_now;
+            if applied_now > 0 {
                 // No receiver (nobody pushing yet) is not an error.
-                let _ = self.events.send(batch.into());
+                let _ = self.events.send(Arc::new(batch));
             }
             if read < usize::try_from(BATCH).unwrap_or(usize::MAX) {
                 return Ok(count);
@@ -93,7 +109,7 @@ impl Tailer {
     pub async fn run(self, stop: CancellationToken) {
         loop {
             if let Err(e) = self.catch_up().await {
-                tracing::warn!(error = ?e, "Failed to read the revocation log; retrying");
+                tracing::warn!(error = ?e, "Failed to read the event log; retrying");
             }
             tokio::select! {
                 _ = self.wake.notified() => {}

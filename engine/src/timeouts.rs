@@ -13,8 +13,8 @@ use bouncer_wire::Reason;
 use serde_json::json;
 
 use crate::{
+    change::{Change, Changes},
     clock::Timestamp,
-    ending::{Ending, Endings},
     ids::SessionId,
     log::Actor,
     policy::Policy,
@@ -41,15 +41,15 @@ impl TimedOut {
         self.idle.is_empty() && self.absolute.is_empty()
     }
 
-    /// Ends them inside `ending`, each with its own reason.
-    pub async fn end_in(self, ending: &mut Ending<'_>) -> anyhow::Result<()> {
+    /// Ends them inside `change`, each with its own reason.
+    pub async fn end_in(self, change: &mut Change<'_>) -> anyhow::Result<()> {
         let system = Actor::system();
         for (reason, ids) in [
             (Reason::IdleTimeout, self.idle),
             (Reason::AbsoluteTimeout, self.absolute),
         ] {
             if !ids.is_empty() {
-                ending
+                change
                     .end(&Scope::Sessions(ids), reason, &system, &json!({}))
                     .await?;
             }
@@ -64,16 +64,16 @@ pub struct Timeouts {
     policy: Arc<Policy>,
     sessions: Sessions,
     view: View,
-    endings: Endings,
+    changes: Changes,
 }
 
 impl Timeouts {
-    pub fn new(policy: Arc<Policy>, sessions: Sessions, view: View, endings: Endings) -> Self {
+    pub fn new(policy: Arc<Policy>, sessions: Sessions, view: View, changes: Changes) -> Self {
         Timeouts {
             policy,
             sessions,
             view,
-            endings,
+            changes,
         }
     }
 
@@ -131,8 +131,8 @@ impl Timeouts {
         if timed_out.is_empty() {
             return Ok(0);
         }
-        let mut ending = self.endings.begin().await?;
-        timed_out.end_in(&mut ending).await?;
-        self.endings.commit(ending).await
+        let mut change = self.changes.begin().await?;
+        timed_out.end_in(&mut change).await?;
+        self.changes.commit(change).await
     }
 }

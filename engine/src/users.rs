@@ -194,6 +194,23 @@ impl Users {
         password_hash: String,
         now: Timestamp,
     ) -> Result<UserRecord, CreateUserError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("Failed to start a transaction")?;
+        let record = Self::insert_in(&mut tx, new, password_hash, now).await?;
+        tx.commit().await.context("Failed to commit a new user")?;
+        Ok(record)
+    }
+
+    /// Inserts a user whose password is already hashed, inside `tx`.
+    pub async fn insert_in(
+        tx: &mut Tx<'_>,
+        new: &NewUser,
+        password_hash: String,
+        now: Timestamp,
+    ) -> Result<UserRecord, CreateUserError> {
         let record = UserRecord {
             id: UserId::generate(),
             username: new.username.clone(),
@@ -216,7 +233,7 @@ impl Users {
         .bind(record.active)
         .bind(record.max_sessions.map(i64::from))
         .bind(record.created_at.as_millis())
-        .execute(&self.pool)
+        .execute(&mut **tx)
         .await;
         match result {
             Ok(_) => Ok(record),

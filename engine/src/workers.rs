@@ -8,8 +8,8 @@
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    activity::ActivityWriter, deadlines::Deadlines, hub::Hub, listener, pusher::Pusher,
-    sweeper::Sweeper, tailer::Tailer,
+    activity::ActivityWriter, deadlines::Deadlines, listener, pusher::Pusher, sweeper::Sweeper,
+    tailer::Tailer,
 };
 
 /// The loops a [`Workers`] runs.
@@ -20,7 +20,6 @@ pub struct Loops {
     pub deadlines: Deadlines,
     pub activity: ActivityWriter,
     pub sweeper: Sweeper,
-    pub hub: Hub,
     /// The database to `LISTEN` on, when several nodes share PostgreSQL.
     pub listen_url: Option<String>,
 }
@@ -41,12 +40,7 @@ impl Workers {
         let endings = loops.tailer.subscribe();
         tracker.spawn(loops.pusher.run(endings, stop.clone()));
         if let Some(url) = loops.listen_url {
-            tracker.spawn(listener::run(
-                url,
-                loops.tailer.clone(),
-                loops.hub,
-                stop.clone(),
-            ));
+            tracker.spawn(listener::run(url, loops.tailer.clone(), stop.clone()));
         }
         tracker.spawn(loops.tailer.run(stop.clone()));
         tracker.spawn(loops.deadlines.run(stop.clone()));

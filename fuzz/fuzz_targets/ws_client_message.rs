@@ -85,13 +85,16 @@ async fn signed_in_engine(clock: ManualClock) -> (Engine, TabOwner) {
     let password = Password::new("fuzzing-correct-horse-battery");
     engine
         .accounts()
-        .create_user(NewUser {
-            username: Username::parse(USERNAME).expect("a valid username"),
-            password: password.clone(),
-            role: Role::User,
-            permissions: BTreeSet::new(),
-            max_sessions: None,
-        })
+        .create_user(
+            NewUser {
+                username: Username::parse(USERNAME).expect("a valid username"),
+                password: password.clone(),
+                role: Role::User,
+                permissions: BTreeSet::new(),
+                max_sessions: None,
+            },
+            &bouncer_engine::log::Actor::command_line(),
+        )
         .await
         .expect("the user is created");
     let client = ClientInfo {

@@ -69,7 +69,10 @@ async fn turning_privacy_up_rewrites_what_was_kept_before() {
     assert!(stored(&app, "127.0.0.1").await.1);
 
     let changed = app.apply_ip_privacy(IpPrivacy::Truncate).await;
-    assert_eq!(changed, 3, "two sessions and one log detail");
+    assert_eq!(
+        changed, 5,
+        "two sessions, their two session.started events and one signed_in_elsewhere detail"
+    );
     assert!(stored(&app, "127.0.0.0/24").await.1);
     assert_eq!(
         app.apply_ip_privacy(IpPrivacy::Truncate).await,

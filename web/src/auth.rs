@@ -107,7 +107,7 @@ impl Auth {
         let minted = cookie.mint();
         engine
             .login()
-            .continue_session(live, &minted.secret)
+            .continue_session(live, &minted.secret, None)
             .await?;
         let set = cookie.set(&minted, live.created_at, engine.now());
         Ok((ended, SetCookie(set)))

@@ -51,7 +51,7 @@ impl Database {
             }
             Database::Postgres(database) => {
                 let pool = db::connect(&database.url).await?;
-                pool.execute("TRUNCATE revocations, sessions, session_cookies, users")
+                pool.execute("TRUNCATE events, sessions, users")
                     .await
                     .context("Failed to empty the test database")?;
                 Ok(pool)

@@ -354,7 +354,10 @@ impl World {
             Ok(ended) => {
                 // The edge keeps the session under a fresh cookie.
                 let minted = mint();
-                self.engine.login().continue_session(&live, &minted).await?;
+                self.engine
+                    .login()
+                    .continue_session(&live, &minted, None)
+                    .await?;
                 self.browsers[b].cookie = Some(minted);
                 self.passwords[user] = new;
                 Ok(Outcome::Ended(ended))

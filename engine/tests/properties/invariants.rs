@@ -6,7 +6,7 @@
 //! 2. A cookie secret once refused never validates again (the book is kept
 //!    on every check, in [`World::check`]); every ended or replaced secret is
 //!    refused, with the reason the session ended.
-//! 3. Every ended session has exactly one `revocations` row with a non-empty
+//! 3. Every ended session has exactly one `session.ended` log row with a non-empty
 //!    reason, and its `sessions` row says ended, with the same reason and time.
 //! 4. A session the model holds live and inside its deadlines validates: no
 //!    spurious endings.
@@ -34,7 +34,7 @@ pub struct SessionRow {
     pub end_reason: Option<String>,
 }
 
-/// A `revocations` row, as stored.
+/// A `session.ended` row of the event log, as stored.
 #[derive(Debug, sqlx::FromRow)]
 pub struct LogRow {
     pub session_id: String,
@@ -58,7 +58,8 @@ impl Stored {
                 .fetch_all(pool)
                 .await?;
         let log = sqlx::query_as(
-            "SELECT session_id, user_id, reason, actor_name, at FROM revocations ORDER BY seq",
+            "SELECT session_id, user_id, reason, actor_name, at FROM events \
+             WHERE type = 'session.ended' ORDER BY seq",
         )
         .fetch_all(pool)
         .await?;

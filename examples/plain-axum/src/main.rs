@@ -56,5 +56,11 @@ async fn demo(engine: &Engine) -> anyhow::Result<String> {
         permissions: Default::default(),
         max_sessions: None,
     };
-    Ok(engine.accounts().create_user(new).await?.id.to_string())
+    let actor = bouncer_engine::log::Actor::command_line();
+    Ok(engine
+        .accounts()
+        .create_user(new, &actor)
+        .await?
+        .id
+        .to_string())
 }

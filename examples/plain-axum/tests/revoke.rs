@@ -41,13 +41,16 @@ async fn a_revoke_reaches_the_open_socket_at_once() {
         .expect("an engine");
     let user = engine
         .accounts()
-        .create_user(NewUser {
-            username: Username::parse("carol").expect("a name"),
-            password: Password::new("carol-correct-horse"),
-            role: bouncer_wire::Role::User,
-            permissions: Default::default(),
-            max_sessions: None,
-        })
+        .create_user(
+            NewUser {
+                username: Username::parse("carol").expect("a name"),
+                password: Password::new("carol-correct-horse"),
+                role: bouncer_wire::Role::User,
+                permissions: Default::default(),
+                max_sessions: None,
+            },
+            &bouncer_engine::log::Actor::command_line(),
+        )
         .await
         .expect("a user");
     let workers = engine.start_workers();

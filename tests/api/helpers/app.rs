@@ -16,7 +16,7 @@ use bouncer_engine::{
     clock::ManualClock,
     db::{self, Backend, Pool},
     ids::SessionId,
-    log::RevocationLog,
+    log::EventLog,
     password::Password,
     sessions::Sessions,
     test_util::{fresh_database_url, postgres_server},
@@ -176,13 +176,16 @@ impl TestApp {
         let user = self
             .engine
             .accounts()
-            .create_user(NewUser {
-                username: Username::parse(name).expect("a valid username"),
-                password: Password::new(password.clone()),
-                role,
-                permissions: permissions.iter().copied().collect::<BTreeSet<_>>(),
-                max_sessions,
-            })
+            .create_user(
+                NewUser {
+                    username: Username::parse(name).expect("a valid username"),
+                    password: Password::new(password.clone()),
+                    role,
+                    permissions: permissions.iter().copied().collect::<BTreeSet<_>>(),
+                    max_sessions,
+                },
+                &bouncer_engine::log::Actor::command_line(),
+            )
             .await
             .expect("the user is created");
         TestUser {
@@ -234,9 +237,9 @@ impl TestApp {
             .await
     }
 
-    /// How many rows the revocation log holds.
+    /// How many rows the event log holds.
     pub async fn log_rows(&self) -> i64 {
-        self.count("SELECT COUNT(*) FROM revocations").await
+        self.count("SELECT COUNT(*) FROM events").await
     }
 
     async fn count(&self, query: &str) -> i64 {
@@ -254,7 +257,7 @@ impl TestApp {
             .fetch_all(pool)
             .await
             .expect("read");
-        let details: Vec<String> = sqlx::query_scalar("SELECT detail FROM revocations")
+        let details: Vec<String> = sqlx::query_scalar("SELECT detail FROM events")
             .fetch_all(pool)
             .await
             .expect("read");
@@ -272,7 +275,7 @@ impl TestApp {
     pub async fn apply_ip_privacy(&self, setting: IpPrivacy) -> u64 {
         let backend = Backend::of(&self.pool.acquire().await.expect("a connection"));
         let sessions = Sessions::new(self.pool.clone());
-        let log = RevocationLog::new(self.pool.clone(), backend);
+        let log = EventLog::new(self.pool.clone(), backend);
         sessions
             .apply_privacy(setting)
             .await

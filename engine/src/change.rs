@@ -1,11 +1,13 @@
-//! Ending sessions: one transaction marks the `sessions` rows ended and, as
-//! its very last step, appends their log rows; only after the commit is
-//! anyone told. [`Endings`] then has the tailer apply the log to this node's
+//! Changes the event log records: one transaction writes the tables (marks
+//! `sessions` rows ended, inserts a session, edits an account) and, as its
+//! very last step, appends the log's rows for them; only after the commit is
+//! anyone told. [`Changes`] then has the tailer apply the log to this node's
 //! view *before* returning, so the very next request here is refused.
 //!
-//! Every ending in the engine goes through here: a login replacing the
+//! Every ending in the engine goes through here — a login replacing the
 //! oldest session, a logout, an admin's revoke, a password change, a
-//! deactivation, a timeout.
+//! deactivation, a timeout — and so does every other event other systems
+//! follow (a session started, an account created or changed).
 
 use std::sync::Arc;
 
@@ -17,7 +19,7 @@ use crate::{
     clock::{Clock, Timestamp},
     db::{Pool, Tx},
     ids::{SessionId, UserId},
-    log::{Actor, Append, RevocationLog},
+    log::{Actor, Append, EventLog, NewEvent},
     sessions::{Scope, Sessions},
     tailer::Tailer,
 };
@@ -31,17 +33,19 @@ struct Pending {
     detail: String,
 }
 
-/// A transaction that ends sessions. Rows are marked ended as it goes; the
-/// log rows are appended when it commits (see [`RevocationLog::append_in`]).
+/// A transaction that ends sessions and records events. Rows are marked
+/// ended as it goes; the log rows are appended when it commits (see
+/// [`EventLog::append_in`]).
 #[derive(Debug)]
-pub struct Ending<'c> {
+pub struct Change<'c> {
     /// For the transaction's other statements (a login's insert, a user edit).
     pub tx: Tx<'c>,
     now: Timestamp,
     pending: Vec<Pending>,
+    events: Vec<NewEvent>,
 }
 
-impl Ending<'_> {
+impl Change<'_> {
     /// "Now" for this transaction's endings.
     pub fn now(&self) -> Timestamp {
         self.now
@@ -72,6 +76,11 @@ impl Ending<'_> {
         Ok(count)
     }
 
+    /// Records `event` in the log when this transaction commits.
+    pub fn record(&mut self, event: NewEvent) {
+        self.events.push(event);
+    }
+
     /// How many sessions this transaction has ended so far.
     pub fn ended(&self) -> usize {
         self.pending.iter().map(|p| p.ended.len()).sum()
@@ -80,7 +89,7 @@ impl Ending<'_> {
     /// Appends the log and commits. Returns how many sessions ended.
     async fn commit(mut self) -> anyhow::Result<usize> {
         let ended = self.ended();
-        if ended > 0 {
+        if ended > 0 || !self.events.is_empty() {
             let appends: Vec<Append<'_>> = self
                 .pending
                 .iter()
@@ -92,7 +101,7 @@ impl Ending<'_> {
                     at: self.now,
                 })
                 .collect();
-            RevocationLog::append_in(&mut self.tx, &appends).await?;
+            EventLog::append_in(&mut self.tx, &appends, &self.events, self.now).await?;
         }
         self.tx
             .commit()
@@ -102,26 +111,26 @@ impl Ending<'_> {
     }
 }
 
-/// Starts, commits and applies endings. Cheap to clone.
+/// Starts, commits and applies changes. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Endings {
+pub struct Changes {
     pool: Pool,
     clock: Arc<dyn Clock>,
     tailer: Tailer,
 }
 
-impl Endings {
+impl Changes {
     pub fn new(pool: Pool, clock: Arc<dyn Clock>, tailer: Tailer) -> Self {
-        Endings {
+        Changes {
             pool,
             clock,
             tailer,
         }
     }
 
-    /// Starts a transaction that may end sessions.
-    pub async fn begin(&self) -> anyhow::Result<Ending<'static>> {
-        Ok(Ending {
+    /// Starts a transaction that may end sessions and record events.
+    pub async fn begin(&self) -> anyhow::Result<Change<'static>> {
+        Ok(Change {
             tx: self
                 .pool
                 .begin()
@@ -129,14 +138,16 @@ impl Endings {
                 .context("Failed to start a transaction")?,
             now: self.clock.now(),
             pending: Vec::new(),
+            events: Vec::new(),
         })
     }
 
-    /// Commits `ending` and applies the log to this node's view, so the very
+    /// Commits `change` and applies the log to this node's view, so the very
     /// next request here is refused. Returns how many sessions ended.
-    pub async fn commit(&self, ending: Ending<'_>) -> anyhow::Result<usize> {
-        let ended = ending.commit().await?;
-        if ended > 0 {
+    pub async fn commit(&self, change: Change<'_>) -> anyhow::Result<usize> {
+        let logged = change.ended() > 0 || !change.events.is_empty();
+        let ended = change.commit().await?;
+        if logged {
             self.tailer.catch_up().await?;
         }
         Ok(ended)
@@ -151,8 +162,8 @@ impl Endings {
         actor: &Actor,
         detail: &Value,
     ) -> anyhow::Result<usize> {
-        let mut ending = self.begin().await?;
-        ending.end(scope, reason, actor, detail).await?;
-        self.commit(ending).await
+        let mut change = self.begin().await?;
+        change.end(scope, reason, actor, detail).await?;
+        self.commit(change).await
     }
 }
