@@ -9,7 +9,7 @@ use bouncer_engine::{
     clock::{Clock, SystemClock},
     db::{self, Pool},
     ids::{SecretHash, SessionId},
-    password::{Password, PasswordHasher},
+    password::{Password, PasswordHasher, INTERNAL},
     sessions::{ClientInfo, Sessions},
     sql::Sql,
     users::{NewUser, UserRecord, Username, Users},
@@ -49,7 +49,7 @@ pub async fn users(pool: &Pool, count: usize) -> anyhow::Result<Vec<UserRecord>>
         permissions: Default::default(),
         max_sessions: Some(0),
     };
-    let hash = hasher.hash(&admin.password).await?;
+    let hash = hasher.hash(&admin.password, INTERNAL).await?;
     users.insert(&admin, hash.clone(), now).await?;
     let mut created = Vec::with_capacity(count);
     for i in 0..count {

@@ -17,8 +17,9 @@ use crate::{
     ids::UserId,
     log::{Actor, EventKind, NewEvent},
     messages,
-    password::{check_strength, Password, WeakPassword},
+    password::{check_strength, HashError, Password, WeakPassword, INTERNAL},
     sessions::Scope,
+    throttle::address_key,
     users::{CreateUserError, NewUser, UserRecord, Users},
     view::LiveSession,
 };
@@ -39,14 +40,30 @@ pub enum AccountError {
     NotFound,
     #[error("the last active admin cannot be deactivated or demoted")]
     LastAdmin,
+    /// The password queue is full: retry shortly.
+    #[error("the password service is busy")]
+    Busy,
     #[error(transparent)]
     Store(#[from] anyhow::Error),
+}
+
+impl From<HashError> for AccountError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy(_) => AccountError::Busy,
+            HashError::Failed(e) => AccountError::Store(e),
+        }
+    }
 }
 
 impl From<CredentialsError> for AccountError {
     fn from(error: CredentialsError) -> Self {
         match error {
-            CredentialsError::Invalid => AccountError::InvalidCredentials,
+            // A presented password too long to be anyone's is a wrong one.
+            CredentialsError::Invalid | CredentialsError::TooLong => {
+                AccountError::InvalidCredentials
+            }
+            CredentialsError::Busy => AccountError::Busy,
             CredentialsError::TooManyAttempts(wait) => AccountError::TooManyAttempts(wait),
             CredentialsError::Store(e) => AccountError::Store(e),
         }
@@ -62,6 +79,7 @@ impl crate::messages::UserFacing for AccountError {
             AccountError::WeakPassword(_) => "weak_password",
             AccountError::NotFound => "not_found",
             AccountError::LastAdmin => "last_admin",
+            AccountError::Busy => "unavailable",
             AccountError::Store(_) => "internal",
         }
     }
@@ -76,6 +94,7 @@ impl crate::messages::UserFacing for AccountError {
             AccountError::LastAdmin => {
                 "The last active admin cannot be deactivated or demoted.".to_owned()
             }
+            AccountError::Busy => messages::BUSY.to_owned(),
             AccountError::Store(_) => messages::INTERNAL.to_owned(),
         }
     }
@@ -108,7 +127,15 @@ impl Accounts {
         actor: &Actor,
     ) -> Result<UserRecord, CreateUserError> {
         check_strength(&new.password)?;
-        let hash = self.credentials.hasher().hash(&new.password).await?;
+        let hash = self
+            .credentials
+            .hasher()
+            .hash(&new.password, INTERNAL)
+            .await
+            .map_err(|e| match e {
+                HashError::Busy(_) => CreateUserError::Busy,
+                HashError::Failed(e) => CreateUserError::Store(e),
+            })?;
         let mut change = self.changes.begin().await?;
         let now = change.now();
         let user = Users::insert_in(&mut change.tx, &new, hash, now).await?;
@@ -145,7 +172,8 @@ impl Accounts {
             .verify_own(&user, current_password, ip)
             .await?;
         check_strength(new_password)?;
-        let hash = self.credentials.hasher().hash(new_password).await?;
+        let hasher = self.credentials.hasher();
+        let hash = hasher.hash(new_password, address_key(ip)).await?;
         let mut change = self.changes.begin().await?;
         let mut user = Users::lock_in(&mut change.tx, &user.id)
             .await?
@@ -178,7 +206,7 @@ impl Accounts {
         }
         // Hash before taking any lock: it is the slow part.
         let new_hash = match &patch.password {
-            Some(password) => Some(self.credentials.hasher().hash(password).await?),
+            Some(password) => Some(self.credentials.hasher().hash(password, INTERNAL).await?),
             None => None,
         };
         let mut change = self.changes.begin().await?;

@@ -7,9 +7,9 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     clock::Clock,
-    password::{Password, PasswordHasher},
-    throttle::LoginThrottle,
-    users::{UserRecord, Users},
+    password::{HashError, Password, PasswordHasher},
+    throttle::{address_key, LoginThrottle},
+    users::{UserRecord, Users, MAX_USERNAME_BYTES},
 };
 
 /// Why a password check failed.
@@ -18,11 +18,26 @@ pub enum CredentialsError {
     /// Unknown user or wrong password: deliberately the same answer.
     #[error("the username or password is not correct")]
     Invalid,
-    /// Too many failures for this account from this address: wait this long.
+    /// Longer than any username or password can be: refused before anything.
+    #[error("the username or password is too long")]
+    TooLong,
+    /// The throttle says wait this long (see `throttle`).
     #[error("too many failed attempts")]
     TooManyAttempts(Duration),
+    /// The password queue is full (see `hash_queue`): retry shortly.
+    #[error("the password service is busy")]
+    Busy,
     #[error(transparent)]
     Store(#[from] anyhow::Error),
+}
+
+impl From<HashError> for CredentialsError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy(_) => CredentialsError::Busy,
+            HashError::Failed(e) => CredentialsError::Store(e),
+        }
+    }
 }
 
 /// The password checks. Cheap to clone.
@@ -54,30 +69,38 @@ impl Credentials {
         &self.hasher
     }
 
-    /// Verifies a username and password from `ip`. Unknown users cost the
-    /// same time as wrong passwords and get the same error; repeated
-    /// failures are refused before any hashing. A disabled account still
-    /// needs its right password (so the answer reveals nothing otherwise).
+    /// Verifies a username and password from `ip`. Input longer than any
+    /// name or password is refused before anything else; then the attempt
+    /// is counted by the throttle *before* any hashing (so concurrent
+    /// guesses count too), and waits its turn in the fair password queue.
+    /// Unknown users cost the same time as wrong passwords and get the same
+    /// error. A disabled account still needs its right password (so the
+    /// answer reveals nothing otherwise).
     pub async fn authenticate(
         &self,
         username: &str,
         password: &Password,
         ip: &str,
     ) -> Result<UserRecord, CredentialsError> {
-        self.throttle
-            .check(username, ip, self.clock.now())
+        if username.len() > MAX_USERNAME_BYTES || password.too_long() {
+            return Err(CredentialsError::TooLong);
+        }
+        let attempt = self
+            .throttle
+            .begin(username, ip, self.clock.now())
             .map_err(CredentialsError::TooManyAttempts)?;
         let user = self.users.find_by_username(username).await?;
         let hash = user.as_ref().map(|u| u.password_hash.as_str());
-        // Without a user, a dummy hash is verified: the same cost.
-        let matches = self.hasher.verify(password, hash).await?;
+        // Without a user, a dummy hash is verified: the same cost. A check
+        // that never ran (a busy queue) drops its attempt: it counts for nothing.
+        let matches = self.hasher.verify(password, hash, address_key(ip)).await?;
         match user {
             Some(user) if matches => {
-                self.throttle.record_success(username, ip);
+                attempt.succeeded(self.clock.now());
                 Ok(user)
             }
             _ => {
-                self.throttle.record_failure(username, ip, self.clock.now());
+                attempt.failed(self.clock.now());
                 Err(CredentialsError::Invalid)
             }
         }

@@ -74,6 +74,9 @@ pub enum ReauthError {
     /// The session ended while the password was checked.
     #[error("the session ended")]
     SessionEnded,
+    /// The password queue is full: retry shortly.
+    #[error("the password service is busy")]
+    Busy,
     #[error(transparent)]
     Store(#[from] anyhow::Error),
 }
@@ -81,7 +84,8 @@ pub enum ReauthError {
 impl From<CredentialsError> for ReauthError {
     fn from(error: CredentialsError) -> Self {
         match error {
-            CredentialsError::Invalid => ReauthError::WrongPassword,
+            CredentialsError::Invalid | CredentialsError::TooLong => ReauthError::WrongPassword,
+            CredentialsError::Busy => ReauthError::Busy,
             CredentialsError::TooManyAttempts(wait) => ReauthError::TooManyAttempts(wait),
             CredentialsError::Store(e) => ReauthError::Store(e),
         }
@@ -95,6 +99,7 @@ impl crate::messages::UserFacing for ReauthError {
             ReauthError::WrongPassword => "invalid_credentials",
             ReauthError::TooManyAttempts(_) => "too_many_attempts",
             ReauthError::SessionEnded => "unauthenticated",
+            ReauthError::Busy => "unavailable",
             ReauthError::Store(_) => "internal",
         }
     }
@@ -105,6 +110,7 @@ impl crate::messages::UserFacing for ReauthError {
             ReauthError::WrongPassword => "The password is not correct.".to_owned(),
             ReauthError::TooManyAttempts(wait) => messages::too_many_attempts(*wait),
             ReauthError::SessionEnded => messages::SIGNED_OUT.to_owned(),
+            ReauthError::Busy => messages::BUSY.to_owned(),
             ReauthError::Store(_) => messages::INTERNAL.to_owned(),
         }
     }

@@ -94,6 +94,10 @@ impl Engine {
         let users = Users::new(pool.clone());
         let sessions = Sessions::new(pool.clone());
         let log = EventLog::new(pool.clone(), backend);
+        let keyed = users.fill_missing_keys().await?;
+        if keyed > 0 {
+            tracing::info!(keyed, "Gave older usernames their uniqueness keys");
+        }
         let rewritten = sessions.apply_privacy(policy.ip_privacy).await?
             + log.apply_privacy(policy.ip_privacy).await?;
         if rewritten > 0 {

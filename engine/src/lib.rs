@@ -54,6 +54,7 @@ pub mod db;
 pub mod deadlines;
 pub mod devices;
 pub mod engine;
+pub mod hash_queue;
 pub mod hub;
 pub mod ids;
 pub mod listener;

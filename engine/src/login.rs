@@ -18,11 +18,12 @@ use crate::{
     credentials::{Credentials, CredentialsError},
     ids::{SecretHash, SessionId},
     log::{Actor, EventKind, NewEvent},
+    password::MAX_PASSWORD_LEN,
     policy::{LimitDecision, Policy},
     sessions::{ClientInfo, Scope, SessionRow, Sessions},
     snapshot::{SessionSnapshot, Snapshots},
     timeouts::TimedOut,
-    users::{UserRecord, Users},
+    users::{UserRecord, Users, MAX_USERNAME_CHARS},
     view::{LiveSession, View},
 };
 
@@ -40,6 +41,12 @@ pub enum SignInError {
     /// `refuse_new` and the user holds all their slots: these sessions.
     #[error("the session limit is reached")]
     LimitReached(Vec<SessionSnapshot>),
+    /// Longer than any username or password can be.
+    #[error("the username or password is too long")]
+    TooLong,
+    /// The password queue is full: retry shortly.
+    #[error("the password service is busy")]
+    Busy,
     #[error(transparent)]
     Store(#[from] anyhow::Error),
 }
@@ -48,6 +55,8 @@ impl From<CredentialsError> for SignInError {
     fn from(error: CredentialsError) -> Self {
         match error {
             CredentialsError::Invalid => SignInError::InvalidCredentials,
+            CredentialsError::TooLong => SignInError::TooLong,
+            CredentialsError::Busy => SignInError::Busy,
             CredentialsError::TooManyAttempts(wait) => SignInError::TooManyAttempts(wait),
             CredentialsError::Store(e) => SignInError::Store(e),
         }
@@ -62,6 +71,8 @@ impl crate::messages::UserFacing for SignInError {
             SignInError::AccountDisabled => "account_disabled",
             SignInError::TooManyAttempts(_) => "too_many_attempts",
             SignInError::LimitReached(_) => "session_limit_reached",
+            SignInError::TooLong => "bad_request",
+            SignInError::Busy => "unavailable",
             SignInError::Store(_) => "internal",
         }
     }
@@ -75,6 +86,10 @@ impl crate::messages::UserFacing for SignInError {
             SignInError::LimitReached(_) => {
                 "You are signed in on as many devices as your plan allows. Sign out of one to continue.".into()
             }
+            SignInError::TooLong => format!(
+                "A username is at most {MAX_USERNAME_CHARS} characters and a password at most {MAX_PASSWORD_LEN} bytes."
+            ),
+            SignInError::Busy => crate::messages::BUSY.into(),
             SignInError::Store(_) => crate::messages::INTERNAL.into(),
         }
     }

@@ -25,6 +25,9 @@ pub fn too_many_attempts(wait: std::time::Duration) -> String {
     format!("Too many failed attempts. Please wait {wait} and try again.")
 }
 
+/// The password queue was full: a moment later it will not be.
+pub const BUSY: &str = "The server is busy. Please try again in a moment.";
+
 /// A failure the person cannot fix (the cause is logged, never shown).
 pub const INTERNAL: &str = "Something went wrong on the server. Please try again.";
 

@@ -20,11 +20,23 @@ use argon2::{
 };
 use std::sync::Mutex;
 
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 
-/// The smallest password length accepted for new passwords.
+use crate::hash_queue::{Asker, Busy, HashQueue};
+
+/// How many hashes may wait per one running: with argon2 at tens of
+/// milliseconds of a core, a person behind a full queue waits well under a
+/// second.
+pub const QUEUE_PER_PERMIT: usize = 16;
+
+/// The asker of hashes nobody outside asked for (the dummy hash, an
+/// operator's new user): one place in the round-robin like any address.
+pub const INTERNAL: Asker = [0xfe; 16];
+
+/// The smallest password length accepted for new passwords, in characters.
 pub const MIN_PASSWORD_LEN: usize = 8;
-/// The largest; longer input is refused before it reaches argon2.
+/// The largest password, in bytes (new or presented); longer input is
+/// refused before it reaches the throttle or argon2.
 pub const MAX_PASSWORD_LEN: usize = 1024;
 
 /// A password as typed. Never printed: its `Debug` is redacted.
@@ -39,6 +51,11 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Longer than any password can be ([`MAX_PASSWORD_LEN`] bytes).
+    pub fn too_long(&self) -> bool {
+        self.0.len() > MAX_PASSWORD_LEN
+    }
 }
 
 impl std::fmt::Debug for Password {
@@ -52,7 +69,7 @@ impl std::fmt::Debug for Password {
 pub enum WeakPassword {
     #[error("the password must be at least {MIN_PASSWORD_LEN} characters long")]
     TooShort,
-    #[error("the password must be at most {MAX_PASSWORD_LEN} characters long")]
+    #[error("the password must be at most {MAX_PASSWORD_LEN} bytes long")]
     TooLong,
 }
 
@@ -65,21 +82,31 @@ impl WeakPassword {
 
 /// Checks the rules for a new password (length only, as NIST SP 800-63B advises).
 pub fn check_strength(password: &Password) -> Result<(), WeakPassword> {
-    let len = password.expose().chars().count();
-    if len < MIN_PASSWORD_LEN {
-        Err(WeakPassword::TooShort)
-    } else if len > MAX_PASSWORD_LEN {
+    if password.too_long() {
         Err(WeakPassword::TooLong)
+    } else if password.expose().chars().count() < MIN_PASSWORD_LEN {
+        Err(WeakPassword::TooShort)
     } else {
         Ok(())
     }
 }
 
+/// Why a hash or a verification did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Too many waiting: come back later (the API's 503).
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
 /// Hashes and verifies passwords with a bound on concurrent work.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
-    /// One permit per hash allowed to run at once.
-    permits: Arc<Semaphore>,
+    /// Where hashes wait for one of the few that run at once (see
+    /// `hash_queue`).
+    queue: HashQueue,
     /// A real hash of a random password, verified against when the user does
     /// not exist, so "unknown user" takes as long as "wrong password".
     dummy: Arc<OnceCell<String>>,
@@ -95,22 +122,20 @@ fn argon2() -> Argon2<'static> {
 }
 
 impl PasswordHasher {
-    /// A hasher allowing `limit` hashes at once (at least one).
+    /// A hasher allowing `limit` hashes at once (at least one), with at most
+    /// [`QUEUE_PER_PERMIT`] times that many waiting.
     pub fn new(limit: usize) -> Self {
+        let limit = limit.max(1);
         PasswordHasher {
-            permits: Arc::new(Semaphore::new(limit.max(1))),
+            queue: HashQueue::new(limit, limit * QUEUE_PER_PERMIT),
             dummy: Arc::new(OnceCell::new()),
             work_areas: Arc::default(),
         }
     }
 
-    /// Hashes a new password into a PHC string.
-    pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("Failed to acquire a hashing permit")?;
+    /// Hashes a new password into a PHC string, queued as `asker`.
+    pub async fn hash(&self, password: &Password, asker: Asker) -> Result<String, HashError> {
+        let _slot = self.queue.slot(asker).await?;
         let password = password.clone();
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
@@ -121,20 +146,23 @@ impl PasswordHasher {
         })
         .await
         .context("The password hashing task failed")?
+        .map_err(HashError::Failed)
     }
 
-    /// Whether `password` matches the stored PHC `hash`. With `None` (no such
-    /// user) it spends the same time on a dummy hash and answers `false`.
-    pub async fn verify(&self, password: &Password, hash: Option<&str>) -> anyhow::Result<bool> {
+    /// Whether `password` matches the stored PHC `hash`, queued as `asker`.
+    /// With `None` (no such user) it spends the same time on a dummy hash
+    /// and answers `false`.
+    pub async fn verify(
+        &self,
+        password: &Password,
+        hash: Option<&str>,
+        asker: Asker,
+    ) -> Result<bool, HashError> {
         let (hash, real) = match hash {
             Some(hash) => (hash.to_owned(), true),
             None => (self.dummy_hash().await?, false),
         };
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("Failed to acquire a hashing permit")?;
+        let _slot = self.queue.slot(asker).await?;
         let password = password.clone();
         let work_areas = Arc::clone(&self.work_areas);
         let matches = tokio::task::spawn_blocking(move || {
@@ -148,15 +176,21 @@ impl PasswordHasher {
         Ok(real && matches)
     }
 
-    async fn dummy_hash(&self) -> anyhow::Result<String> {
+    async fn dummy_hash(&self) -> Result<String, HashError> {
         self.dummy
             .get_or_try_init(|| async {
                 let mut random = [0u8; 16];
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
-                self.hash(&Password::new(hex::encode(random))).await
+                self.hash(&Password::new(hex::encode(random)), INTERNAL)
+                    .await
             })
             .await
             .cloned()
+    }
+
+    /// Hashes waiting for a slot.
+    pub fn waiting(&self) -> usize {
+        self.queue.waiting()
     }
 }
 
@@ -210,53 +244,49 @@ mod tests {
     async fn a_hash_verifies_its_password_only() {
         let hasher = PasswordHasher::new(2);
         let hash = hasher
-            .hash(&Password::new("correct horse"))
+            .hash(&Password::new("correct horse"), INTERNAL)
             .await
             .expect("hashes");
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(hasher
-            .verify(&Password::new("correct horse"), Some(&hash))
-            .await
-            .expect("verifies"));
-        assert!(!hasher
-            .verify(&Password::new("wrong horse"), Some(&hash))
-            .await
-            .expect("verifies"));
-        assert!(!hasher
-            .verify(&Password::new("correct horse"), None)
-            .await
-            .expect("verifies"));
+        let verify = |password: &'static str, hash: Option<String>| {
+            let hasher = hasher.clone();
+            async move {
+                hasher
+                    .verify(&Password::new(password), hash.as_deref(), INTERNAL)
+                    .await
+                    .expect("verifies")
+            }
+        };
+        assert!(verify("correct horse", Some(hash.clone())).await);
+        assert!(!verify("wrong horse", Some(hash)).await);
+        assert!(!verify("correct horse", None).await);
     }
 
     #[tokio::test]
-    async fn no_hash_starts_while_every_permit_is_taken() {
+    async fn no_hash_starts_while_every_slot_is_taken() {
         let hasher = PasswordHasher::new(2);
         // Stand in for two hashes already running: the bound is reached.
-        let running = Arc::clone(&hasher.permits)
-            .acquire_many_owned(2)
-            .await
-            .expect("the semaphore is open");
+        let running = (
+            hasher.queue.slot(INTERNAL).await.expect("a slot"),
+            hasher.queue.slot(INTERNAL).await.expect("a slot"),
+        );
         let password = Password::new("correct horse");
-        let mut waiting = Box::pin(hasher.hash(&password));
+        let mut waiting = Box::pin(hasher.hash(&password, [1; 16]));
         // One argon2 hash takes well under a second; two seconds without an
-        // answer means the hash is queued behind the permits, not running.
+        // answer means the hash is queued behind the slots, not running.
         assert!(
             tokio::time::timeout(Duration::from_secs(2), &mut waiting)
                 .await
                 .is_err(),
             "a hash ran beyond the bound"
         );
+        assert_eq!(hasher.waiting(), 1);
         drop(running);
         let hash = tokio::time::timeout(Duration::from_secs(30), waiting)
             .await
-            .expect("the hash runs once a permit is free")
+            .expect("the hash runs once a slot is free")
             .expect("hashes");
         assert!(hash.starts_with("$argon2id$"));
-        assert_eq!(
-            PasswordHasher::new(0).permits.available_permits(),
-            1,
-            "a zero bound still lets one hash run"
-        );
     }
 
     #[tokio::test]
@@ -270,7 +300,7 @@ mod tests {
             .expect("hashes")
             .to_string();
         let ours = hasher
-            .hash(&Password::new("our cost"))
+            .hash(&Password::new("our cost"), INTERNAL)
             .await
             .expect("hashes");
         for _ in 0..2 {
@@ -280,7 +310,9 @@ mod tests {
                 ("small cost", &ours, false),
                 ("our cost", &small, false),
             ] {
-                let verified = hasher.verify(&Password::new(password), Some(hash)).await;
+                let verified = hasher
+                    .verify(&Password::new(password), Some(hash), INTERNAL)
+                    .await;
                 assert_eq!(
                     verified.expect("verifies"),
                     right,
@@ -292,7 +324,9 @@ mod tests {
         let areas: Vec<usize> = lock(&hasher.work_areas).iter().map(Vec::len).collect();
         assert_eq!(areas, [19 * 1024]);
         let x = Password::new("x");
-        let broken = hasher.verify(&x, Some("$argon2id$v=19$m=8,t=1,p=1$")).await;
+        let broken = hasher
+            .verify(&x, Some("$argon2id$v=19$m=8,t=1,p=1$"), INTERNAL)
+            .await;
         assert!(
             broken.is_err(),
             "a damaged stored hash is an error, not a match"
@@ -308,6 +342,11 @@ mod tests {
         assert_eq!(check_strength(&Password::new("long enough")), Ok(()));
         assert_eq!(
             check_strength(&Password::new("x".repeat(2000))),
+            Err(WeakPassword::TooLong)
+        );
+        // The limit is in bytes: 400 four-byte characters are too long.
+        assert_eq!(
+            check_strength(&Password::new("😀".repeat(400))),
             Err(WeakPassword::TooLong)
         );
         assert_eq!(format!("{:?}", Password::new("secret")), "Password(***)");

@@ -9,6 +9,9 @@ use std::{collections::BTreeSet, fmt};
 use anyhow::Context;
 use bouncer_wire::{Permission, Role};
 
+use unicode_normalization::UnicodeNormalization;
+use unicode_security::{skeleton, MixedScript};
+
 use crate::{
     clock::Timestamp,
     db::{Pool, Tx},
@@ -55,25 +58,53 @@ impl UserRecord {
     }
 }
 
-/// A valid username: 1 to 64 characters of letters, digits, `_ . - @`.
+/// The longest username, in characters.
+pub const MAX_USERNAME_CHARS: usize = 64;
+
+/// The longest username, in bytes: anything longer is refused before it is
+/// looked at any further (a 2 MB "username" costs a length check).
+pub const MAX_USERNAME_BYTES: usize = 256;
+
+/// A valid username: 1 to 64 characters of letters, digits, `_ . - @`, in
+/// Unicode's compatibility form (NFKC), from a single script — so no name
+/// can pass for another by mixing look-alike letters of two alphabets.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Username(String);
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, InvalidUsername> {
         let trimmed = raw.trim();
-        let valid_chars = trimmed
+        if trimmed.is_empty() || trimmed.len() > MAX_USERNAME_BYTES {
+            return Err(InvalidUsername);
+        }
+        let normal: String = trimmed.nfkc().collect();
+        let valid_chars = normal
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | '@'));
-        if trimmed.is_empty() || trimmed.chars().count() > 64 || !valid_chars {
+        if normal.chars().count() > MAX_USERNAME_CHARS || !valid_chars || !normal.is_single_script()
+        {
             Err(InvalidUsername)
         } else {
-            Ok(Username(trimmed.to_owned()))
+            Ok(Username(normal))
         }
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// What makes two usernames the same: see [`Username::key_of`].
+    pub fn key(&self) -> String {
+        Self::key_of(&self.0)
+    }
+
+    /// The key a name is unique and found by: normalised (NFKC), case-folded
+    /// and reduced to its confusable skeleton (Unicode TS #39), so `Alice`,
+    /// `alice` and `аlice` (with a Cyrillic `а`) are one name. `raw` must be
+    /// short (callers check [`MAX_USERNAME_BYTES`] first).
+    pub fn key_of(raw: &str) -> String {
+        let folded: String = raw.trim().nfkc().flat_map(char::to_lowercase).collect();
+        skeleton(&folded).flat_map(char::to_lowercase).collect()
     }
 }
 
@@ -85,7 +116,7 @@ impl fmt::Display for Username {
 
 /// A username outside the accepted form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a username is 1 to 64 letters, digits or `_ . - @`")]
+#[error("a username is 1 to 64 letters, digits or `_ . - @`, all from one alphabet")]
 pub struct InvalidUsername;
 
 /// What is needed to create a user.
@@ -105,6 +136,9 @@ pub enum CreateUserError {
     UsernameTaken(Username),
     #[error(transparent)]
     WeakPassword(#[from] crate::password::WeakPassword),
+    /// The password queue is full: retry shortly.
+    #[error("the password service is busy")]
+    Busy,
     #[error(transparent)]
     Store(#[from] anyhow::Error),
 }
@@ -115,6 +149,7 @@ impl crate::messages::UserFacing for CreateUserError {
         match self {
             CreateUserError::UsernameTaken(_) => "username_taken",
             CreateUserError::WeakPassword(_) => "weak_password",
+            CreateUserError::Busy => "unavailable",
             CreateUserError::Store(_) => "internal",
         }
     }
@@ -124,6 +159,7 @@ impl crate::messages::UserFacing for CreateUserError {
         match self {
             CreateUserError::UsernameTaken(_) => "That username is already taken.".to_owned(),
             CreateUserError::WeakPassword(weak) => weak.user_message(),
+            CreateUserError::Busy => crate::messages::BUSY.to_owned(),
             CreateUserError::Store(_) => crate::messages::INTERNAL.to_owned(),
         }
     }
@@ -222,11 +258,12 @@ impl Users {
             created_at: now,
         };
         let result = sqlx::query(
-            "INSERT INTO users (id, username, password_hash, role, permissions, active, max_sessions, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO users (id, username, username_key, password_hash, role, permissions, active, max_sessions, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(record.id.as_str())
         .bind(record.username.as_str())
+        .bind(record.username.key())
         .bind(&record.password_hash)
         .bind(record.role.as_str())
         .bind(permissions_column(&record.permissions))
@@ -246,10 +283,19 @@ impl Users {
         }
     }
 
+    /// The user whose name is `username` by its key (see
+    /// [`Username::key_of`]); a name too long to be one matches nobody.
     pub async fn find_by_username(&self, username: &str) -> anyhow::Result<Option<UserRecord>> {
+        if username.len() > MAX_USERNAME_BYTES {
+            return Ok(None);
+        }
+        // Rows from before keys existed, left without one (see
+        // `fill_missing_keys`), are still found by their exact name.
         sqlx::query_as::<_, UserRow>(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE username = $1"
+            "SELECT {USER_COLUMNS} FROM users \
+             WHERE username_key = $1 OR (username_key IS NULL AND username = $2)"
         ))
+        .bind(Username::key_of(username))
         .bind(username.trim())
         .fetch_optional(&self.pool)
         .await
@@ -425,6 +471,36 @@ impl Users {
         Ok(())
     }
 
+    /// Gives every user created before usernames had keys its key. Two such
+    /// users whose names now share a key (`Alice` and `alice`) keep going
+    /// under their exact names: the later one is left without a key, logged,
+    /// for an operator to rename. Returns how many keys were written.
+    pub async fn fill_missing_keys(&self) -> anyhow::Result<u64> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, username FROM users WHERE username_key IS NULL ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("Failed to read users without a key")?;
+        let mut filled = 0;
+        for (id, username) in rows {
+            let written = sqlx::query("UPDATE users SET username_key = $1 WHERE id = $2")
+                .bind(Username::key_of(&username))
+                .bind(&id)
+                .execute(&self.pool)
+                .await;
+            match written {
+                Ok(_) => filled += 1,
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => tracing::warn!(
+                    user = %id,
+                    "A username looks the same as another's; rename one of them"
+                ),
+                Err(e) => return Err(anyhow::Error::new(e).context("Failed to key a username")),
+            }
+        }
+        Ok(filled)
+    }
+
     /// How many users exist (the demo seed only fills an empty database).
     pub async fn count(&self) -> anyhow::Result<i64> {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users")
@@ -449,5 +525,30 @@ mod tests {
         assert!(Username::parse("<script>").is_err());
         assert!(Username::parse(&"a".repeat(65)).is_err());
         assert!(Username::parse("first.last@example").is_ok());
+        assert!(Username::parse(&"a".repeat(2 * 1024 * 1024)).is_err());
+        assert!(Username::parse("alice\n").is_ok(), "trimmed");
+        assert!(Username::parse("al\u{0}ice").is_err());
+    }
+
+    #[test]
+    fn names_that_look_alike_share_a_key_and_mixed_scripts_are_refused() {
+        let key = |name: &str| Username::key_of(name);
+        assert_eq!(key("Alice"), key("alice"));
+        assert_eq!(key("ＡＬＩＣＥ"), key("alice"), "fullwidth letters");
+        assert_eq!(key("аlice"), key("alice"), "a Cyrillic а");
+        assert_eq!(key("сосоа"), key("cocoa"), "all Cyrillic look-alikes");
+        assert_ne!(key("alice"), key("alicia"));
+        assert!(
+            Username::parse("аlice").is_err(),
+            "Cyrillic and Latin mixed"
+        );
+        assert!(Username::parse("сосоа").is_ok(), "one script is a name");
+        assert!(Username::parse("müller").is_ok());
+        assert!(Username::parse("山田").is_ok());
+        assert_eq!(
+            Username::parse("ＡＬＩＣＥ").map(|u| u.to_string()),
+            Ok("ALICE".into()),
+            "stored in compatibility form"
+        );
     }
 }

@@ -47,7 +47,7 @@ use std::sync::Mutex;
 
 use bouncer_engine::{
     db::Pool,
-    password::{Password, PasswordHasher},
+    password::{Password, PasswordHasher, INTERNAL},
     policy::OnLimit,
 };
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestError, TestRunner};
@@ -173,7 +173,7 @@ fn runtime() -> Runtime {
 /// Every user's password hash to start with, computed once for all cases.
 fn initial_hash(runtime: &Runtime) -> String {
     runtime
-        .block_on(PasswordHasher::new(1).hash(&Password::new(harness::INITIAL_PASSWORD)))
+        .block_on(PasswordHasher::new(1).hash(&Password::new(harness::INITIAL_PASSWORD), INTERNAL))
         .expect("the initial password hashes")
 }
 

@@ -23,6 +23,7 @@ use bouncer_engine::{
 };
 use bouncer_wire::{ErrorBody, Reason};
 use serde::de::DeserializeOwned;
+use std::time::Duration;
 
 /// A failed API call.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +80,7 @@ impl From<QueryRejection> for ApiError {
 }
 
 /// Whole seconds, rounded up: never tell a client to retry too early.
-fn retry_after(wait: std::time::Duration) -> u64 {
+fn retry_after(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
@@ -92,17 +93,138 @@ fn body(error: &str, message: impl Into<String>) -> ErrorBody {
     }
 }
 
+/// How the edge answers a domain error: refused with a status (and, when
+/// throttled or busy, how long to wait), or failed on the server's side.
+enum Outcome<'a> {
+    Refused(StatusCode, Option<Duration>),
+    Failed(&'a anyhow::Error),
+}
+
+/// The one thing the edge adds to a domain error: its HTTP status. The code
+/// and the sentence are the error's own (`UserFacing`).
+trait HttpStatus: UserFacing {
+    fn outcome(&self) -> Outcome<'_>;
+}
+
+use Outcome::{Failed, Refused};
+use StatusCode as S;
+
+/// Throttled, with the wait the throttle gave.
+fn throttled<'a>(wait: &Duration) -> Outcome<'a> {
+    Refused(S::TOO_MANY_REQUESTS, Some(*wait))
+}
+
+/// The password queue is full: a second later it may not be.
+fn busy<'a>() -> Outcome<'a> {
+    Refused(S::SERVICE_UNAVAILABLE, Some(Duration::from_secs(1)))
+}
+
+impl HttpStatus for SignInError {
+    fn outcome(&self) -> Outcome<'_> {
+        match self {
+            SignInError::InvalidCredentials => Refused(S::UNAUTHORIZED, None),
+            SignInError::AccountDisabled => Refused(S::FORBIDDEN, None),
+            SignInError::TooManyAttempts(wait) => throttled(wait),
+            SignInError::LimitReached(_) => Refused(S::CONFLICT, None),
+            SignInError::TooLong => Refused(S::BAD_REQUEST, None),
+            SignInError::Busy => busy(),
+            SignInError::Store(e) => Failed(e),
+        }
+    }
+}
+
+impl HttpStatus for AccountError {
+    fn outcome(&self) -> Outcome<'_> {
+        match self {
+            // A signed-in person's wrong password: the session itself is fine.
+            AccountError::InvalidCredentials => Refused(S::FORBIDDEN, None),
+            AccountError::TooManyAttempts(wait) => throttled(wait),
+            AccountError::WeakPassword(_) => Refused(S::BAD_REQUEST, None),
+            AccountError::NotFound => Refused(S::NOT_FOUND, None),
+            AccountError::LastAdmin => Refused(S::CONFLICT, None),
+            AccountError::Busy => busy(),
+            AccountError::Store(e) => Failed(e),
+        }
+    }
+}
+
+impl HttpStatus for EndOwnError {
+    fn outcome(&self) -> Outcome<'_> {
+        match self {
+            EndOwnError::ReauthenticationRequired => Refused(S::FORBIDDEN, None),
+            EndOwnError::Store(e) => Failed(e),
+        }
+    }
+}
+
+impl HttpStatus for ReauthError {
+    fn outcome(&self) -> Outcome<'_> {
+        match self {
+            ReauthError::WrongPassword => Refused(S::FORBIDDEN, None),
+            ReauthError::TooManyAttempts(wait) => throttled(wait),
+            ReauthError::SessionEnded => Refused(S::UNAUTHORIZED, None),
+            ReauthError::Busy => busy(),
+            ReauthError::Store(e) => Failed(e),
+        }
+    }
+}
+
+impl HttpStatus for CreateUserError {
+    fn outcome(&self) -> Outcome<'_> {
+        match self {
+            CreateUserError::UsernameTaken(_) => Refused(S::CONFLICT, None),
+            CreateUserError::WeakPassword(_) => Refused(S::BAD_REQUEST, None),
+            CreateUserError::Busy => busy(),
+            CreateUserError::Store(e) => Failed(e),
+        }
+    }
+}
+
+impl HttpStatus for ConsoleError {
+    fn outcome(&self) -> Outcome<'_> {
+        match self {
+            ConsoleError::Forbidden(_) => Refused(S::FORBIDDEN, None),
+            ConsoleError::NotFound => Refused(S::NOT_FOUND, None),
+            ConsoleError::Invalid(_) => Refused(S::BAD_REQUEST, None),
+            ConsoleError::Account(e) => e.outcome(),
+            ConsoleError::CreateUser(e) => e.outcome(),
+            ConsoleError::Store(e) => Failed(e),
+        }
+    }
+}
+
+/// A domain error's status, body and wait.
+fn domain<E: HttpStatus>(error: &E) -> (StatusCode, ErrorBody, Option<u64>) {
+    match error.outcome() {
+        Refused(status, wait) => (
+            status,
+            body(error.code(), error.user_message()),
+            wait.map(retry_after),
+        ),
+        Failed(cause) => internal(cause),
+    }
+}
+
+/// Logs the cause; the client learns nothing of it.
+fn internal(cause: &anyhow::Error) -> (StatusCode, ErrorBody, Option<u64>) {
+    tracing::error!(error = ?cause, "An API call failed");
+    (
+        S::INTERNAL_SERVER_ERROR,
+        body("internal", messages::INTERNAL),
+        None,
+    )
+}
+
 impl ApiError {
     /// The status, the body, and how long to wait for a throttled call.
     fn parts(self) -> (StatusCode, ErrorBody, Option<u64>) {
-        use StatusCode as S;
-        let domain = |status, code: &str, message: String| (status, body(code, message), None);
+        let plain = |status, code: &str, message: &str| (status, body(code, message), None);
         match self {
-            ApiError::BadRequest(detail) => domain(S::BAD_REQUEST, "bad_request", detail),
-            ApiError::CrossOrigin => domain(
+            ApiError::BadRequest(detail) => plain(S::BAD_REQUEST, "bad_request", &detail),
+            ApiError::CrossOrigin => plain(
                 S::FORBIDDEN,
                 "cross_origin",
-                "This request came from another site and was refused.".into(),
+                "This request came from another site and was refused.",
             ),
             ApiError::Unauthenticated(Some((reason, message))) => (
                 S::UNAUTHORIZED,
@@ -113,103 +235,27 @@ impl ApiError {
                 None,
             ),
             ApiError::Unauthenticated(None) => {
-                domain(S::UNAUTHORIZED, "unauthenticated", "Please sign in.".into())
+                plain(S::UNAUTHORIZED, "unauthenticated", "Please sign in.")
             }
             ApiError::LimitReached(sessions) => {
-                let error = SignInError::LimitReached(Vec::new());
-                (
-                    S::CONFLICT,
-                    ErrorBody {
-                        sessions: Some(sessions),
-                        ..body(error.code(), error.user_message())
-                    },
-                    None,
-                )
+                let (status, body, wait) = domain(&SignInError::LimitReached(Vec::new()));
+                let sessions = Some(sessions);
+                (status, ErrorBody { sessions, ..body }, wait)
             }
-            ApiError::SignIn(error) => {
-                let status = match &error {
-                    SignInError::InvalidCredentials => S::UNAUTHORIZED,
-                    SignInError::AccountDisabled => S::FORBIDDEN,
-                    SignInError::TooManyAttempts(_) => S::TOO_MANY_REQUESTS,
-                    SignInError::LimitReached(_) => S::CONFLICT,
-                    SignInError::Store(e) => return ApiError::internal(e),
-                };
-                let wait = match &error {
-                    SignInError::TooManyAttempts(wait) => Some(retry_after(*wait)),
-                    _ => None,
-                };
-                (status, body(error.code(), error.user_message()), wait)
-            }
-            ApiError::Account(error) => {
-                let (status, wait) = match &error {
-                    AccountError::InvalidCredentials => (S::FORBIDDEN, None),
-                    AccountError::TooManyAttempts(wait) => {
-                        (S::TOO_MANY_REQUESTS, Some(retry_after(*wait)))
-                    }
-                    AccountError::WeakPassword(_) => (S::BAD_REQUEST, None),
-                    AccountError::NotFound => (S::NOT_FOUND, None),
-                    AccountError::LastAdmin => (S::CONFLICT, None),
-                    AccountError::Store(e) => return ApiError::internal(e),
-                };
-                (status, body(error.code(), error.user_message()), wait)
-            }
-            ApiError::EndOwn(error) => match &error {
-                EndOwnError::ReauthenticationRequired => {
-                    domain(S::FORBIDDEN, error.code(), error.user_message())
-                }
-                EndOwnError::Store(e) => ApiError::internal(e),
-            },
-            ApiError::Reauth(error) => {
-                let (status, wait) = match &error {
-                    ReauthError::WrongPassword => (S::FORBIDDEN, None),
-                    ReauthError::TooManyAttempts(wait) => {
-                        (S::TOO_MANY_REQUESTS, Some(retry_after(*wait)))
-                    }
-                    ReauthError::SessionEnded => (S::UNAUTHORIZED, None),
-                    ReauthError::Store(e) => return ApiError::internal(e),
-                };
-                (status, body(error.code(), error.user_message()), wait)
-            }
-            ApiError::Console(ConsoleError::Account(error)) => ApiError::Account(error).parts(),
-            ApiError::Console(ConsoleError::CreateUser(error)) => {
-                ApiError::CreateUser(error).parts()
-            }
-            ApiError::Console(error) => {
-                let status = match &error {
-                    ConsoleError::Forbidden(_) => S::FORBIDDEN,
-                    ConsoleError::NotFound => S::NOT_FOUND,
-                    ConsoleError::Invalid(_) => S::BAD_REQUEST,
-                    ConsoleError::Store(e) => return ApiError::internal(e),
-                    ConsoleError::Account(_) | ConsoleError::CreateUser(_) => S::BAD_REQUEST,
-                };
-                domain(status, error.code(), error.user_message())
-            }
-            ApiError::CreateUser(error) => {
-                let status = match &error {
-                    CreateUserError::UsernameTaken(_) => S::CONFLICT,
-                    CreateUserError::WeakPassword(_) => S::BAD_REQUEST,
-                    CreateUserError::Store(e) => return ApiError::internal(e),
-                };
-                domain(status, error.code(), error.user_message())
-            }
-            ApiError::NotFound => domain(S::NOT_FOUND, "not_found", messages::NOT_FOUND.into()),
-            ApiError::Unavailable => domain(
+            ApiError::SignIn(error) => domain(&error),
+            ApiError::Account(error) => domain(&error),
+            ApiError::EndOwn(error) => domain(&error),
+            ApiError::Reauth(error) => domain(&error),
+            ApiError::Console(error) => domain(&error),
+            ApiError::CreateUser(error) => domain(&error),
+            ApiError::NotFound => plain(S::NOT_FOUND, "not_found", messages::NOT_FOUND),
+            ApiError::Unavailable => plain(
                 S::SERVICE_UNAVAILABLE,
                 "unavailable",
-                "The server cannot check sessions right now. Please retry.".into(),
+                "The server cannot check sessions right now. Please retry.",
             ),
-            ApiError::Internal(cause) => ApiError::internal(&cause),
+            ApiError::Internal(cause) => internal(&cause),
         }
-    }
-
-    /// Logs the cause; the client learns nothing of it.
-    fn internal(cause: &anyhow::Error) -> (StatusCode, ErrorBody, Option<u64>) {
-        tracing::error!(error = ?cause, "An API call failed");
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            body("internal", messages::INTERNAL),
-            None,
-        )
     }
 }
 

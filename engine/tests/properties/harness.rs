@@ -325,6 +325,9 @@ impl World {
                 Refusal::LimitReached(sessions.into_iter().map(|s| s.id).collect())
             }
             Err(SignInError::Store(e)) => return Err(e.context("The login failed")),
+            Err(e @ (SignInError::TooLong | SignInError::Busy)) => {
+                return Err(anyhow::anyhow!("a login the model never makes: {e}"))
+            }
         };
         Ok(Outcome::Refused(refusal))
     }
