@@ -25,7 +25,7 @@ const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
 /// each is also read from its variable, `BOUNCER_` and the key in capitals.
 const KEYS: &str = "addr public_origin database_url session_limit on_limit logout_everywhere \
     idle_timeout absolute_timeout idle_warning auto_logout_message retention ip_privacy \
-    reauth_window";
+    reauth_window max_connections max_tabs_per_session max_tabs_per_user";
 
 fn keys() -> impl Iterator<Item = &'static str> {
     KEYS.split_whitespace()
@@ -108,6 +108,17 @@ pub struct Settings {
     /// sessions (ASVS V3.3.4); `None` disables the requirement.
     #[serde(deserialize_with = "reauth_window")]
     pub reauth_window: Option<Duration>,
+    /// HTTP connections open at once, and tabs' sockets open at once (each
+    /// kept under the file handle limit; see `serve::connection_cap`).
+    #[serde(deserialize_with = "max_connections")]
+    pub max_connections: usize,
+    /// Tabs one session may keep open on a node; one more closes the
+    /// newest with 4003.
+    #[serde(deserialize_with = "max_tabs")]
+    pub max_tabs_per_session: usize,
+    /// Tabs one user may keep open on a node, all sessions together.
+    #[serde(deserialize_with = "max_tabs")]
+    pub max_tabs_per_user: usize,
 }
 
 impl Default for Settings {
@@ -127,6 +138,9 @@ impl Default for Settings {
             retention: Duration::from_secs(7 * 86_400),
             ip_privacy: IpPrivacy::Full,
             reauth_window: Some(Duration::from_secs(15 * 60)),
+            max_connections: 10_000,
+            max_tabs_per_session: 20,
+            max_tabs_per_user: 100,
         }
     }
 }
@@ -285,6 +299,10 @@ readers! {
     reauth_window: Option<Duration>,
         "integer seconds or a duration like 90s, 15m, 12h; 0 or off disables the requirement",
         |s| parse_duration(s).ok();
+    max_connections: usize, "a whole number from 1 to 1000000",
+        |s| number(s).filter(|n| (1..=1_000_000).contains(n));
+    max_tabs: usize, "a whole number from 1 to 10000",
+        |s| number(s).filter(|n| (1..=10_000).contains(n));
 }
 
 /// A whole number in plain digits (`str::parse` alone would take a `+`).

@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! - [`config`] — `Settings` from `bouncer.toml` and `BOUNCER_*` variables.
+//! - [`serve`] — the HTTP server loop: header-read timeout, connection cap.
 //! - [`startup`] — `Application::build` (database, engine, router, listener).
 //! - [`api`] — the JSON API of `shared/API.md`, over `bouncer-web`'s edge.
 //! - [`pages`] — the page guard (redirects to `/login` with the reason).
@@ -17,5 +18,6 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod pages;
+pub mod serve;
 pub mod startup;
 pub mod telemetry;

@@ -3,13 +3,7 @@
 //! `Application::build` binds the listener first, so tests start the real app
 //! on port 0 and read the port back.
 
-use std::{
-    future::{Future, IntoFuture},
-    net::SocketAddr,
-    path::PathBuf,
-    sync::Arc,
-    time::Duration,
-};
+use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use app::{shell, App};
@@ -23,7 +17,7 @@ use axum::{
 use bouncer_engine::{
     clock::{Clock, SystemClock},
     db,
-    policy::Policy,
+    policy::{Policy, TabLimits},
     Engine,
 };
 use bouncer_web::{Edge, SessionLayer};
@@ -31,7 +25,10 @@ use bouncer_wire::CLOSE_SHUTTING_DOWN;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::{net::TcpListener, sync::watch};
-use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
+use tower_http::{
+    services::ServeDir, set_header::SetResponseHeaderLayer, timeout::RequestBodyTimeoutLayer,
+    trace::TraceLayer,
+};
 
 use crate::{
     api,
@@ -71,6 +68,11 @@ pub fn policy_from(settings: &Settings) -> Policy {
         ip_privacy: settings.ip_privacy,
         auto_logout_message: settings.auto_logout_message.clone(),
         reauth_window: settings.reauth_window,
+        tab_limits: TabLimits {
+            per_session: settings.max_tabs_per_session,
+            per_user: settings.max_tabs_per_user,
+            total: crate::serve::connection_cap(settings.max_connections),
+        },
     }
 }
 
@@ -118,6 +120,8 @@ pub struct Application {
     engine: Engine,
     port: u16,
     public_origin: PublicOrigin,
+    /// HTTP connections open at once (see `serve`).
+    max_connections: usize,
 }
 
 impl Application {
@@ -171,6 +175,7 @@ impl Application {
         Ok(Application {
             listener,
             router,
+            max_connections: engine.policy().tab_limits.total,
             engine,
             port,
             public_origin,
@@ -225,13 +230,7 @@ impl Application {
                 let _ = stopping_tx.send(true);
             }
         };
-        let serve = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .into_future();
+        let serve = crate::serve::serve(self.listener, self.router, self.max_connections, signal);
         let drain_limit = async move {
             if stopping.wait_for(|stopping| *stopping).await.is_ok() {
                 tokio::time::sleep(DRAIN_LIMIT).await;
@@ -312,6 +311,8 @@ fn router(state: AppState) -> Router {
         .merge(pages)
         .with_state(state)
         .layer(SessionLayer::new(edge))
+        // A body that stalls is answered 408 rather than held open.
+        .layer(RequestBodyTimeoutLayer::new(crate::serve::BODY_TIMEOUT))
         // Pages and API answers depend on the cookie: never cache them.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
@@ -332,5 +333,26 @@ fn router(state: AppState) -> Router {
         )
         .merge(bouncer_web::script::routes());
 
-    dynamic.merge(assets).layer(TraceLayer::new_for_http())
+    security_headers(dynamic.merge(assets)).layer(TraceLayer::new_for_http())
+}
+
+/// Headers every answer carries: no page may be framed by another site
+/// (clickjacking), no answer sniffed into another type, and no address of a
+/// page of ours leaks to other sites in `Referer`.
+fn security_headers(router: Router) -> Router {
+    let headers = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "frame-ancestors 'none'; base-uri 'self'; object-src 'none'; form-action 'self'",
+        ),
+        (header::REFERRER_POLICY, "same-origin"),
+    ];
+    headers.into_iter().fold(router, |router, (name, value)| {
+        router.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ))
+    })
 }

@@ -18,7 +18,7 @@ use crate::{
     log::{Actor, EventKind, NewEvent},
     messages,
     password::{check_strength, HashError, Password, WeakPassword, INTERNAL},
-    sessions::Scope,
+    sessions::{Scope, Sessions},
     throttle::address_key,
     users::{CreateUserError, NewUser, UserRecord, Users},
     view::LiveSession,
@@ -245,7 +245,13 @@ impl Accounts {
             };
             change.end(&everything, reason, actor, &json!({})).await?;
         }
-        for kind in changed(&before, &user, new_hash.is_some()) {
+        let kinds = changed(&before, &user, new_hash.is_some());
+        if kinds.contains(&EventKind::UserRoleChanged) {
+            // New rights, new cookie: each session gets a fresh secret at its
+            // next request, and its open tabs reconnect (see the pusher).
+            Sessions::owe_rotation_in(&mut change.tx, id).await?;
+        }
+        for kind in kinds {
             change.record(user_event(kind, &user, actor));
         }
         self.changes.commit(change).await?;

@@ -11,7 +11,7 @@ use crate::{
     activity::ActivityWriter,
     clock::Clock,
     ids::SecretHash,
-    sessions::Sessions,
+    sessions::{Sessions, ROTATION_GRACE},
     timeouts::Timeouts,
     view::{LiveSession, Lookup, View},
 };
@@ -73,7 +73,7 @@ impl Check {
     /// session is not past a deadline: the whole check, with no await, for
     /// the steady state. `None` means "ask [`Check::check`]".
     pub fn check_cached(&self, secret: &SecretHash, activity: bool) -> Option<Visitor> {
-        let visitor = match self.view.lookup(secret)? {
+        let visitor = match self.view.lookup(secret, self.clock.now())? {
             Lookup::Live(live) => live,
             Lookup::Ended(reason) => return Some(Visitor::Ended(reason)),
             Lookup::Unknown => return Some(Visitor::Anonymous),
@@ -88,11 +88,15 @@ impl Check {
     /// How the session behind `secret` stands, recording the request (and
     /// user activity when `activity`) when it is live.
     pub async fn check(&self, secret: &SecretHash, activity: bool) -> anyhow::Result<Visitor> {
-        let lookup = match self.view.lookup(secret) {
+        let now = self.clock.now();
+        let lookup = match self.view.lookup(secret, now) {
             Some(lookup) => lookup,
             None => {
-                let row = self.sessions.find_by_secret(secret).await?;
-                self.view.learn(secret, row)?
+                let found = self
+                    .sessions
+                    .find_by_secret(secret, now, ROTATION_GRACE)
+                    .await?;
+                self.view.learn(secret, found)?
             }
         };
         let live = match lookup {

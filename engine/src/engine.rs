@@ -108,7 +108,7 @@ impl Engine {
             );
         }
         let view = View::default();
-        let hub = Hub::default();
+        let hub = Hub::new(policy.tab_limits);
         let tailer = Tailer::start_at_end(log.clone(), view.clone()).await?;
         let changes = Changes::new(pool, Arc::clone(&clock), tailer.clone());
         let timeouts = Timeouts::new(
@@ -153,6 +153,8 @@ impl Engine {
                 policy: Arc::clone(&policy),
                 credentials: credentials.clone(),
                 users: users.clone(),
+                sessions: sessions.clone(),
+                clock: Arc::clone(&clock),
                 view: view.clone(),
                 changes: changes.clone(),
                 snapshots: snapshots.clone(),

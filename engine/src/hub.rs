@@ -15,7 +15,7 @@ use std::{
     },
 };
 
-use bouncer_wire::Reason;
+use bouncer_wire::{Reason, CLOSE_TOO_MANY_TABS, CLOSE_TRY_AGAIN};
 use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use crate::{
     clock::Timestamp,
     ids::{SessionId, UserId},
+    policy::TabLimits,
 };
 
 /// How many messages may wait for one tab before it counts as stuck.
@@ -120,6 +121,9 @@ struct State {
     /// Set by [`Hub::close_all`]: the node is going away, so a tab that
     /// registers afterwards is closed at once.
     closing: Option<(u16, &'static str)>,
+    /// Users whose lists of sessions changed since the last
+    /// [`Hub::flush_sessions_changed`].
+    changed: HashSet<UserId>,
 }
 
 /// The hub. Cheap to clone.
@@ -130,6 +134,7 @@ pub struct Hub {
     /// Registrations alive, i.e. socket loops still running (a tab leaves
     /// `state` as soon as it is told to close, its loop a moment later).
     open: Arc<AtomicUsize>,
+    limits: TabLimits,
 }
 
 /// A connected tab: its queue, and its place in the hub until dropped.
@@ -153,13 +158,26 @@ impl Hub {
         crate::sync::lock(&self.state)
     }
 
-    /// Adds a tab of `session_id`.
+    /// A hub allowing `limits` tabs.
+    pub fn new(limits: TabLimits) -> Self {
+        Hub {
+            limits,
+            ..Hub::default()
+        }
+    }
+
+    /// Adds a tab of `session_id` — unless the node is closing, or the
+    /// session, its user or the node already has as many tabs as allowed:
+    /// then the new tab is told to close at once (4002, 4003, 1013).
     pub fn register(&self, session_id: SessionId, user_id: UserId, staff: bool) -> TabRegistration {
         let id = self.next_tab.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mpsc::channel(TAB_QUEUE);
-        self.open.fetch_add(1, Ordering::Relaxed);
+        let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
         let mut state = self.lock();
-        if let Some((code, reason)) = state.closing {
+        let refused = state
+            .closing
+            .or_else(|| self.over_limit(&state, &session_id, &user_id, open));
+        if let Some((code, reason)) = refused {
             // Not kept: the sender drops after the close is queued.
             let _ = sender.try_send(Push::Close(code, reason));
             return TabRegistration {
@@ -193,6 +211,32 @@ impl Hub {
             session_id,
             receiver,
             hub: self.clone(),
+        }
+    }
+
+    /// Why one more tab of this session may not open, if it may not.
+    fn over_limit(
+        &self,
+        state: &State,
+        session_id: &SessionId,
+        user_id: &UserId,
+        open: usize,
+    ) -> Option<(u16, &'static str)> {
+        let limits = &self.limits;
+        let of_session = |id: &SessionId| state.sessions.get(id).map_or(0, |s| s.tabs.len());
+        let of_user: usize = state
+            .by_user
+            .get(user_id)
+            .into_iter()
+            .flatten()
+            .map(of_session)
+            .sum();
+        if open > limits.total {
+            Some((CLOSE_TRY_AGAIN, "too many tabs on this server"))
+        } else if of_session(session_id) >= limits.per_session || of_user >= limits.per_user {
+            Some((CLOSE_TOO_MANY_TABS, "too many tabs"))
+        } else {
+            None
         }
     }
 
@@ -320,6 +364,25 @@ impl Hub {
             .collect()
     }
 
+    /// Closes every tab of the user with `code` (they may reconnect); the
+    /// sessions leave the hub.
+    pub fn close_user(&self, user_id: &UserId, code: u16, reason: &'static str) {
+        let removed: Vec<SessionTabs> = {
+            let mut state = self.lock();
+            let sessions = state.by_user.remove(user_id).unwrap_or_default();
+            state
+                .staff
+                .retain(|(session, _)| !sessions.contains(session));
+            sessions
+                .iter()
+                .filter_map(|id| state.sessions.remove(id))
+                .collect()
+        };
+        for tab in removed.iter().flat_map(|s| s.tabs.values()) {
+            let _ = tab.sender.try_send(Push::Close(code, reason));
+        }
+    }
+
     /// Sends `message` to every tab of the session; drops stuck tabs.
     pub fn send_to_session(&self, session_id: &SessionId, message: TabMessage) -> usize {
         let mut state = self.lock();
@@ -365,15 +428,28 @@ impl Hub {
         }
     }
 
-    /// `sessions_changed` to the user's tabs and to every staff console.
-    /// Costs the user's sessions plus the staff tabs, never a scan of all tabs.
+    /// Notes that the user's list of sessions changed; the user's tabs and
+    /// the staff consoles hear of it at the next
+    /// [`Hub::flush_sessions_changed`], once however many changes came in
+    /// between (a user opening and closing hundreds of tabs makes each
+    /// console refetch a few times, not hundreds).
     pub fn sessions_changed(&self, user_id: &UserId) {
+        self.lock().changed.insert(user_id.clone());
+    }
+
+    /// `sessions_changed` once to each changed user's tabs, and once to every
+    /// staff console if anyone's changed. Costs those users' sessions plus
+    /// the staff tabs, never a scan of all tabs.
+    pub fn flush_sessions_changed(&self) {
         let mut state = self.lock();
+        if state.changed.is_empty() {
+            return;
+        }
         let message = Outgoing::new(TabMessage::SessionsChanged);
-        let own: Vec<SessionId> = state
-            .by_user
-            .get(user_id)
-            .into_iter()
+        let changed = std::mem::take(&mut state.changed);
+        let own: HashSet<SessionId> = changed
+            .iter()
+            .filter_map(|user_id| state.by_user.get(user_id))
             .flatten()
             .cloned()
             .collect();
@@ -529,6 +605,8 @@ mod tests {
         let mut console = hub.register(sam_session, sam, true);
         let mut bob_tab = hub.register(bob_session, bob, false);
         hub.sessions_changed(&alice);
+        hub.sessions_changed(&alice);
+        hub.flush_sessions_changed();
         assert_eq!(
             alice_tab.receiver.try_recv().ok(),
             Some(Push::Message(Outgoing::new(TabMessage::SessionsChanged)))
@@ -538,5 +616,46 @@ mod tests {
             Some(Push::Message(Outgoing::new(TabMessage::SessionsChanged)))
         );
         assert!(bob_tab.receiver.try_recv().is_err());
+        // Two changes, one message each: the flush coalesced them.
+        assert!(alice_tab.receiver.try_recv().is_err());
+        assert!(console.receiver.try_recv().is_err());
+        // Nothing changed, nothing sent.
+        hub.flush_sessions_changed();
+        assert!(console.receiver.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn tabs_beyond_the_limits_are_closed_at_once() {
+        let hub = Hub::new(TabLimits {
+            per_session: 2,
+            per_user: 3,
+            total: 5,
+        });
+        let (s1, u) = ids();
+        let s2 = SessionId::generate();
+        let kept: Vec<_> = (0..2)
+            .map(|_| hub.register(s1.clone(), u.clone(), false))
+            .collect();
+        let mut third = hub.register(s1.clone(), u.clone(), false);
+        assert_eq!(
+            third.receiver.recv().await,
+            Some(Push::Close(CLOSE_TOO_MANY_TABS, "too many tabs"))
+        );
+        let _other_session = hub.register(s2.clone(), u.clone(), false);
+        let mut over_user = hub.register(s2.clone(), u.clone(), false);
+        assert_eq!(
+            over_user.receiver.recv().await,
+            Some(Push::Close(CLOSE_TOO_MANY_TABS, "too many tabs"))
+        );
+        assert_eq!((hub.online_tabs(&s1), hub.online_tabs(&s2)), (2, 1));
+        // The node's own limit counts every socket still open.
+        let (s3, v) = ids();
+        let mut over_node = hub.register(s3, v, false);
+        assert_eq!(
+            over_node.receiver.recv().await,
+            Some(Push::Close(CLOSE_TRY_AGAIN, "too many tabs on this server"))
+        );
+        drop(kept);
+        assert_eq!(hub.online_tabs(&s1), 0);
     }
 }

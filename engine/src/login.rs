@@ -14,13 +14,13 @@ use serde_json::json;
 use crate::{
     change::Changes,
     check::Visitor,
-    clock::Timestamp,
+    clock::{Clock, Timestamp},
     credentials::{Credentials, CredentialsError},
     ids::{SecretHash, SessionId},
     log::{Actor, EventKind, NewEvent},
     password::MAX_PASSWORD_LEN,
     policy::{LimitDecision, Policy},
-    sessions::{ClientInfo, Scope, SessionRow, Sessions},
+    sessions::{ClientInfo, Scope, SessionRow, Sessions, ROTATION_GRACE},
     snapshot::{SessionSnapshot, Snapshots},
     timeouts::TimedOut,
     users::{UserRecord, Users, MAX_USERNAME_CHARS},
@@ -140,6 +140,8 @@ pub struct Login {
     pub(crate) policy: Arc<Policy>,
     pub(crate) credentials: Credentials,
     pub(crate) users: Users,
+    pub(crate) sessions: Sessions,
+    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) view: View,
     pub(crate) changes: Changes,
     pub(crate) snapshots: Snapshots,
@@ -306,15 +308,19 @@ impl Login {
 
     /// Logs `live` out: it ends with `logged_out` (for its other tabs) and,
     /// with logout-everywhere on, every other session of the user ends with
-    /// `logged_out_elsewhere`. Returns how many sessions ended.
+    /// `logged_out_elsewhere` — but only when this session proved the
+    /// password within the re-authentication window: a stolen cookie signs
+    /// out its own session and nobody else (ASVS V3.3.4). Returns how many
+    /// sessions ended.
     pub async fn sign_out(&self, live: &LiveSession) -> anyhow::Result<usize> {
+        let everywhere = self.policy.logout_everywhere && self.recently_proved(live).await?;
         let actor = Actor::user(live.user_id.clone(), "self");
         let mut change = self.changes.begin().await?;
         let own = Scope::Sessions(vec![live.id.clone()]);
         change
             .end(&own, Reason::LoggedOut, &actor, &json!({}))
             .await?;
-        if self.policy.logout_everywhere {
+        if everywhere {
             let others = Scope::User {
                 user_id: live.user_id.clone(),
                 except: Some(live.id.clone()),
@@ -324,6 +330,37 @@ impl Login {
                 .await?;
         }
         self.changes.commit(change).await
+    }
+
+    /// Gives the cookie of `live`, which presented `old`, the fresh secret
+    /// `new` it is owed since its user's rights changed; `old` stays valid
+    /// for [`ROTATION_GRACE`]. `false` when another request rotated it first
+    /// (the browser then gets that one's cookie) or the session ended.
+    pub async fn rotate(
+        &self,
+        live: &Arc<LiveSession>,
+        old: &SecretHash,
+        new: &SecretHash,
+    ) -> anyhow::Result<bool> {
+        let now = self.clock.now();
+        let rotated = self.sessions.rotate(&live.id, old, new, now).await?;
+        if rotated {
+            live.set_rotation(false);
+            self.view
+                .rotated(*old, *new, live, now.plus(ROTATION_GRACE));
+        }
+        Ok(rotated)
+    }
+
+    /// Whether `live`'s holder proved the password within the
+    /// re-authentication window (always, with the window off), read from the
+    /// database: the proof may have been given through another node.
+    async fn recently_proved(&self, live: &LiveSession) -> anyhow::Result<bool> {
+        if self.policy.reauth_window.is_none() {
+            return Ok(true);
+        }
+        let proved = self.sessions.authenticated_at(&live.id).await?;
+        Ok(proved.is_some_and(|at| !self.policy.needs_reauthentication(at, self.clock.now())))
     }
 
     /// The account behind a live session (`None` if it was deleted).

@@ -52,6 +52,28 @@ pub struct Policy {
     /// this long (ASVS V3.3.4), so a stolen cookie alone cannot sign the real
     /// person out of their other devices; `None` disables the requirement.
     pub reauth_window: Option<Duration>,
+    /// How many tabs may be open on a node.
+    pub tab_limits: TabLimits,
+}
+
+/// How many tabs' sockets may be open on a node: one session opening
+/// thousands must not cost the node its file handles or flood its consoles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TabLimits {
+    pub per_session: usize,
+    pub per_user: usize,
+    /// All tabs on the node.
+    pub total: usize,
+}
+
+impl Default for TabLimits {
+    fn default() -> Self {
+        TabLimits {
+            per_session: 20,
+            per_user: 100,
+            total: 10_000,
+        }
+    }
 }
 
 impl Default for Policy {
@@ -71,6 +93,7 @@ impl Default for Policy {
             ip_privacy: IpPrivacy::Full,
             auto_logout_message: "Your session has expired. Please sign in again.".to_owned(),
             reauth_window: Some(Duration::from_secs(15 * 60)),
+            tab_limits: TabLimits::default(),
         }
     }
 }

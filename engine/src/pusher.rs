@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use bouncer_wire::{Reason, CLOSE_SESSION_ENDED};
+use bouncer_wire::{Reason, CLOSE_RECONNECT, CLOSE_SESSION_ENDED};
 use serde_json::{json, Value};
 use tokio::sync::broadcast::{error::RecvError, Receiver};
 
@@ -27,8 +27,9 @@ use crate::{
     view::View,
 };
 
-/// How often the tab counts are added to the log.
-const TABS_TOLD_TICK: Duration = Duration::from_millis(200);
+/// How often device lists and consoles hear that sessions changed (at most),
+/// and the tab counts are added to the log.
+const TICK: Duration = Duration::from_millis(100);
 
 /// The pusher. Cheap to clone (shared).
 #[derive(Debug, Clone)]
@@ -61,11 +62,19 @@ impl Pusher {
         }
     }
 
-    /// Acts on a read's worth of the log: the endings' tabs are told, and the
-    /// user's tabs and the staff consoles learn of a session that started
-    /// (on any node).
+    /// Acts on a read's worth of the log: the endings' tabs are told, a user
+    /// whose rights changed has their tabs reconnect, and the user's tabs
+    /// and the staff consoles learn of a session that started (on any node).
     pub fn push(&self, batch: &Batch) {
         self.push_endings(&batch.ended);
+        // New rights: the user's tabs reconnect, and their new sockets carry
+        // them (a console stops hearing of everyone's sessions, say).
+        for event in &batch.others {
+            if event.kind == EventKind::UserRoleChanged {
+                self.hub
+                    .close_user(&event.user_id, CLOSE_RECONNECT, "your rights changed");
+            }
+        }
         let started = batch
             .others
             .iter()
@@ -130,6 +139,9 @@ impl Pusher {
     /// session right when the tabs are being told.
     pub async fn flush_tabs_told(&self) {
         let told = std::mem::take(&mut *lock(&self.tabs_told));
+        if told.is_empty() {
+            return;
+        }
         if let Err(e) = self.log.add_tabs_told(&told).await {
             tracing::warn!(error = ?e, "Failed to record how many tabs were told");
         }
@@ -138,7 +150,7 @@ impl Pusher {
     /// The background loop over the tailer's announcements (`endings`, taken
     /// before anything can end), until `stop` is cancelled.
     pub async fn run(self, mut endings: Receiver<Arc<Batch>>, stop: CancellationToken) {
-        let mut tick = tokio::time::interval(TABS_TOLD_TICK);
+        let mut tick = tokio::time::interval(TICK);
         loop {
             tokio::select! {
                 ended = endings.recv() => match ended {
@@ -149,7 +161,10 @@ impl Pusher {
                     }
                     Err(RecvError::Closed) => break,
                 },
-                _ = tick.tick() => self.flush_tabs_told().await,
+                _ = tick.tick() => {
+                    self.hub.flush_sessions_changed();
+                    self.flush_tabs_told().await;
+                }
                 _ = stop.cancelled() => break,
             }
         }

@@ -92,6 +92,30 @@ impl SessionRow {
     }
 }
 
+/// How long a secret replaced by a rotation stays valid: long enough for the
+/// requests a browser already has in flight with it (and a tab reconnecting
+/// with it) not to find themselves signed out.
+pub const ROTATION_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A session found by a cookie's secret.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub row: SessionRow,
+    /// The cookie is owed a fresh secret (the user's rights changed).
+    pub rotate: bool,
+    /// When the secret is one a rotation replaced: until when it stays valid.
+    pub alias_until: Option<Timestamp>,
+}
+
+#[derive(sqlx::FromRow)]
+struct FoundRow {
+    #[sqlx(flatten)]
+    row: SessionRow,
+    current: i64,
+    rotate: i64,
+    rotated_at: Option<i64>,
+}
+
 const COLUMNS: &str = "id, user_id, created_at, last_seen_at, last_activity_at, ip, user_agent, device, ended_at, end_reason";
 
 /// Which sessions an ending applies to. Each variant is one indexed condition.
@@ -162,15 +186,71 @@ impl Sessions {
         Sessions { pool }
     }
 
-    /// The session, live or ended, whose cookie secret hashes to `secret`.
-    pub async fn find_by_secret(&self, secret: &SecretHash) -> anyhow::Result<Option<SessionRow>> {
-        sqlx::query_as::<_, SessionRow>(&format!(
-            "SELECT {COLUMNS} FROM sessions WHERE secret_hash = $1"
+    /// The session, live or ended, whose cookie secret hashes to `secret` —
+    /// or whose previous secret it is, replaced by a rotation less than
+    /// `grace` before `now`.
+    pub async fn find_by_secret(
+        &self,
+        secret: &SecretHash,
+        now: Timestamp,
+        grace: std::time::Duration,
+    ) -> anyhow::Result<Option<Found>> {
+        let found = sqlx::query_as::<_, FoundRow>(&format!(
+            "SELECT {COLUMNS}, CASE WHEN secret_hash = $1 THEN 1 ELSE 0 END AS current, \
+             CASE WHEN rotate_secret THEN 1 ELSE 0 END AS rotate, rotated_at \
+             FROM sessions WHERE secret_hash = $1 OR (previous_secret_hash = $1 AND rotated_at > $2)"
         ))
         .bind(secret.to_hex())
+        .bind(now.minus(grace).as_millis())
         .fetch_optional(&self.pool)
         .await
-        .context("Failed to look a session up by its secret")
+        .context("Failed to look a session up by its secret")?;
+        Ok(found.map(|found| Found {
+            alias_until: (found.current == 0)
+                .then(|| Timestamp::from_millis(found.rotated_at.unwrap_or(0)).plus(grace)),
+            rotate: found.rotate != 0,
+            row: found.row,
+        }))
+    }
+
+    /// Marks every live session of `user_id` as owing its cookie a fresh
+    /// secret, inside `tx` (the user's role or permissions change there).
+    pub async fn owe_rotation_in(tx: &mut Tx<'_>, user_id: &UserId) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE sessions SET rotate_secret = TRUE WHERE user_id = $1 AND ended_at IS NULL",
+        )
+        .bind(user_id.as_str())
+        .execute(&mut **tx)
+        .await
+        .context("Failed to mark sessions for a fresh cookie")?;
+        Ok(())
+    }
+
+    /// Gives a live session the secret `new` in place of `old`, keeping
+    /// `old` as its previous one (valid for a grace after `now`). `false`
+    /// when the session is no longer live or no longer goes by `old` (a
+    /// concurrent request rotated it first).
+    pub async fn rotate(
+        &self,
+        id: &SessionId,
+        old: &SecretHash,
+        new: &SecretHash,
+        now: Timestamp,
+    ) -> anyhow::Result<bool> {
+        let updated = sqlx::query(
+            "UPDATE sessions SET previous_secret_hash = secret_hash, rotated_at = $1, \
+             secret_hash = $2, rotate_secret = FALSE \
+             WHERE id = $3 AND secret_hash = $4 AND ended_at IS NULL",
+        )
+        .bind(now.as_millis())
+        .bind(new.to_hex())
+        .bind(id.as_str())
+        .bind(old.to_hex())
+        .execute(&self.pool)
+        .await
+        .context("Failed to give a session a fresh secret")?
+        .rows_affected();
+        Ok(updated == 1)
     }
 
     /// The public id of the ended session whose secret hashes to `secret`.

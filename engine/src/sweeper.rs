@@ -56,7 +56,7 @@ impl Sweeper {
         let before = now.minus(policy.tombstone_retention);
         self.sessions.delete_tombstones(before).await?;
         self.log.delete_before(before).await?;
-        self.view.prune_tombstones(before);
+        self.view.prune(before, now);
         Ok(())
     }
 

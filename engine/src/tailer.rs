@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    log::{Ended, Event, EventLog},
+    log::{Ended, Event, EventKind, EventLog},
     view::View,
 };
 
@@ -89,7 +89,12 @@ impl Tailer {
                         self.view.forget(&ended.session_id, ended.reason, ended.at);
                         batch.ended.push(ended);
                     }
-                    None => batch.others.push(event),
+                    None => {
+                        if event.kind == EventKind::UserRoleChanged {
+                            self.view.owe_rotation(&event.user_id);
+                        }
+                        batch.others.push(event);
+                    }
                 }
             }
             let applied_now = batch.ended.len() + batch.others.len();

@@ -374,7 +374,11 @@ mod tests {
 
     #[test]
     fn checks_in_flight_are_bounded_per_address_and_per_account() {
-        let throttle = LoginThrottle::new(Limits::default());
+        let throttle = LoginThrottle::new(Limits {
+            in_flight_per_address: 2,
+            in_flight_per_account: 2,
+            ..Limits::default()
+        });
         let _a = throttle.begin("alice", "10.0.0.1", at(0)).expect("allowed");
         let _b = throttle.begin("bob", "10.0.0.1", at(0)).expect("allowed");
         assert!(

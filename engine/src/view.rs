@@ -22,7 +22,7 @@ use bouncer_wire::Reason;
 use crate::{
     clock::Timestamp,
     ids::{SecretHash, SessionId, UserId},
-    sessions::SessionRow,
+    sessions::{Found, SessionRow},
     sync,
 };
 
@@ -46,6 +46,9 @@ pub struct LiveSession {
     persisted_at: AtomicI64,
     /// A write is owed for touches the throttle held back (see [`Persist::Later`]).
     write_owed: AtomicBool,
+    /// The cookie is owed a fresh secret: the user's rights changed (see
+    /// `Login::rotate`).
+    rotate: AtomicBool,
 }
 
 /// What a [`LiveSession::touch`] asks of the caller.
@@ -75,7 +78,17 @@ impl LiveSession {
             last_activity_at: AtomicI64::new(row.last_activity_at),
             persisted_at: AtomicI64::new(row.last_seen_at),
             write_owed: AtomicBool::new(false),
+            rotate: AtomicBool::new(false),
         })
+    }
+
+    /// Whether the cookie is owed a fresh secret (the user's rights changed).
+    pub fn wants_rotation(&self) -> bool {
+        self.rotate.load(Ordering::Relaxed)
+    }
+
+    pub fn set_rotation(&self, owed: bool) {
+        self.rotate.store(owed, Ordering::Relaxed);
     }
 
     pub fn last_seen_at(&self) -> Timestamp {
@@ -182,6 +195,10 @@ struct Maps {
     /// must not resurrect them.
     ended_ids: HashMap<SessionId, (Reason, Timestamp)>,
     unknown: HashSet<SecretHash>,
+    /// Secrets replaced by a rotation, still valid until the time given
+    /// (requests already in flight with them), and the other way round.
+    aliases: HashMap<SecretHash, (Arc<LiveSession>, Timestamp)>,
+    alias_of: HashMap<SessionId, SecretHash>,
 }
 
 /// The view. Cheap to clone (shared).
@@ -199,11 +216,14 @@ impl View {
         sync::write(&self.maps)
     }
 
-    /// Answers from memory: `None` means the view does not know this secret.
-    pub fn lookup(&self, secret: &SecretHash) -> Option<Lookup> {
+    /// Answers from memory at `now`: `None` means the view does not know
+    /// this secret.
+    pub fn lookup(&self, secret: &SecretHash, now: Timestamp) -> Option<Lookup> {
         let maps = self.read();
         if let Some(live) = maps.live.get(secret) {
             Some(Lookup::Live(Arc::clone(live)))
+        } else if let Some((live, until)) = maps.aliases.get(secret) {
+            (now < *until).then(|| Lookup::Live(Arc::clone(live)))
         } else if let Some((reason, _)) = maps.ended.get(secret) {
             Some(Lookup::Ended(*reason))
         } else if maps.unknown.contains(secret) {
@@ -218,9 +238,14 @@ impl View {
     ///
     /// The tailer may have applied the session's ending between the query
     /// and now; it recorded the id, so the ending wins.
-    pub fn learn(&self, secret: &SecretHash, row: Option<SessionRow>) -> anyhow::Result<Lookup> {
+    pub fn learn(&self, secret: &SecretHash, found: Option<Found>) -> anyhow::Result<Lookup> {
         let mut maps = self.write();
-        let Some(row) = row else {
+        let Some(Found {
+            row,
+            rotate,
+            alias_until,
+        }) = found
+        else {
             if maps.unknown.len() >= MAX_UNKNOWN_SECRETS {
                 maps.unknown.clear();
             }
@@ -236,13 +261,55 @@ impl View {
             return Ok(Lookup::Ended(reason));
         }
         let live = Arc::new(LiveSession::from_row(row)?);
+        live.set_rotation(rotate);
         if let Some(ended) = maps.ended_ids.get(&live.id).copied() {
             maps.ended.insert(*secret, ended);
             return Ok(Lookup::Ended(ended.0));
         }
-        maps.secret_of.insert(live.id.clone(), *secret);
-        maps.live.insert(*secret, Arc::clone(&live));
+        match alias_until {
+            // A secret a rotation replaced: valid for its grace only, and
+            // not the session's own (its own is learned when presented).
+            Some(until) => {
+                maps.alias_of.insert(live.id.clone(), *secret);
+                maps.aliases.insert(*secret, (Arc::clone(&live), until));
+            }
+            None => {
+                maps.secret_of.insert(live.id.clone(), *secret);
+                maps.live.insert(*secret, Arc::clone(&live));
+            }
+        }
         Ok(Lookup::Live(live))
+    }
+
+    /// Takes in a rotation this node made: `live` goes by `new` from now on,
+    /// and `old` stays valid until `until`.
+    pub fn rotated(
+        &self,
+        old: SecretHash,
+        new: SecretHash,
+        live: &Arc<LiveSession>,
+        until: Timestamp,
+    ) {
+        let mut maps = self.write();
+        if maps.ended_ids.contains_key(&live.id) {
+            return;
+        }
+        maps.live.remove(&old);
+        maps.secret_of.insert(live.id.clone(), new);
+        maps.live.insert(new, Arc::clone(live));
+        if let Some(previous) = maps.alias_of.insert(live.id.clone(), old) {
+            maps.aliases.remove(&previous);
+        }
+        maps.aliases.insert(old, (Arc::clone(live), until));
+    }
+
+    /// Marks every live session of `user_id` this node holds as owing its
+    /// cookie a fresh secret (the user's rights changed). Rare, so a scan.
+    pub fn owe_rotation(&self, user_id: &UserId) {
+        let maps = self.read();
+        for live in maps.live.values().filter(|live| live.user_id == *user_id) {
+            live.set_rotation(true);
+        }
     }
 
     /// Puts a session this node just created or re-keyed into the view.
@@ -272,6 +339,10 @@ impl View {
             maps.live.remove(&secret);
             maps.ended.insert(secret, (reason, at));
         }
+        if let Some(alias) = maps.alias_of.remove(id) {
+            maps.aliases.remove(&alias);
+            maps.ended.insert(alias, (reason, at));
+        }
     }
 
     /// Why the session ended, if this node has applied its ending.
@@ -299,11 +370,17 @@ impl View {
         }
     }
 
-    /// Drops tombstones older than `before`.
-    pub fn prune_tombstones(&self, before: Timestamp) {
+    /// Drops tombstones older than `before`, and replaced secrets whose
+    /// grace ended before `now`.
+    pub fn prune(&self, before: Timestamp, now: Timestamp) {
         let mut maps = self.write();
         maps.ended.retain(|_, (_, at)| *at >= before);
         maps.ended_ids.retain(|_, (_, at)| *at >= before);
+        let Maps {
+            aliases, alias_of, ..
+        } = &mut *maps;
+        aliases.retain(|_, (_, until)| *until > now);
+        alias_of.retain(|_, secret| aliases.contains_key(secret));
     }
 }
 

@@ -44,8 +44,14 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api", any(not_found))
         .route("/api/", any(not_found))
         .route("/api/{*rest}", any(not_found))
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 async fn not_found() -> ApiError {
     ApiError::NotFound
+}
+
+/// A known `/api` route with another method: JSON too, never a bare 405.
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
 }

@@ -43,6 +43,14 @@ fn defaults_with_empty_sources() {
     assert!(s.logout_everywhere && s.auto_logout_message == message);
     assert_eq!(s.ip_privacy, IpPrivacy::Full);
     assert_eq!(s.reauth_window, Some(secs(900)));
+    assert_eq!(
+        (
+            s.max_connections,
+            s.max_tabs_per_session,
+            s.max_tabs_per_user
+        ),
+        (10_000, 20, 100)
+    );
 }
 
 /// Per setting: a value it accepts and one it refuses. Each source gives
@@ -54,7 +62,8 @@ fn every_setting_reads_both_sources_alike() {
         database_url,postgres://db/bouncer,mysql://db|session_limit,7,+7|\
         on_limit,refuse_new,Refuse_new|logout_everywhere,no,nope|idle_timeout,7d,5ms|\
         absolute_timeout,off,1h 30m|idle_warning,0,2weeks|auto_logout_message,Bye., |\
-        retention,36h,23h|ip_privacy,truncate,none|reauth_window,3600,1.5h";
+        retention,36h,23h|ip_privacy,truncate,none|reauth_window,3600,1.5h|\
+        max_connections,500,0|max_tabs_per_session,4,-1|max_tabs_per_user,12,10001";
     let cases: Vec<_> = cases
         .split('|')
         .map(|c| c.split(',').collect::<Vec<_>>())

@@ -54,6 +54,12 @@ pub enum ApiError {
     CreateUser(#[from] CreateUserError),
     #[error("not found")]
     NotFound,
+    /// The route exists, not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The body is larger than this route takes (the limit, in bytes).
+    #[error("payload too large")]
+    TooLarge(usize),
     /// The database cannot answer right now.
     #[error("unavailable")]
     Unavailable,
@@ -69,7 +75,12 @@ impl From<SignInError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        ApiError::BadRequest(rejection.body_text())
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            // A body without a length that grew past the limit while read.
+            ApiError::TooLarge(0)
+        } else {
+            ApiError::BadRequest(rejection.body_text())
+        }
     }
 }
 
@@ -249,6 +260,18 @@ impl ApiError {
             ApiError::Console(error) => domain(&error),
             ApiError::CreateUser(error) => domain(&error),
             ApiError::NotFound => plain(S::NOT_FOUND, "not_found", messages::NOT_FOUND),
+            ApiError::MethodNotAllowed => plain(
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This address does not take that method.",
+            ),
+            ApiError::TooLarge(limit) => {
+                let message = match limit {
+                    0 => "The request body is too large.".to_owned(),
+                    limit => format!("The request body is larger than {limit} bytes."),
+                };
+                plain(S::PAYLOAD_TOO_LARGE, "payload_too_large", &message)
+            }
             ApiError::Unavailable => plain(
                 S::SERVICE_UNAVAILABLE,
                 "unavailable",

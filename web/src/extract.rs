@@ -35,6 +35,11 @@ impl Auth {
         &self.0.edge.engine
     }
 
+    /// Where to go after signing in (see [`crate::PublicOrigin::next_path`]).
+    pub fn next_path(&self, next: Option<&str>) -> String {
+        self.0.edge.origin.next_path(next)
+    }
+
     /// The session cookie's name and flags.
     pub fn cookie(&self) -> &crate::cookie::SessionCookie {
         &self.0.edge.cookie

@@ -6,7 +6,9 @@
 //! 2. reads the session cookie and asks the engine how that session stands —
 //!    from memory, with no await, in the steady state;
 //! 3. puts the answer in the request's extensions for the extractors
-//!    ([`crate::Auth`], [`crate::Authenticated`], …).
+//!    ([`crate::Auth`], [`crate::Authenticated`], …);
+//! 4. gives a cookie owed a fresh secret (its user's rights changed) that
+//!    secret, in the response's `Set-Cookie`.
 //!
 //! It is written by hand rather than with `from_fn` because it runs on every
 //! request: the common case allocates no boxed future and clones no inner
@@ -21,11 +23,13 @@ use std::{
 };
 
 use axum::{
+    body::Body,
     extract::Request,
-    http::{header, HeaderMap, Method},
+    http::{header, HeaderMap, HeaderValue, Method},
     response::{IntoResponse, Response},
 };
-use bouncer_engine::{Engine, Visitor};
+use bouncer_engine::{ids::SecretHash, Engine, Visitor};
+use http_body_util::Limited;
 use tower::{Layer, Service};
 
 use crate::{cookie::SessionCookie, error::ApiError, origin::PublicOrigin};
@@ -99,6 +103,41 @@ pub struct SessionService<S> {
     edge: Arc<Edge>,
 }
 
+/// The largest body a request may have: every form and JSON call of the
+/// API and the pages is small; an operator's bulk calls may list many users.
+pub const BODY_LIMIT: usize = 16 * 1024;
+/// The largest body of an admin call (`/api/admin/...`).
+pub const ADMIN_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Refuses a body declared larger than the route's limit before anything
+/// reads it, and bounds one without a declared length as it is read, so a
+/// 2 MB field costs nothing but its refusal.
+fn limit_body(request: &mut Request) -> Result<(), ApiError> {
+    let limit = if request.uri().path().starts_with("/api/admin/") {
+        ADMIN_BODY_LIMIT
+    } else {
+        BODY_LIMIT
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .map(|value| value.to_str().ok().and_then(|v| v.parse::<u64>().ok()));
+    match declared {
+        Some(Some(length)) if length > limit as u64 => Err(ApiError::TooLarge(limit)),
+        Some(Some(_)) => Ok(()),
+        Some(None) => Err(ApiError::BadRequest(
+            "Content-Length is not a number".into(),
+        )),
+        None => {
+            if request.headers().contains_key(header::TRANSFER_ENCODING) {
+                let body = std::mem::take(request.body_mut());
+                *request.body_mut() = Body::new(Limited::new(body, limit));
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Whether a request passes the cross-site rule. A header that is not
 /// visible ASCII is refused, not ignored: a browser never sends one, and
 /// treating it as absent would let it pass.
@@ -133,38 +172,70 @@ where
         if !same_site(edge, request.method(), request.headers()) {
             return ResponseFuture::ready(ApiError::CrossOrigin.into_response());
         }
+        if let Err(refused) = limit_body(&mut request) {
+            return ResponseFuture::ready(refused.into_response());
+        }
         let Some(secret) = edge.cookie.secret_of(request.headers()) else {
             return self.pass(request, Visitor::Anonymous, false);
         };
         let activity = !edge.passive_paths.contains(&request.uri().path());
-        if let Some(visitor) = edge.engine.check_cached(&secret, activity) {
-            return self.pass(request, visitor, true);
+        let cached = edge.engine.check_cached(&secret, activity);
+        if let Some(visitor) = cached.as_ref().filter(|v| !owes_rotation(v)) {
+            return self.pass(request, visitor.clone(), true);
         }
-        // A secret this node has not seen, or a session past a deadline:
-        // the check needs the database.
+        // A secret this node has not seen, a session past a deadline, or a
+        // cookie owed a fresh secret: the database is needed.
         let edge = Arc::clone(edge);
         let inner = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, inner);
         ResponseFuture::Slow {
             future: Box::pin(async move {
-                match edge.engine.check(&secret, activity).await {
-                    Ok(visitor) => {
-                        request.extensions_mut().insert(RequestSession {
-                            visitor,
-                            had_cookie: true,
-                            edge,
-                        });
-                        match inner.call(request).await {
-                            Ok(response) => response,
-                            Err(never) => match never {},
+                let visitor = match cached {
+                    Some(visitor) => visitor,
+                    None => match edge.engine.check(&secret, activity).await {
+                        Ok(visitor) => visitor,
+                        Err(e) => {
+                            tracing::error!(error = ?e, "The session check failed");
+                            return ApiError::Unavailable.into_response();
                         }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = ?e, "The session check failed");
-                        ApiError::Unavailable.into_response()
-                    }
+                    },
+                };
+                let fresh = rotate(&edge, &visitor, &secret).await;
+                request.extensions_mut().insert(RequestSession {
+                    visitor,
+                    had_cookie: true,
+                    edge,
+                });
+                let mut response = match inner.call(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                if let Some(cookie) = fresh {
+                    response.headers_mut().append(header::SET_COOKIE, cookie);
                 }
+                response
             }),
+        }
+    }
+}
+
+/// Whether the visitor's cookie is owed a fresh secret (their rights changed).
+fn owes_rotation(visitor: &Visitor) -> bool {
+    visitor.live().is_some_and(|live| live.wants_rotation())
+}
+
+/// Gives the visitor's cookie the fresh secret it is owed, if it is owed
+/// one: the `Set-Cookie` for the response. A failure leaves the old secret
+/// working (the request goes on; the next one tries again).
+async fn rotate(edge: &Edge, visitor: &Visitor, old: &SecretHash) -> Option<HeaderValue> {
+    let live = visitor.live().filter(|live| live.wants_rotation())?;
+    let minted = edge.cookie.mint();
+    match edge.engine.login().rotate(live, old, &minted.secret).await {
+        Ok(true) => Some(edge.cookie.set(&minted, live.created_at, edge.engine.now())),
+        Ok(false) => None,
+        Err(e) => {
+            tracing::warn!(error = ?e, session = %live.id, "Failed to rotate a session's cookie");
+            None
         }
     }
 }

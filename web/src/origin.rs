@@ -95,6 +95,32 @@ impl PublicOrigin {
     }
 }
 
+impl PublicOrigin {
+    /// Where to send a person after signing in: `next` resolved against this
+    /// origin exactly as a browser resolves a link (WHATWG URL rules: tabs
+    /// and newlines dropped, `\` read as `/`, `//host` a new host), kept
+    /// only when it stays on this origin and is not the sign-in page itself;
+    /// `/` otherwise. The answer is a path, with its query, whose characters
+    /// are all safe in a `Location` header.
+    pub fn next_path(&self, next: Option<&str>) -> String {
+        let resolved = url::Url::parse(self.as_str()).and_then(|base| {
+            let target = base.join(next.unwrap_or("/"))?;
+            Ok((base, target))
+        });
+        match resolved {
+            Ok((base, target)) if target.origin() == base.origin() && target.path() != "/login" => {
+                let mut path = target.path().to_owned();
+                if let Some(query) = target.query() {
+                    path.push('?');
+                    path.push_str(query);
+                }
+                path
+            }
+            _ => "/".to_owned(),
+        }
+    }
+}
+
 fn parse_port(raw: &str) -> Option<u16> {
     let digits = !raw.is_empty() && raw.len() <= 5 && raw.bytes().all(|b| b.is_ascii_digit());
     digits.then(|| raw.parse().ok()).flatten()
@@ -155,6 +181,40 @@ mod tests {
             Some("http://127.0.0.1:3001"),
             None
         ));
+    }
+
+    #[test]
+    fn next_stays_on_this_origin_and_off_the_sign_in_page() {
+        let public = PublicOrigin::parse("http://127.0.0.1:3000").expect("valid origin");
+        let next = |raw: &str| public.next_path(Some(raw));
+        assert_eq!(next("/watch?t=1"), "/watch?t=1");
+        assert_eq!(next("/account?secure=1#devices"), "/account?secure=1");
+        assert_eq!(next("http://127.0.0.1:3000/account"), "/account");
+        assert_eq!(next("watch"), "/watch", "relative to the origin's root");
+        for hostile in [
+            "//evil.example",
+            "https://evil.example/x",
+            "/\\evil.example",
+            "/\t/evil.example/pwned",
+            "/\n/evil.example",
+            "\t//evil.example",
+            "javascript:alert(1)",
+            "http://127.0.0.1:3001/",
+            "/login",
+            "/login?next=/login",
+            "http://evil.example@127.0.0.1:3000.evil.example/",
+        ] {
+            assert_eq!(next(hostile), "/", "{hostile:?}");
+        }
+        assert_eq!(public.next_path(None), "/");
+        // Whatever comes in, what goes out is a valid `Location`.
+        for odd in ["/a b", "/ä", "/x\r\nSet-Cookie: a=b", "/%0d%0a"] {
+            let path = next(odd);
+            assert!(
+                http::HeaderValue::from_str(&path).is_ok() && path.starts_with('/'),
+                "{odd:?} gave {path:?}"
+            );
+        }
     }
 
     #[test]

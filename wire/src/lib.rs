@@ -485,6 +485,15 @@ pub const CLOSE_SESSION_ENDED: u16 = 4001;
 pub const CLOSE_SHUTTING_DOWN: u16 = 4002;
 /// The close code for a frame over [`MAX_CLIENT_FRAME`] (RFC 6455 "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
+/// Closes the newest tab when its session (or its user) already has as many
+/// open on the node as allowed (`BOUNCER_MAX_TABS_PER_SESSION`,
+/// `BOUNCER_MAX_TABS_PER_USER`); the tab should not reconnect by itself.
+pub const CLOSE_TOO_MANY_TABS: u16 = 4003;
+/// Closes every tab of a user whose role or permissions changed: reconnect
+/// at once, and the new socket carries the new rights.
+pub const CLOSE_RECONNECT: u16 = 4004;
+/// The node is at its limit of open sockets: try again later.
+pub const CLOSE_TRY_AGAIN: u16 = 1013;
 /// The largest client message accepted.
 pub const MAX_CLIENT_FRAME: usize = 4096;
 

@@ -106,10 +106,14 @@ fn session_limits(world: &World, model: &Model, stored: &Stored) -> Result<(), S
             .sessions
             .iter()
             .flat_map(|s| &s.secrets)
-            .filter_map(|secret| match world.engine.view().lookup(secret) {
-                Some(Lookup::Live(live)) if live.user_id.as_str() == id => Some(live.id.clone()),
-                _ => None,
-            })
+            .filter_map(
+                |secret| match world.engine.view().lookup(secret, world.now()) {
+                    Some(Lookup::Live(live)) if live.user_id.as_str() == id => {
+                        Some(live.id.clone())
+                    }
+                    _ => None,
+                },
+            )
             .collect();
         if in_database > limit || in_view.len() > limit {
             return Err(format!(

@@ -1,0 +1,128 @@
+//! The HTTP server loop: hyper, with the limits an exposed server needs.
+//!
+//! `axum::serve` has no header-read timeout and no cap on connections, so a
+//! client that opens sockets and sends half a header can hold them for as
+//! long as it likes, and enough of them exhaust the process's file handles
+//! and lock real people out. Here:
+//!
+//! - a connection must deliver a request's headers within
+//!   [`HEADER_TIMEOUT`] of opening, or of its previous request finishing
+//!   (hyper's header-read timeout also bounds an idle kept-alive connection);
+//! - at most `max_connections` are open at once; past that the loop stops
+//!   accepting (new ones wait in the kernel's backlog) until one closes;
+//! - a request's body must keep arriving ([`BODY_TIMEOUT`], `startup`).
+//!
+//! Upgraded connections (the tabs' WebSockets) leave hyper's hands at the
+//! upgrade; the hub caps them separately at the same number (see
+//! [`connection_cap`]), so between the two the process never runs out of
+//! file handles.
+
+use std::{convert::Infallible, future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{extract::ConnectInfo, Router};
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto::Builder, graceful::GracefulShutdown},
+    service::TowerToHyperService,
+};
+use tokio::{net::TcpListener, sync::Semaphore};
+use tower::ServiceExt;
+
+/// How long a client has to send a request's headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request's body may take between chunks before the request is
+/// answered 408.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// File handles kept free for the database pool, the log and the like.
+const HANDLE_RESERVE: u64 = 64;
+
+/// The connection cap: `wanted`, kept so that as many HTTP connections and
+/// as many tabs' sockets fit under the process's file handle limit (raised
+/// first to its hard maximum).
+pub fn connection_cap(wanted: usize) -> usize {
+    let handles = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not read the file handle limit");
+            1024
+        }
+    };
+    let room = usize::try_from(handles.saturating_sub(HANDLE_RESERVE) / 2).unwrap_or(usize::MAX);
+    if room < wanted {
+        tracing::warn!(
+            wanted,
+            allowed = room,
+            "BOUNCER_MAX_CONNECTIONS is above what the file handle limit allows; using the lower"
+        );
+    }
+    wanted.min(room).max(1)
+}
+
+/// Serves `router` on `listener` with at most `max_connections` open, until
+/// `stop` completes; then stops accepting and lets open connections finish
+/// their requests (the caller bounds how long).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    max_connections: usize,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(20)));
+    tokio::pin!(stop);
+    loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => slot?,
+            () = &mut stop => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of handles or a connection reset before accept:
+                    // wait a moment rather than spin.
+                    tracing::warn!(error = %e, "Failed to accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = router
+            .clone()
+            .map_request(move |mut request: hyper::Request<Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(ConnectInfo::<SocketAddr>(peer));
+                request
+            });
+        let connection = builder
+            .serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                TowerToHyperService::new(service.map_err(|never: Infallible| never)),
+            )
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away mid-request is no error of ours.
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
