@@ -9,6 +9,12 @@
 
 use leptos::{prelude::*, server_fn::ServerFn};
 
+/// The rule for a new password, as the server checks it (length only, as
+/// NIST SP 800-63B advises), shown as text beside every new-password field
+/// rather than only as the browser's tooltip for `minlength`.
+pub const PASSWORD_RULE: &str =
+    "At least 8 characters. A few words together are easy to remember and hard to guess.";
+
 /// The fields of a submitted form, by `name`.
 #[derive(Debug)]
 pub struct Fields {

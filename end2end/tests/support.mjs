@@ -1,7 +1,9 @@
 // Test support: start a real Bouncer server on a fresh SQLite database with the
 // demo accounts, and open Chromium (Debian's, never a downloaded one).
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,16 +101,35 @@ export async function signIn(page, origin, username, password) {
 }
 
 /** Signs in over the JSON API (no Origin header, like a script); returns the cookie. */
-export async function apiLogin(origin, username, password) {
+export async function apiLogin(origin, username, password, { userAgent } = {}) {
   const response = await fetch(`${origin}/api/auth/login`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(userAgent ? { 'user-agent': userAgent } : {}) },
     body: JSON.stringify({ username, password }),
   });
   if (response.status !== 200) throw new Error(`login of ${username} answered ${response.status}`);
   const cookie = response.headers.get('set-cookie').split(';')[0];
   return { cookie, me: await response.json() };
 }
+
+/**
+ * Creates a user through the admin API as root (a test's own user, so tests
+ * do not share sessions); returns their password.
+ */
+export async function createUser(server, username, { role = 'user', maxSessions = null } = {}) {
+  const { cookie } = await apiLogin(server.origin, 'root', server.passwords.root);
+  const password = `${username}-long-password`;
+  const response = await fetch(`${server.origin}/api/admin/users`, {
+    method: 'POST',
+    headers: { cookie, 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password, role, max_sessions: maxSessions, permissions: role === 'user' ? [] : ['revoke_users'] }),
+  });
+  if (response.status !== 201) throw new Error(`creating ${username} answered ${response.status}`);
+  return password;
+}
+
+export const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1';
+export const IPAD = 'Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1';
 
 /** Waits until the tab's session socket is open. */
 export async function waitForSocket(page) {
@@ -154,6 +175,48 @@ export async function startProxy(port) {
     resume() { cut = false; },
     close() { for (const socket of sockets) socket.destroy(); return new Promise((resolve) => server.close(resolve)); },
   };
+}
+
+/** The widths every page is checked at: a small phone and a laptop. */
+export const WIDTHS = [375, 1280];
+
+/** A browser context `width` pixels wide (and any other options). */
+export function contextAt(browser, width, options = {}) {
+  return browser.newContext({ viewport: { width, height: width < 600 ? 740 : 900 }, ...options });
+}
+
+/** Asserts that the page does not scroll sideways at its width. */
+export async function assertNoSidewaysScroll(page, what) {
+  const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, innerWidth]);
+  assert.ok(scrollWidth <= innerWidth, `${what}: the page is ${scrollWidth} px wide in a ${innerWidth} px window`);
+}
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/**
+ * Runs axe-core (from npm, injected into the page) and fails on any serious
+ * or critical violation, naming the rule and the elements. The rule that
+ * the visible text of a control is part of its accessible name is
+ * experimental in axe and off by default; it is switched on here.
+ */
+export async function assertAccessible(page, what) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    const results = await window.axe.run(document, {
+      resultTypes: ['violations'],
+      rules: { 'label-content-name-mismatch': { enabled: true } },
+    });
+    return results.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 4).map((n) => `${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`).join('\n    ')}`);
+  });
+  assert.deepEqual(violations, [], `${what}: axe-core found\n  ${violations.join('\n  ')}`);
+}
+
+/** The page at this width is clean: no sideways scroll, nothing serious for axe. */
+export async function assertGoodPage(page, what) {
+  await assertNoSidewaysScroll(page, what);
+  await assertAccessible(page, what);
 }
 
 export { freePort };
