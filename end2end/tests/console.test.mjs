@@ -62,7 +62,7 @@ test('staff with revoke_users ends users sessions but sees no way to end an admi
   await console_.waitForFunction(() => document.querySelector('tr[data-username="alice"] [data-testid=session-count]')?.textContent === '0');
   // The audit log shows who ended whom.
   const audit = console_.getByTestId('audit');
-  await audit.getByRole('row').filter({ hasText: 'alice' }).filter({ hasText: 'admin_revoked' }).first().waitFor();
+  await audit.getByRole('row').filter({ hasText: 'alice' }).filter({ hasText: 'Ended by staff or an admin' }).first().waitFor();
   assert.match(await audit.innerText(), /sam/);
   await alice.context.close();
   await sam.context.close();
@@ -88,6 +88,7 @@ test('an admin ends one session, manages accounts and ends everyone after confir
   await console_.getByLabel('Max sessions for bob').fill('3');
   await row(console_, 'bob').getByRole('button', { name: 'Save' }).click();
   await console_.getByRole('button', { name: 'Deactivate bob' }).click();
+  await console_.getByRole('dialog', { name: 'Deactivate bob?' }).getByRole('button', { name: 'Deactivate' }).click();
   await row(console_, 'bob').getByText('Deactivated').waitFor();
   await survivor.page.waitForFunction(() => new URLSearchParams(location.search).get('reason') === 'deactivated', null, { timeout: 3_000 });
   await console_.getByRole('button', { name: 'Activate bob' }).click();

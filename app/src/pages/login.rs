@@ -3,10 +3,10 @@
 //! the device-limit screen ([`DeviceLimit`]) in place of the form.
 //!
 //! A person who is already signed in never stays on a filled-in form here:
-//! `next` never names `/login`, a sign-in moves on even if the server's
-//! redirect did not, another tab signing in moves this one on (see the
-//! watcher), and a sign-in page reached without a reason (the Back button)
-//! asks once whether the browser is signed in already.
+//! `next` never names `/login` (the server's redirect after a sign-in goes
+//! there), another tab signing in moves this one on (see the watcher), and
+//! a sign-in page reached without a reason (the Back button) asks once
+//! whether the browser is signed in already.
 
 use leptos::{html::Input, prelude::*};
 use leptos_meta::Title;
@@ -128,59 +128,51 @@ fn after_sign_in_effects(
             let _ = field.focus();
         }
     });
+    // The server's answer to a sign-in redirects to `next` (never `/login`);
+    // what this page adds is telling the other tabs and leaving nothing typed.
+    Effect::new(move |_| {
+        if let Some(Ok(SignInResult::SignedIn)) = sign_in.value().get() {
+            let name = username
+                .get_untracked()
+                .map(|field| field.value())
+                .unwrap_or_default();
+            announce_sign_in(&name);
+            if let Some(field) = password.get_untracked() {
+                field.set_value("");
+            }
+        }
+    });
+    // Reached without a reason (the Back button after signing in, an old
+    // tab): if this browser is signed in, there is nothing to do here. The
+    // answer may come after the person has moved on: it then does nothing.
     #[cfg(feature = "hydrate")]
-    {
+    if reason().is_empty() {
+        use std::{cell::Cell, rc::Rc};
+
         use leptos_router::{hooks::use_navigate, NavigateOptions};
 
         let navigate = use_navigate();
-        let leave = move |target: String| {
-            navigate(
-                &target,
-                NavigateOptions {
-                    replace: true,
-                    ..NavigateOptions::default()
-                },
-            )
-        };
-        let on_success = leave.clone();
-        Effect::new(move |_| {
-            if let Some(Ok(SignInResult::SignedIn)) = sign_in.value().get() {
-                let name = username
-                    .get_untracked()
-                    .map(|field| field.value())
-                    .unwrap_or_default();
-                announce_sign_in(&name);
-                if let Some(field) = password.get_untracked() {
-                    field.set_value("");
+        let target = next();
+        let here = Rc::new(Cell::new(true));
+        let still_here = Rc::clone(&here);
+        on_cleanup({
+            let here = send_wrapper::SendWrapper::new(here);
+            move || here.set(false)
+        });
+        leptos::task::spawn_local(async move {
+            if let Ok(Some(_)) = crate::server::current_user().await {
+                if still_here.get() {
+                    let options = NavigateOptions {
+                        replace: true,
+                        ..NavigateOptions::default()
+                    };
+                    navigate(&target, options);
                 }
-                // The server's redirect normally moves the page on; should it
-                // not have within a moment, go there anyway.
-                let target = next();
-                let on_success = on_success.clone();
-                set_timeout(
-                    move || {
-                        if leptos::prelude::window().location().pathname().as_deref()
-                            == Ok("/login")
-                        {
-                            on_success(target);
-                        }
-                    },
-                    std::time::Duration::from_millis(400),
-                );
             }
         });
-        // Reached without a reason (the Back button after signing in, an old
-        // tab): if this browser is signed in, there is nothing to do here.
-        if reason().is_empty() {
-            leptos::task::spawn_local(async move {
-                if let Ok(Some(_)) = crate::server::current_user().await {
-                    leave(next());
-                }
-            });
-        }
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = (sign_in, password, next, reason, announce_sign_in);
+    let _ = (next, reason);
 }
 
 #[component]
