@@ -61,11 +61,11 @@ pub fn Audit(actions: Actions) -> impl IntoView {
             <h2 id="audit-title">"Audit log"</h2>
             <div class="filters">
                 <label>
-                    <span>"User"</span>
+                    <span>"Filter by user"</span>
                     <input type="search" placeholder="Any user" on:input=move |ev| user.set(event_target_value(&ev)) />
                 </label>
                 <label>
-                    <span>"Reason"</span>
+                    <span>"Filter by reason"</span>
                     <select on:change=move |ev| reason.set(event_target_value(&ev).parse().ok())>
                         <option value="" selected>"Any reason"</option>
                         {Reason::ALL
