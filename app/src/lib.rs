@@ -12,6 +12,7 @@
 //! - [`device`] — device lists: icons, names, activity.
 //! - [`time`] — relative times and the page's clock.
 //! - [`next`] — where a sign-in goes on to.
+//! - [`hydration`] — what waits until the whole page has hydrated.
 //! - [`watcher`] — the tab's WebSocket: live endings, idle warning, the lock
 //!   on timeout, new sign-ins, activity.
 //!
@@ -21,6 +22,7 @@
 pub mod device;
 pub mod form;
 pub mod header;
+pub mod hydration;
 pub mod modal;
 pub mod next;
 pub mod pages;

@@ -3,7 +3,7 @@
 //!
 //! The server does not know the reader's time zone or clock, so it renders
 //! the absolute UTC time ([`human_time`]); the browser hydrates that same text
-//! and, once the whole page has hydrated ([`page_hydrated`]), [`Clock`]
+//! and, once the whole page has hydrated, [`Clock`]
 //! starts ticking and every [`Time`] switches to the relative form.
 //! Hydration therefore always matches.
 
@@ -23,25 +23,19 @@ pub struct Clock {
 
 impl Clock {
     /// Creates the page's clock; in the browser it starts once the whole
-    /// page has hydrated ([`page_hydrated`]).
+    /// page has hydrated (see [`crate::hydration`]): a relative time computed
+    /// while a lazy page was still hydrating would never replace the absolute
+    /// one the server wrote, until its text next changed.
     pub fn provide() -> Clock {
         let now = RwSignal::new(0.0_f64);
         let coarse = Memo::new(move |_| (now.get() / 10_000.0).floor() * 10_000.0);
         #[cfg(feature = "hydrate")]
-        {
-            let tick = move || {
-                if HYDRATED.get() {
-                    now.set(js_sys::Date::now());
-                }
-            };
-            START.set(Some(Box::new(tick)));
-            let ticker = set_interval_with_handle(tick, std::time::Duration::from_secs(1));
-            on_cleanup(move || {
-                if let Ok(handle) = ticker {
-                    handle.clear();
-                }
-            });
-        }
+        crate::hydration::when_hydrated(move || {
+            let tick = move || now.set(js_sys::Date::now());
+            tick();
+            // The clock runs as long as the page: it is never cleared.
+            let _ = set_interval_with_handle(tick, std::time::Duration::from_secs(1));
+        });
         let clock = Clock { now, coarse };
         provide_context(clock);
         clock
@@ -62,30 +56,6 @@ impl Clock {
     /// The time in ms, at ten-second precision; `None` while unknown.
     fn coarse_now(&self) -> Option<f64> {
         Some(self.coarse.get()).filter(|now| *now > 0.0)
-    }
-}
-
-#[cfg(feature = "hydrate")]
-thread_local! {
-    /// Whether the page has hydrated: the clock stays unknown until then.
-    static HYDRATED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// Starts the clock (set by [`Clock::provide`]).
-    static START: std::cell::RefCell<Option<Box<dyn Fn()>>> = const { std::cell::RefCell::new(None) };
-}
-
-/// The whole page has hydrated (the wasm entry point calls this): start the
-/// clock. Not earlier: hydration keeps the server's text as it is, so a
-/// relative time computed while a lazy page was still hydrating would never
-/// replace the absolute one the server wrote, until its text next changed.
-pub fn page_hydrated() {
-    #[cfg(feature = "hydrate")]
-    {
-        HYDRATED.set(true);
-        START.with_borrow(|start| {
-            if let Some(start) = start {
-                start();
-            }
-        });
     }
 }
 

@@ -39,7 +39,7 @@ pub fn DeviceLimit(
                     n => format!("Your account may be signed in on {n} devices at a time, and it is signed in on these:"),
                 }}
             </p>
-            <ul class="devices">
+            <ul class="devices stacked">
                 {sessions
                     .into_iter()
                     .map(|session| {

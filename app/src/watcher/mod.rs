@@ -131,11 +131,13 @@ pub fn SessionWatcher() -> impl IntoView {
             } else {
                 format!("{path}?{search}")
             });
-            if path == "/login" {
-                client::stop();
-            } else if !lock.is_some_and(|lock| lock.is_locked_untracked()) {
-                client::start();
-            }
+            crate::hydration::when_hydrated(move || {
+                if path == "/login" {
+                    client::stop();
+                } else if !lock.is_some_and(|lock| lock.is_locked_untracked()) {
+                    client::start();
+                }
+            });
         });
     }
 

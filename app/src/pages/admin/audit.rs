@@ -98,7 +98,12 @@ fn AuditTable(shown: Signal<(Vec<AuditEntry>, usize)>) -> impl IntoView {
             {move || {
                 shown.with(|(kept, total)| {
                     if kept.len() == *total {
-                        format!("The latest {total} endings.")
+                        match total {
+                            1 => "The latest ending.".to_owned(),
+                            n => format!("The latest {n} endings."),
+                        }
+                    } else if *total == 1 {
+                        "The latest ending does not match.".to_owned()
                     } else {
                         format!("{} of the latest {total} endings match.", kept.len())
                     }

@@ -177,6 +177,7 @@ pub fn UserRow(
                 <MaxSessions id=id.clone() name=name.clone() live caps actions />
             </td>
             <td class="actions">
+                <div class="row-actions">
                 <button
                     type="button"
                     class="button small"
@@ -213,6 +214,7 @@ pub fn UserRow(
                             }>{verb}</button>
                         }
                     })}
+                </div>
             </td>
         </tr>
         <Show when=move || expanded.get()>
