@@ -102,6 +102,7 @@ test('an admin ends one session, manages accounts and ends everyone after confir
   await console_.getByLabel("May end users' and staff sessions").check();
   await console_.getByRole('button', { name: 'Create user' }).click();
   await console_.getByRole('status').filter({ hasText: 'Created carol.' }).waitFor();
+  assert.equal(await console_.getByLabel('Password', { exact: true }).inputValue(), '', 'no password left in the form');
   await row(console_, 'carol').waitFor();
   assert.match(await row(console_, 'carol').innerText(), /staff/);
 

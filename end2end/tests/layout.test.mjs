@@ -148,20 +148,22 @@ test('signing in in one tab moves a sign-in page left open in another tab on, wi
   await context.close();
 });
 
-test('after a kick, focus is on the username field', async () => {
-  const context = await contextAt(browser, 375);
-  const page = await context.newPage();
-  await signIn(page, server.origin, 'alice', server.passwords.alice);
-  await page.waitForURL((url) => url.pathname === '/');
-  await waitForHydration(page);
-  await waitForSocket(page);
-  const other = await browser.newContext();
-  const otherPage = await other.newPage();
-  await signIn(otherPage, server.origin, 'alice', server.passwords.alice);
-  await waitForLogin(page, 2_000);
-  await page.getByRole('alert').waitFor();
-  await page.waitForFunction(() => document.activeElement?.id === 'username', null, { timeout: 2_000 });
-  await assertGoodPage(page, 'the sign-in page after a kick');
-  await context.close();
-  await other.close();
-});
+for (const width of WIDTHS) {
+  test(`${width} px: after a kick, focus is on the username field`, async () => {
+    const context = await contextAt(browser, width);
+    const page = await context.newPage();
+    await signIn(page, server.origin, 'alice', server.passwords.alice);
+    await page.waitForURL((url) => url.pathname === '/');
+    await waitForHydration(page);
+    await waitForSocket(page);
+    const other = await browser.newContext();
+    const otherPage = await other.newPage();
+    await signIn(otherPage, server.origin, 'alice', server.passwords.alice);
+    await waitForLogin(page, 2_000);
+    await page.getByRole('alert').waitFor();
+    await page.waitForFunction(() => document.activeElement?.id === 'username', null, { timeout: 2_000 });
+    await assertGoodPage(page, 'the sign-in page after a kick');
+    await context.close();
+    await other.close();
+  });
+}

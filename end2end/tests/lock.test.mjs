@@ -59,7 +59,10 @@ for (const width of WIDTHS) {
     await markWorld(admin);
     await admin.getByLabel('Username', { exact: true }).fill('newcomer');
 
-    // Idle: the console locks in place, the player (nothing typed) leaves.
+    // The idle warning first, then the console locks in place and the
+    // player (nothing typed) leaves.
+    await admin.getByTestId('idle-banner').waitFor({ timeout: 6_000 });
+    await assertGoodPage(admin, 'a page with the idle warning');
     const lock = admin.getByTestId('lock');
     await lock.waitFor({ timeout: 12_000 });
     await waitForLogin(watch, 3_000);

@@ -19,7 +19,7 @@ mod users;
 
 use std::collections::BTreeSet;
 
-use leptos::prelude::*;
+use leptos::{html::Input, prelude::*};
 use leptos_meta::Title;
 
 use self::{
@@ -291,6 +291,18 @@ fn EndEveryone(caps: Capabilities, actions: Actions) -> impl IntoView {
 #[component]
 fn CreateUser(actions: Actions) -> impl IntoView {
     let result = move || actions.create.value().get();
+    let username = NodeRef::<Input>::new();
+    let password = NodeRef::<Input>::new();
+    // Created: the form is ready for the next one, with no password left in it.
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = actions.create.value().get() {
+            for field in [username, password] {
+                if let Some(field) = field.get_untracked() {
+                    field.set_value("");
+                }
+            }
+        }
+    });
     view! {
         <section class="card narrow-left" aria-labelledby="create-title">
             <h2 id="create-title">"Create a user"</h2>
@@ -312,9 +324,9 @@ fn CreateUser(actions: Actions) -> impl IntoView {
                 class="form"
             >
                 <label for="new-username">"Username"</label>
-                <input id="new-username" name="username" type="text" autocomplete="off" required />
+                <input id="new-username" name="username" type="text" autocomplete="off" required node_ref=username />
                 <label for="new-password">"Password"</label>
-                <input id="new-password" name="password" type="password" autocomplete="new-password" minlength="8" required aria-describedby="new-password-rule" />
+                <input id="new-password" name="password" type="password" autocomplete="new-password" minlength="8" required aria-describedby="new-password-rule" node_ref=password />
                 <p id="new-password-rule" class="hint">{PASSWORD_RULE}</p>
                 <label for="new-role">"Role"</label>
                 <select id="new-role" name="role">
