@@ -110,6 +110,14 @@ pub fn order_devices(sessions: &mut [Session]) {
     });
 }
 
+/// A fetched device list in [`order_devices`]' order; empty while loading
+/// or on an error (the page says so beside it).
+pub fn ordered_devices<E>(fetched: Option<Result<Vec<Session>, E>>) -> Vec<Session> {
+    let mut list = fetched.and_then(Result::ok).unwrap_or_default();
+    order_devices(&mut list);
+    list
+}
+
 /// "Online · 2 tabs" or "Offline".
 pub fn online_text(tabs: u32) -> String {
     match tabs {

@@ -71,14 +71,14 @@ pub fn SiteHeader() -> impl IntoView {
                 <span class="brand-mark" aria-hidden="true"></span>
                 "Bouncer"
             </a>
-            <Transition>{move || signed_in().map(|me| view! { <Visitor me /> })}</Transition>
+            <Transition>{move || signed_in().map(|me| view! { <SignedIn me /> })}</Transition>
         </header>
     }
 }
 
 /// The signed-in part of the header.
 #[component]
-fn Visitor(me: Me) -> impl IntoView {
+fn SignedIn(me: Me) -> impl IntoView {
     let location = use_location();
     let sign_out = ServerAction::<SignOut>::new();
     let staff = me.user.role != Role::User;

@@ -31,13 +31,18 @@ mod tests {
 
     #[test]
     fn next_never_leads_back_to_the_sign_in_page() {
-        assert_eq!(after_sign_in(Some("/login")), "/");
-        assert_eq!(after_sign_in(Some("/login?next=%2Flogin")), "/");
-        assert_eq!(after_sign_in(Some("/login#top")), "/");
-        assert_eq!(after_sign_in(Some("/login/")), "/");
-        assert_eq!(after_sign_in(Some("/loginhelp")), "/loginhelp");
-        assert_eq!(after_sign_in(Some("/watch?t=1")), "/watch?t=1");
-        assert_eq!(after_sign_in(Some("https://evil.example/")), "/");
-        assert_eq!(after_sign_in(None), "/");
+        let cases = [
+            (Some("/login"), "/"),
+            (Some("/login?next=%2Flogin"), "/"),
+            (Some("/login#top"), "/"),
+            (Some("/login/"), "/"),
+            (Some("/loginhelp"), "/loginhelp"),
+            (Some("/watch?t=1"), "/watch?t=1"),
+            (Some("https://evil.example/"), "/"),
+            (None, "/"),
+        ];
+        for (next, goes_to) in cases {
+            assert_eq!(after_sign_in(next), goes_to, "{next:?}");
+        }
     }
 }

@@ -3,38 +3,21 @@
 // typed, the page does not jump. Ending a user's sessions and deactivating
 // ask first. The audit log reads as words and filters by user and reason.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  WIDTHS, apiLogin, assertGoodPage, contextAt, createUser, launchBrowser, signIn, startServer,
-  waitForHydration, waitForLogin, waitForSocket,
+  WIDTHS, apiLogin, assertGoodPage, createUser, serverAndBrowser, signedInAt, waitForLogin,
+  waitForSocket,
 } from './support.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const app = serverAndBrowser();
 
-async function signedIn(width, username, password, path) {
-  const context = await contextAt(browser, width);
-  const page = await context.newPage();
-  await signIn(page, server.origin, username, password);
-  await page.waitForURL((url) => url.pathname === '/');
-  if (path !== '/') await page.goto(`${server.origin}${path}`);
-  await waitForHydration(page);
-  await waitForSocket(page);
-  return { context, page };
-}
+const signedIn = (width, username, password, path) => signedInAt(app.browser, app.server, { username, password, width, path });
 
 const row = (page, username) => page.locator(`tr[data-username="${username}"]`);
 
 for (const width of WIDTHS) {
   test(`${width} px: live updates keep open lists, typed limits and the scroll position; endings ask first`, async () => {
+    const { server } = app;
     const [op, pat] = [`op${width}`, `pat${width}`];
     const opPassword = await createUser(server, op, { role: 'admin' });
     const patPassword = await createUser(server, pat, { maxSessions: 0 });

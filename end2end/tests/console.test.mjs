@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  apiLogin, launchBrowser, signIn, startServer, waitForHydration, waitForLogin, waitForSocket,
+  apiLogin, launchBrowser, signedInAt, startServer, waitForLogin,
 } from './support.mjs';
 
 let server;
@@ -17,16 +17,7 @@ after(async () => {
   await server?.stop();
 });
 
-async function signedIn(username, password, path = '/') {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await signIn(page, server.origin, username, password);
-  await page.waitForURL((url) => url.pathname === '/');
-  if (path !== '/') await page.goto(`${server.origin}${path}`);
-  await waitForHydration(page);
-  await waitForSocket(page);
-  return { context, page };
-}
+const signedIn = (username, password, path = '/') => signedInAt(browser, server, { username, password, path });
 
 const row = (page, username) => page.locator(`tr[data-username="${username}"]`);
 

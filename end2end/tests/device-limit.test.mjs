@@ -3,34 +3,23 @@
 // hold the slots with their icons and last activity; signing one out
 // continues without retyping the password, Cancel goes back to the form.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  IPHONE, WIDTHS, apiLogin, assertGoodPage, contextAt, createUser, launchBrowser, signIn,
-  startServer, waitForHydration, waitForLogin, waitForSocket,
+  IPHONE, WIDTHS, apiLogin, assertGoodPage, contextAt, createUser, serverAndBrowser, signIn,
+  signedInAt, waitForLogin,
 } from './support.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer({ BOUNCER_ON_LIMIT: 'refuse_new' });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const app = serverAndBrowser({ BOUNCER_ON_LIMIT: 'refuse_new' });
 
 for (const width of WIDTHS) {
   test(`${width} px: the device-limit screen lists the devices, cancels, and signs one out to continue`, async () => {
     const username = `gus${width}`;
+    const { server, browser } = app;
     const password = await createUser(server, username, { maxSessions: 2 });
     // A phone with a tab open, and a script that signed in earlier.
-    const phoneContext = await contextAt(browser, 375, { userAgent: IPHONE });
-    const phone = await phoneContext.newPage();
-    await signIn(phone, server.origin, username, password);
-    await phone.waitForURL((url) => url.pathname === '/');
-    await waitForHydration(phone);
-    await waitForSocket(phone);
+    const { context: phoneContext, page: phone } = await signedInAt(browser, server, {
+      username, password, width: 375, options: { userAgent: IPHONE },
+    });
     await apiLogin(server.origin, username, password, { userAgent: 'billing-job/2.1' });
 
     const context = await contextAt(browser, width);

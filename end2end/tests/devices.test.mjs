@@ -3,43 +3,30 @@
 // first. The re-authentication prompt is a real modal dialog; a password
 // change leaves no password typed; the password rule is text.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
-  IPAD, IPHONE, WIDTHS, apiLogin, assertGoodPage, contextAt, createUser, launchBrowser, signIn,
-  startServer, waitForHydration, waitForLogin, waitForSocket,
+  IPAD, IPHONE, WIDTHS, apiLogin, assertGoodPage, createUser, serverAndBrowser, signedInAt,
+  waitForLogin,
 } from './support.mjs';
 
-let browser;
-before(async () => { browser = await launchBrowser(); });
-after(async () => { await browser?.close(); });
-
-async function accountPage(server, width, username, password, options = {}) {
-  const context = await contextAt(browser, width, options);
-  const page = await context.newPage();
-  await signIn(page, server.origin, username, password);
-  await page.waitForURL((url) => url.pathname === '/');
-  await page.goto(`${server.origin}/account`);
-  await waitForHydration(page);
-  await waitForSocket(page);
-  return { context, page };
-}
+const accountPage = (app, width, username, password, options = {}) => signedInAt(app.browser, app.server, {
+  username, password, width, path: '/account', options,
+});
 
 const rows = (page) => page.getByTestId('devices').locator('li.device');
 
 describe('the device list', () => {
-  let server;
-  before(async () => { server = await startServer(); });
-  after(async () => { await server?.stop(); });
+  const app = serverAndBrowser();
 
   for (const width of WIDTHS) {
     test(`${width} px: icons, this device first, relative times in the browser's zone`, async () => {
       const username = `dana${width}`;
-      const password = await createUser(server, username, { maxSessions: 0 });
-      await apiLogin(server.origin, username, password, { userAgent: IPHONE });
-      await apiLogin(server.origin, username, password, { userAgent: IPAD });
-      await apiLogin(server.origin, username, password, { userAgent: 'curl/8.5.0' });
+      const password = await createUser(app.server, username, { maxSessions: 0 });
+      for (const userAgent of [IPHONE, IPAD, 'curl/8.5.0']) {
+        await apiLogin(app.server.origin, username, password, { userAgent });
+      }
       // Tokyo has no daylight saving time: its offset is always GMT+9.
-      const { context, page } = await accountPage(server, width, username, password, { timezoneId: 'Asia/Tokyo' });
+      const { context, page } = await accountPage(app, width, username, password, { timezoneId: 'Asia/Tokyo' });
       await page.waitForFunction(() => document.querySelectorAll('[data-testid=devices] li.device').length === 4);
       const first = rows(page).first();
       assert.equal(await first.getAttribute('data-current'), 'true', 'this device comes first');
@@ -67,8 +54,8 @@ describe('the device list', () => {
   }
 
   test('a password change clears the form; the rule is text beside the field', async () => {
-    const password = await createUser(server, 'erin');
-    const { context, page } = await accountPage(server, 375, 'erin', password);
+    const password = await createUser(app.server, 'erin');
+    const { context, page } = await accountPage(app, 375, 'erin', password);
     const rule = await page.getByLabel('New password', { exact: true }).evaluate((field) => document.getElementById(field.getAttribute('aria-describedby'))?.textContent);
     assert.match(rule, /^At least 8 characters/);
     assert.equal(await page.getByText(rule).isVisible(), true);
@@ -86,20 +73,16 @@ describe('the device list', () => {
 });
 
 describe('the re-authentication dialog', () => {
-  let server;
-  before(async () => { server = await startServer({ BOUNCER_REAUTH_WINDOW: '1' }); });
-  after(async () => { await server?.stop(); });
+  const app = serverAndBrowser({ BOUNCER_REAUTH_WINDOW: '1' });
 
   for (const width of WIDTHS) {
     test(`${width} px: a modal that names the device, focuses the password, closes with Escape or Cancel`, async () => {
       const username = `fay${width}`;
-      const password = await createUser(server, username, { maxSessions: 0 });
-      const phoneContext = await contextAt(browser, 375, { userAgent: IPHONE });
-      const phone = await phoneContext.newPage();
-      await signIn(phone, server.origin, username, password);
-      await phone.waitForURL((url) => url.pathname === '/');
-      await waitForSocket(phone);
-      const { context, page } = await accountPage(server, width, username, password);
+      const password = await createUser(app.server, username, { maxSessions: 0 });
+      const { context: phoneContext, page: phone } = await signedInAt(app.browser, app.server, {
+        username, password, width: 375, options: { userAgent: IPHONE },
+      });
+      const { context, page } = await accountPage(app, width, username, password);
       await page.getByText('Safari on iPhone').waitFor();
       await page.waitForTimeout(1_500); // past the one-second window
       const signOut = page.getByRole('button', { name: 'Sign out this device: Safari on iPhone' });

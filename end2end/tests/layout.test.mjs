@@ -3,42 +3,24 @@
 // scrolls sideways, axe-core finds nothing serious; and a sign-in never
 // lands on the sign-in page again (`next` never names /login).
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
-  WIDTHS, assertGoodPage, contextAt, launchBrowser, signIn, startServer, waitForHydration,
-  waitForLogin, waitForSocket, worldKept, markWorld,
+  WIDTHS, assertGoodPage, contextAt, markWorld, serverAndBrowser, signIn, signedInAt,
+  waitForHydration, waitForLogin, waitForSocket, worldKept,
 } from './support.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const app = serverAndBrowser();
 
 const navLinks = (page) => page.getByRole('navigation', { name: 'Main' }).getByRole('link');
 
-async function signedIn(width, username, path = '/') {
-  const context = await contextAt(browser, width);
-  const page = await context.newPage();
-  await signIn(page, server.origin, username, server.passwords[username]);
-  await page.waitForURL((url) => url.pathname === '/');
-  if (path !== '/') await page.goto(`${server.origin}${path}`);
-  await waitForHydration(page);
-  await waitForSocket(page);
-  return { context, page };
-}
+const signedIn = (width, username, path = '/') => signedInAt(app.browser, app.server, { width, username, path });
 
 for (const width of WIDTHS) {
   describe(`${width} px wide`, () => {
     test('a signed-out visitor sees no links and no user in the header', async () => {
-      const context = await contextAt(browser, width);
+      const context = await contextAt(app.browser, width);
       const page = await context.newPage();
-      await page.goto(`${server.origin}/login`);
+      await page.goto(`${app.server.origin}/login`);
       await waitForHydration(page);
       assert.equal(await page.getByRole('navigation', { name: 'Main' }).count(), 0);
       assert.equal(await page.getByTestId('header-user').count(), 0);
@@ -55,7 +37,7 @@ for (const width of WIDTHS) {
       assert.equal(await page.getByRole('link', { name: 'Home' }).getAttribute('aria-current'), 'page');
       await assertGoodPage(page, 'home');
       for (const path of ['/watch', '/account', '/admin']) {
-        await page.goto(`${server.origin}${path}`);
+        await page.goto(`${app.server.origin}${path}`);
         await waitForHydration(page);
         await assertGoodPage(page, path);
       }
@@ -90,9 +72,9 @@ test('from a fresh browser, a page opened from the sign-in page comes back as ne
   // code loads. The header offers no links when signed out, so the link is
   // added to the page, as any link on the sign-in page would be.
   for (const [attempt, path] of ['/watch', '/account', '/admin', '/watch', '/account', '/admin'].entries()) {
-    const context = await contextAt(browser, WIDTHS[attempt % 2]);
+    const context = await contextAt(app.browser, WIDTHS[attempt % 2]);
     const page = await context.newPage();
-    await page.goto(`${server.origin}/login`);
+    await page.goto(`${app.server.origin}/login`);
     await waitForHydration(page);
     await page.evaluate((href) => {
       const link = document.createElement('a');
@@ -106,7 +88,7 @@ test('from a fresh browser, a page opened from the sign-in page comes back as ne
     if (attempt === 0) {
       // And signing in from there goes on to the page.
       await page.getByLabel('Username').fill('bob');
-      await page.getByLabel('Password').fill(server.passwords.bob);
+      await page.getByLabel('Password').fill(app.server.passwords.bob);
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.waitForFunction((wanted) => location.pathname === wanted, path);
     }
@@ -115,13 +97,13 @@ test('from a fresh browser, a page opened from the sign-in page comes back as ne
 });
 
 test('a sign-in page whose next names /login still leaves the sign-in form', async () => {
-  const context = await contextAt(browser, 1280);
+  const context = await contextAt(app.browser, 1280);
   const page = await context.newPage();
-  await page.goto(`${server.origin}/login?next=%2Flogin%3Fnext%3D%252Flogin`);
+  await page.goto(`${app.server.origin}/login?next=%2Flogin%3Fnext%3D%252Flogin`);
   await waitForHydration(page);
   assert.equal(await page.locator('input[name=next]').inputValue(), '/');
   await page.getByLabel('Username').fill('bob');
-  await page.getByLabel('Password').fill(server.passwords.bob);
+  await page.getByLabel('Password').fill(app.server.passwords.bob);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForFunction(() => location.pathname === '/');
   await page.getByTestId('signed-in-as').waitFor();
@@ -129,14 +111,14 @@ test('a sign-in page whose next names /login still leaves the sign-in form', asy
 });
 
 test('signing in in one tab moves a sign-in page left open in another tab on, without a reload', async () => {
-  const context = await contextAt(browser, 1280);
+  const context = await contextAt(app.browser, 1280);
   const stale = await context.newPage();
-  await stale.goto(`${server.origin}/login?next=%2Fwatch`);
+  await stale.goto(`${app.server.origin}/login?next=%2Fwatch`);
   await waitForHydration(stale);
   await markWorld(stale);
   await stale.getByLabel('Username').fill('bob');
   const fresh = await context.newPage();
-  await signIn(fresh, server.origin, 'bob', server.passwords.bob);
+  await signIn(fresh, app.server.origin, 'bob', app.server.passwords.bob);
   await fresh.waitForURL((url) => url.pathname === '/');
   await stale.waitForFunction(() => location.pathname === '/watch', null, { timeout: 3_000 });
   assert.equal(await worldKept(stale), true);
@@ -150,15 +132,10 @@ test('signing in in one tab moves a sign-in page left open in another tab on, wi
 
 for (const width of WIDTHS) {
   test(`${width} px: after a kick, focus is on the username field`, async () => {
-    const context = await contextAt(browser, width);
-    const page = await context.newPage();
-    await signIn(page, server.origin, 'alice', server.passwords.alice);
-    await page.waitForURL((url) => url.pathname === '/');
-    await waitForHydration(page);
-    await waitForSocket(page);
-    const other = await browser.newContext();
+    const { context, page } = await signedIn(width, 'alice');
+    const other = await app.browser.newContext();
     const otherPage = await other.newPage();
-    await signIn(otherPage, server.origin, 'alice', server.passwords.alice);
+    await signIn(otherPage, app.server.origin, 'alice', app.server.passwords.alice);
     await waitForLogin(page, 2_000);
     await page.getByRole('alert').waitFor();
     await page.waitForFunction(() => document.activeElement?.id === 'username', null, { timeout: 2_000 });

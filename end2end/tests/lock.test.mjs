@@ -5,30 +5,15 @@
 // ending, and a timeout on a page with nothing typed, still leaves for the
 // sign-in page with the reason.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  WIDTHS, assertGoodPage, contextAt, createUser, launchBrowser, markWorld, signIn, startServer,
+  WIDTHS, assertGoodPage, createUser, markWorld, openTab, serverAndBrowser, signedInAt,
   waitForHydration, waitForLogin, waitForSocket, worldKept,
 } from './support.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer({ BOUNCER_IDLE_TIMEOUT: '6s', BOUNCER_IDLE_WARNING: '4s' });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const app = serverAndBrowser({ BOUNCER_IDLE_TIMEOUT: '6s', BOUNCER_IDLE_WARNING: '4s' });
 
-async function tab(context, path) {
-  const page = await context.newPage();
-  await page.goto(`${server.origin}${path}`);
-  await waitForHydration(page);
-  await waitForSocket(page);
-  return page;
-}
+const tab = (context, path) => openTab(context, app.server.origin, path);
 
 /** Whether anything of the page shows: on screen, or to assistive technology. */
 async function pageShows(page) {
@@ -47,12 +32,9 @@ async function unlockAs(page, username, password) {
 for (const width of WIDTHS) {
   test(`${width} px: the same person gets the page back with what they typed; someone else gets a fresh page`, async () => {
     const [ivy, jon] = [`ivy${width}`, `jon${width}`];
-    const ivyPassword = await createUser(server, ivy, { role: 'admin' });
-    const jonPassword = await createUser(server, jon, { role: 'admin' });
-    const context = await contextAt(browser, width);
-    const first = await context.newPage();
-    await signIn(first, server.origin, ivy, ivyPassword);
-    await first.waitForURL((url) => url.pathname === '/');
+    const ivyPassword = await createUser(app.server, ivy, { role: 'admin' });
+    const jonPassword = await createUser(app.server, jon, { role: 'admin' });
+    const { context, page: first } = await signedInAt(app.browser, app.server, { username: ivy, password: ivyPassword, width });
     const admin = await tab(context, '/admin');
     const watch = await tab(context, '/watch');
     await first.close();
@@ -106,19 +88,13 @@ for (const width of WIDTHS) {
 }
 
 test('an ending other than the idle timeout leaves a page with unsaved input for the sign-in page', async () => {
+  const { server, browser } = app;
   const kim = 'kim';
   const password = await createUser(server, kim, { role: 'admin' });
-  const context = await contextAt(browser, 375);
-  const first = await context.newPage();
-  await signIn(first, server.origin, kim, password);
-  await first.waitForURL((url) => url.pathname === '/');
-  const admin = await tab(context, '/admin');
+  const { context, page: admin } = await signedInAt(browser, server, { username: kim, password, width: 375, path: '/admin' });
   await admin.getByLabel('Username', { exact: true }).fill('newcomer');
-  const root = await contextAt(browser, 1280);
-  const rootPage = await root.newPage();
-  await signIn(rootPage, server.origin, 'root', server.passwords.root);
-  await rootPage.waitForURL((url) => url.pathname === '/');
-  const { cookie } = { cookie: (await root.cookies()).map((c) => `${c.name}=${c.value}`).join('; ') };
+  const root = await signedInAt(browser, server, { username: 'root' });
+  const cookie = (await root.context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
   const users = await (await fetch(`${server.origin}/api/admin/users?query=${kim}`, { headers: { cookie } })).json();
   const revoke = await fetch(`${server.origin}/api/admin/users/${users.users[0].id}/revoke`, { method: 'POST', headers: { cookie } });
   assert.equal(revoke.status, 200);
@@ -126,5 +102,5 @@ test('an ending other than the idle timeout leaves a page with unsaved input for
   assert.equal(new URL(admin.url()).searchParams.get('reason'), 'admin_revoked');
   assert.equal(await admin.getByTestId('lock').count(), 0);
   await context.close();
-  await root.close();
+  await root.context.close();
 });

@@ -7,64 +7,43 @@
 // is in bouncer-wire; the sending side is the server's half). The second
 // hands the tab that message itself, to check the page's half on its own.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  IPHONE, WIDTHS, assertGoodPage, contextAt, createUser, launchBrowser, markWorld, signIn,
-  startServer, waitForHydration, waitForLogin, waitForSocket, worldKept,
+  IPHONE, WIDTHS, assertGoodPage, createUser, markWorld, openTab, serverAndBrowser, signedInAt,
+  waitForLogin, worldKept,
 } from './support.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const app = serverAndBrowser();
 
-/** A signed-in browser with tabs on `paths`; the tabs' sockets are recorded in `window.__sockets`. */
+/** Keeps every socket the page opens in `window.__sockets`. */
+function recordSockets() {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.__sockets.push(this);
+    }
+  };
+}
+
+/** A signed-in browser with tabs on `paths`, their sockets recorded. */
 async function laptop(width, username, password, paths) {
-  const context = await contextAt(browser, width);
-  await context.addInitScript(() => {
-    const Native = window.WebSocket;
-    window.__sockets = [];
-    window.WebSocket = class extends Native {
-      constructor(...args) {
-        super(...args);
-        window.__sockets.push(this);
-      }
-    };
+  const { context, page } = await signedInAt(app.browser, app.server, {
+    username, password, width, path: paths[0], initScript: recordSockets,
   });
-  const first = await context.newPage();
-  await signIn(first, server.origin, username, password);
-  await first.waitForURL((url) => url.pathname === '/');
-  const tabs = [];
-  for (const path of paths) {
-    const page = await context.newPage();
-    await page.goto(`${server.origin}${path}`);
-    await waitForHydration(page);
-    await waitForSocket(page);
-    await markWorld(page);
-    tabs.push(page);
-  }
-  await first.close();
+  const tabs = [page];
+  for (const path of paths.slice(1)) tabs.push(await openTab(context, app.server.origin, path));
+  for (const tab of tabs) await markWorld(tab);
   return { context, tabs };
 }
 
-async function phoneSignsIn(username, password) {
-  const context = await contextAt(browser, 375, { userAgent: IPHONE });
-  const page = await context.newPage();
-  await signIn(page, server.origin, username, password);
-  await page.waitForURL((url) => url.pathname === '/');
-  await waitForHydration(page);
-  await waitForSocket(page);
-  return { context, page };
-}
+const phoneSignsIn = (username, password) => signedInAt(app.browser, app.server, {
+  username, password, width: 375, options: { userAgent: IPHONE },
+});
 
 test('a sign-in on a phone shows in every open tab of the laptop within a second (needs the server to send new_sign_in)', async () => {
-  const password = await createUser(server, 'lena', { maxSessions: 0 });
+  const password = await createUser(app.server, 'lena', { maxSessions: 0 });
   const { context, tabs } = await laptop(1280, 'lena', password, ['/account', '/watch']);
   const [account, watch] = tabs;
   await account.getByLabel('Current password').fill('half-typed');
@@ -86,7 +65,7 @@ test('a sign-in on a phone shows in every open tab of the laptop within a second
 for (const width of WIDTHS) {
   test(`${width} px: the notice names the device and signs it out on request, then asks for a new password`, async () => {
     const username = `mia${width}`;
-    const password = await createUser(server, username, { maxSessions: 0 });
+    const password = await createUser(app.server, username, { maxSessions: 0 });
     const { context, tabs } = await laptop(width, username, password, ['/watch']);
     const [page] = tabs;
     const phone = await phoneSignsIn(username, password);
@@ -125,7 +104,7 @@ for (const width of WIDTHS) {
 }
 
 test('Dismiss hides the notice and nothing else changes', async () => {
-  const password = await createUser(server, 'noa', { maxSessions: 0 });
+  const password = await createUser(app.server, 'noa', { maxSessions: 0 });
   const { context, tabs } = await laptop(375, 'noa', password, ['/account']);
   const [page] = tabs;
   await page.evaluate(() => {

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -186,6 +187,52 @@ export async function startProxy(port) {
     resume() { cut = false; },
     close() { for (const socket of sockets) socket.destroy(); return new Promise((resolve) => server.close(resolve)); },
   };
+}
+
+/**
+ * A server (started with `env`) and a browser for the tests of a file or a
+ * `describe`, stopped after them: `app.server` and `app.browser` once the
+ * tests run.
+ */
+export function serverAndBrowser(env = {}) {
+  const app = {};
+  before(async () => {
+    app.server = await startServer(env);
+    app.browser = await launchBrowser();
+  });
+  after(async () => {
+    await app.browser?.close();
+    await app.server?.stop();
+  });
+  return app;
+}
+
+/**
+ * A browser context `width` px wide (with any other context `options`),
+ * signed in as `username` through the form, with its tab on `path`,
+ * hydrated and with its socket open.
+ */
+export async function signedInAt(browser, server, {
+  username, password = server.passwords[username], width = 1280, path = '/', options = {}, initScript,
+}) {
+  const context = await contextAt(browser, width, options);
+  if (initScript) await context.addInitScript(initScript);
+  const page = await context.newPage();
+  await signIn(page, server.origin, username, password);
+  await page.waitForURL((url) => url.pathname === '/');
+  if (path !== '/') await page.goto(`${server.origin}${path}`);
+  await waitForHydration(page);
+  await waitForSocket(page);
+  return { context, page };
+}
+
+/** Another tab of a signed-in `context` on `path`, hydrated and with its socket open. */
+export async function openTab(context, origin, path) {
+  const page = await context.newPage();
+  await page.goto(`${origin}${path}`);
+  await waitForHydration(page);
+  await waitForSocket(page);
+  return page;
 }
 
 /** The widths every page is checked at: a small phone and a laptop. */

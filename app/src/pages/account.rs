@@ -14,8 +14,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    device::{order_devices, DeviceItem},
-    form::{PostForm, PASSWORD_RULE},
+    device::{ordered_devices, DeviceItem},
+    form::{clear_on_success, Fields, NewPasswordField, PostForm},
     modal::Modal,
     server::{
         error_text, my_sessions, needs_reauthentication, ChangePassword, EndMySession,
@@ -139,16 +139,7 @@ pub fn AccountPage() -> impl IntoView {
             .filter(|e| !needs_reauthentication(e))
             .map(|e| error_text(&e))
     };
-    let ordered = move || {
-        sessions
-            .get()
-            .and_then(|r| r.ok())
-            .map(|mut list| {
-                order_devices(&mut list);
-                list
-            })
-            .unwrap_or_default()
-    };
+    let ordered = move || ordered_devices(sessions.get());
     let load_error = move || sessions.get().and_then(|r| r.err()).map(|e| error_text(&e));
 
     view! {
@@ -360,6 +351,15 @@ fn ReauthForm(
     }
 }
 
+/// The password change's arguments from its form.
+fn read_password_change(fields: &Fields) -> ChangePassword {
+    ChangePassword {
+        current_password: fields.text("current_password"),
+        new_password: fields.text("new_password"),
+        confirm_password: fields.text("confirm_password"),
+    }
+}
+
 #[component]
 fn PasswordForm(change: ServerAction<ChangePassword>, securing: RwSignal<bool>) -> impl IntoView {
     let result = move || change.value().get();
@@ -370,16 +370,7 @@ fn PasswordForm(change: ServerAction<ChangePassword>, securing: RwSignal<bool>) 
     let current = NodeRef::<Input>::new();
     let new = NodeRef::<Input>::new();
     let confirm = NodeRef::<Input>::new();
-    // A changed password leaves nothing typed behind.
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = change.value().get() {
-            for field in [current, new, confirm] {
-                if let Some(field) = field.get_untracked() {
-                    field.set_value("");
-                }
-            }
-        }
-    });
+    clear_on_success(change, [current, new, confirm]);
     // Coming from signing out a stranger's device: the password is next.
     Effect::new(move |_| {
         if securing.get() {
@@ -413,20 +404,10 @@ fn PasswordForm(change: ServerAction<ChangePassword>, securing: RwSignal<bool>) 
                     }
                 })
             }}
-            <PostForm
-                action=change
-                read=|fields| ChangePassword {
-                    current_password: fields.text("current_password"),
-                    new_password: fields.text("new_password"),
-                    confirm_password: fields.text("confirm_password"),
-                }
-                class="form"
-            >
+            <PostForm action=change read=read_password_change class="form">
                 <label for="current_password">"Current password"</label>
                 <input id="current_password" name="current_password" type="password" autocomplete="current-password" required node_ref=current />
-                <label for="new_password">"New password"</label>
-                <input id="new_password" name="new_password" type="password" autocomplete="new-password" minlength="8" required aria-describedby="new_password_rule" node_ref=new />
-                <p id="new_password_rule" class="hint">{PASSWORD_RULE}</p>
+                <NewPasswordField id="new_password" name="new_password" label="New password" field=new />
                 <label for="confirm_password">"Repeat new password"</label>
                 <input id="confirm_password" name="confirm_password" type="password" autocomplete="new-password" minlength="8" required node_ref=confirm />
                 <button type="submit" class="button primary" disabled=move || change.pending().get()>

@@ -45,16 +45,10 @@ pub fn DeviceLimit(
                     .map(|session| {
                         let id = session.id.clone();
                         let label = format!("Sign out {} and continue", session.device);
+                        let choose = move |_| replace(id.clone());
                         view! {
                             <DeviceItem session>
-                                <button
-                                    type="button"
-                                    class="button primary"
-                                    disabled=move || pending.get()
-                                    on:click=move |_| replace(id.clone())
-                                >
-                                    {label}
-                                </button>
+                                <button type="button" class="button primary" disabled=move || pending.get() on:click=choose>{label}</button>
                             </DeviceItem>
                         }
                     })

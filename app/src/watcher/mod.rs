@@ -195,8 +195,8 @@ mod tests {
 
     #[test]
     fn countdown_reads_minutes_and_seconds() {
-        assert_eq!(countdown_text(65), "1:05");
-        assert_eq!(countdown_text(9), "0:09");
-        assert_eq!(countdown_text(0), "0:00");
+        for (seconds, text) in [(65, "1:05"), (9, "0:09"), (0, "0:00"), (600, "10:00")] {
+            assert_eq!(countdown_text(seconds), text);
+        }
     }
 }

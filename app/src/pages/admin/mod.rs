@@ -27,7 +27,7 @@ use self::{
     users::{ConfirmDialog, Pending, UserRow},
 };
 use crate::{
-    form::{PostForm, PASSWORD_RULE},
+    form::{clear_on_success, NewPasswordField, PostForm},
     modal::Modal,
     server::{
         console::{
@@ -294,15 +294,7 @@ fn CreateUser(actions: Actions) -> impl IntoView {
     let username = NodeRef::<Input>::new();
     let password = NodeRef::<Input>::new();
     // Created: the form is ready for the next one, with no password left in it.
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = actions.create.value().get() {
-            for field in [username, password] {
-                if let Some(field) = field.get_untracked() {
-                    field.set_value("");
-                }
-            }
-        }
-    });
+    clear_on_success(actions.create, [username, password]);
     view! {
         <section class="card narrow-left" aria-labelledby="create-title">
             <h2 id="create-title">"Create a user"</h2>
@@ -325,9 +317,7 @@ fn CreateUser(actions: Actions) -> impl IntoView {
             >
                 <label for="new-username">"Username"</label>
                 <input id="new-username" name="username" type="text" autocomplete="off" required node_ref=username />
-                <label for="new-password">"Password"</label>
-                <input id="new-password" name="password" type="password" autocomplete="new-password" minlength="8" required aria-describedby="new-password-rule" node_ref=password />
-                <p id="new-password-rule" class="hint">{PASSWORD_RULE}</p>
+                <NewPasswordField id="new-password" name="password" label="Password" field=password />
                 <label for="new-role">"Role"</label>
                 <select id="new-role" name="role">
                     <option value="user" selected>"User"</option>

@@ -12,7 +12,7 @@ use leptos::prelude::*;
 
 use super::Actions;
 use crate::{
-    device::{order_devices, DeviceItem},
+    device::{ordered_devices, DeviceItem},
     server::{
         console::{
             console_user_sessions, Capabilities, ConsoleEndSession, ConsoleRevokeUsers,
@@ -288,16 +288,7 @@ fn UserSessions(user_id: String, can_revoke: bool, actions: Actions) -> impl Int
         move || (user_id.clone(), actions.tick()),
         |(id, _)| console_user_sessions(id),
     );
-    let listed = move || {
-        sessions
-            .get()
-            .and_then(|r| r.ok())
-            .map(|mut list| {
-                order_devices(&mut list);
-                list
-            })
-            .unwrap_or_default()
-    };
+    let listed = move || ordered_devices(sessions.get());
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading sessions…"</p> }>
             {move || match sessions.get() {
