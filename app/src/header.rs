@@ -71,7 +71,7 @@ pub fn SiteHeader() -> impl IntoView {
                 <span class="brand-mark" aria-hidden="true"></span>
                 "Bouncer"
             </a>
-            <Transition>{move || signed_in().map(|me| view! { <SignedIn me /> })}</Transition>
+            <Suspense>{move || signed_in().map(|me| view! { <SignedIn me /> })}</Suspense>
         </header>
     }
 }

@@ -7,7 +7,7 @@ use crate::{
     form::PostForm,
     header::CurrentUser,
     server::{current_user, error_text, SignOut},
-    time::Time,
+    time::human_time,
 };
 
 #[component]
@@ -36,7 +36,7 @@ pub fn HomePage() -> impl IntoView {
                                         <dt>"This device"</dt>
                                         <dd>{me.session.device.clone()}</dd>
                                         <dt>"Signed in"</dt>
-                                        <dd><Time at=me.session.created_at.clone() /></dd>
+                                        <dd><time datetime=me.session.created_at.clone()>{human_time(&me.session.created_at)}</time></dd>
                                         <dt>"From"</dt>
                                         <dd>{me.session.ip.clone()}</dd>
                                     </dl>

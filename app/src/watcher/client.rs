@@ -5,8 +5,7 @@
 use std::cell::RefCell;
 
 use bouncer_wire::{
-    ClientMessage, NewSignInHead, Reason, ServerMessageHead, ServerMessageKind, SignInNotice,
-    CLOSE_SHUTTING_DOWN,
+    ClientMessage, Reason, ServerMessageHead, ServerMessageKind, CLOSE_SHUTTING_DOWN,
 };
 use wasm_bindgen::{prelude::*, JsCast};
 use web_sys::{BroadcastChannel, CloseEvent, MessageEvent, WebSocket};
@@ -31,8 +30,9 @@ pub struct Hooks {
     pub ended: Box<dyn Fn(String)>,
     /// The idle timeout passed on a page with unsaved input: lock in place.
     pub lock: Box<dyn Fn()>,
-    /// Someone signed in to this account on another device.
-    pub new_sign_in: Box<dyn Fn(SignInNotice)>,
+    /// Someone signed in to this account on another device: the message's
+    /// text, which the notice reads in its own wasm chunk.
+    pub new_sign_in: Box<dyn Fn(String)>,
     /// A tab of this browser signed in, as this username.
     pub signed_in: Box<dyn Fn(String)>,
 }
@@ -284,9 +284,8 @@ fn handle(message: ServerMessageHead, text: &str) {
         ServerMessageKind::Extended => call(|hooks| (hooks.warning)(None)),
         ServerMessageKind::SessionsChanged => call(|hooks| (hooks.changed)()),
         ServerMessageKind::NewSignIn => {
-            if let Ok(body) = serde_json::from_str::<NewSignInHead>(text) {
-                call(|hooks| (hooks.new_sign_in)(body.session));
-            }
+            let text = text.to_owned();
+            call(|hooks| (hooks.new_sign_in)(text));
         }
         ServerMessageKind::Hello | ServerMessageKind::Error | ServerMessageKind::Unknown => {}
     }

@@ -83,6 +83,8 @@ impl Lock {
 }
 
 /// The lock screen: shown over the hidden page while the tab is locked.
+/// The page hides at once; the form's code comes in a chunk of its own
+/// ([`lock_form`]), fetched the first time a tab locks.
 #[component]
 pub fn LockScreen() -> impl IntoView {
     let Some(lock) = Lock::get() else {
@@ -90,10 +92,17 @@ pub fn LockScreen() -> impl IntoView {
     };
     view! {
         <Show when=move || lock.is_locked()>
-            <LockForm lock />
+            {move || Suspend::new(lock_form(lock))}
         </Show>
     }
     .into_any()
+}
+
+/// The lock screen's form, split out of the main wasm module: most tabs
+/// never lock, and the main module has a size budget.
+#[lazy]
+fn lock_form(lock: Lock) -> AnyView {
+    view! { <LockForm lock /> }.into_any()
 }
 
 /// What the lock screen's sign-in came to, when it did not get the page back.

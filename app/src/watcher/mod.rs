@@ -29,7 +29,6 @@ pub mod notice;
 #[cfg(feature = "hydrate")]
 mod unsaved;
 
-use bouncer_wire::SignInNotice;
 use leptos::prelude::*;
 
 pub use self::lock::{Lock, LockScreen};
@@ -65,8 +64,8 @@ pub fn announce_sign_in(username: &str) {
 pub fn SessionWatcher() -> impl IntoView {
     // The idle deadline the server warned about (ms since the epoch), if any.
     let deadline = RwSignal::new(None::<f64>);
-    // The latest sign-in elsewhere, until dismissed.
-    let new_sign_in = RwSignal::new(None::<SignInNotice>);
+    // The latest sign-in elsewhere (the message as sent), until dismissed.
+    let new_sign_in = RwSignal::new(None::<String>);
     let clock = Clock::get();
 
     #[cfg(feature = "hydrate")]
@@ -172,7 +171,7 @@ pub fn SessionWatcher() -> impl IntoView {
                     </div>
                 </Show>
             </div>
-            {move || new_sign_in.get().map(|notice| view! { <notice::NewSignInNotice notice dismiss=move || new_sign_in.set(None) /> })}
+            {move || new_sign_in.get().map(|notice| Suspend::new(notice::notice_view(notice, new_sign_in)))}
         </div>
     }
 }

@@ -7,13 +7,27 @@
 //! confirm (and for the password, if it is due) before anything ends: a
 //! link alone never signs a device out.
 
-use bouncer_wire::SignInNotice;
+use bouncer_wire::{NewSignInHead, SignInNotice};
 use leptos::prelude::*;
 
 use crate::time::Time;
 
+/// The notice for a `new_sign_in` message (its text), split out of the main
+/// wasm module with the parser of its body: fetched the first time a tab
+/// shows one. `shown` is what the watcher shows, cleared to dismiss.
+#[lazy]
+pub fn notice_view(message: String, shown: RwSignal<Option<String>>) -> AnyView {
+    match serde_json::from_str::<NewSignInHead>(&message) {
+        Ok(body) => {
+            view! { <NewSignInNotice notice=body.session dismiss=move || shown.set(None) /> }
+                .into_any()
+        }
+        Err(_) => ().into_any(),
+    }
+}
+
 #[component]
-pub fn NewSignInNotice(
+fn NewSignInNotice(
     notice: SignInNotice,
     /// Hides the notice.
     dismiss: impl Fn() + Copy + Send + Sync + 'static,
