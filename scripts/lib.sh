@@ -78,8 +78,8 @@ ensure_browser_test_deps() {
   if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium
   fi
-  if [ ! -d "$ROOT/end2end/node_modules/playwright-core" ]; then
-    say "Installing the browser test packages (playwright-core, no browser download)"
+  if [ ! -d "$ROOT/end2end/node_modules/playwright-core" ] || [ ! -d "$ROOT/end2end/node_modules/axe-core" ]; then
+    say "Installing the browser test packages (playwright-core, axe-core; no browser download)"
     (cd "$ROOT/end2end" && npm ci --no-audit --no-fund --silent)
   fi
 }

@@ -7,7 +7,49 @@
 //! large part of the wasm bundle, while every form here is a handful of flat
 //! text fields.
 
-use leptos::{prelude::*, server_fn::ServerFn};
+use leptos::{html::Input, prelude::*, server_fn::ServerFn};
+
+/// The rule for a new password, as the server checks it (length only, as
+/// NIST SP 800-63B advises), shown as text beside every new-password field
+/// rather than only as the browser's tooltip for `minlength`.
+pub const PASSWORD_RULE: &str =
+    "At least 8 characters. A few words together are easy to remember and hard to guess.";
+
+/// A field for a new password, with the rule as text under it (and as the
+/// field's description, so a screen reader says it too).
+#[component]
+pub fn NewPasswordField(
+    id: &'static str,
+    name: &'static str,
+    label: &'static str,
+    field: NodeRef<Input>,
+) -> impl IntoView {
+    let rule = format!("{id}-rule");
+    view! {
+        <label for=id>{label}</label>
+        <input id=id name=name type="password" autocomplete="new-password" minlength="8" required aria-describedby=rule.clone() node_ref=field />
+        <p id=rule class="hint">{PASSWORD_RULE}</p>
+    }
+}
+
+/// Empties `fields` once `action` succeeds: nothing typed, a password above
+/// all, stays behind a form that did its job.
+pub fn clear_on_success<S, const N: usize>(action: ServerAction<S>, fields: [NodeRef<Input>; N])
+where
+    S: ServerFn + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+    S::Error: Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        if action.value().with(|result| matches!(result, Some(Ok(_)))) {
+            for field in fields {
+                if let Some(field) = field.get_untracked() {
+                    field.set_value("");
+                }
+            }
+        }
+    });
+}
 
 /// The fields of a submitted form, by `name`.
 #[derive(Debug)]

@@ -6,15 +6,28 @@
 //! - [`shell`] and [`App`] — the HTML document and the router.
 //! - [`server`] — server functions, thin adapters over the engine.
 //! - [`pages`] — one module per page.
+//! - [`header`] — the header that knows the visitor, and [`header::CurrentUser`].
 //! - [`form`] — [`form::PostForm`], the pages' forms.
-//! - [`watcher`] — the tab's WebSocket: live endings, idle warning, activity.
+//! - [`modal`] — [`modal::Modal`], a real modal dialog.
+//! - [`device`] — device lists: icons, names, activity.
+//! - [`time`] — relative times and the page's clock.
+//! - [`next`] — where a sign-in goes on to.
+//! - [`hydration`] — what waits until the whole page has hydrated.
+//! - [`watcher`] — the tab's WebSocket: live endings, idle warning, the lock
+//!   on timeout, new sign-ins, activity.
 //!
 //! Architecture invariant: this crate names the engine, axum and tokio only
 //! behind the `ssr` feature, so the `hydrate` build is pure wasm.
 
+pub mod device;
 pub mod form;
+pub mod header;
+pub mod hydration;
+pub mod modal;
+pub mod next;
 pub mod pages;
 pub mod server;
+pub mod time;
 pub mod watcher;
 
 use leptos::prelude::*;
@@ -25,56 +38,17 @@ use leptos_router::{
 };
 
 use crate::{
+    header::{CurrentUser, SiteHeader},
     pages::{
         account::AccountPage, admin::AdminPage, home::HomePage, login::LoginPage,
         not_found::NotFound, watch::WatchPage,
     },
-    watcher::SessionWatcher,
+    time::Clock,
+    watcher::{Lock, LockScreen, SessionWatcher, SessionsVersion},
 };
 
 /// The brand mark as an inline SVG icon: no extra request, no 404.
 const FAVICON: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'%3E%3Crect width='32' height='32' rx='8' fill='%233b5bdb'/%3E%3C/svg%3E";
-
-/// Formats an API timestamp (`2026-11-21T19:38:16Z`) for people:
-/// `21 Nov 2026, 19:38 UTC`. Deterministic, so server and browser render the
-/// same text and hydration matches.
-pub fn human_time(rfc3339: &str) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let parts = (
-        rfc3339.get(0..4),
-        rfc3339.get(5..7),
-        rfc3339.get(8..10),
-        rfc3339.get(11..16),
-    );
-    match parts {
-        (Some(year), Some(month), Some(day), Some(clock)) => {
-            let month = month
-                .parse::<usize>()
-                .ok()
-                .and_then(|m| MONTHS.get(m.wrapping_sub(1)));
-            match (month, day.parse::<u8>()) {
-                (Some(month), Ok(day)) => format!("{day} {month} {year}, {clock} UTC"),
-                _ => rfc3339.to_owned(),
-            }
-        }
-        _ => rfc3339.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_time;
-
-    #[test]
-    fn timestamps_read_like_dates() {
-        assert_eq!(human_time("2026-11-21T19:38:16Z"), "21 Nov 2026, 19:38 UTC");
-        assert_eq!(human_time("2026-01-05T07:08:09Z"), "5 Jan 2026, 07:08 UTC");
-        assert_eq!(human_time("garbage"), "garbage");
-        assert_eq!(human_time("2026-13-05T07:08:09Z"), "2026-13-05T07:08:09Z");
-    }
-}
 
 /// The HTML document around the app (server side only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -96,7 +70,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The app: header, routes.
+/// The app: the router around [`Shell`].
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -104,18 +78,22 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="bouncer" href="/style/bouncer.css" />
         <Title formatter=|page: String| if page.is_empty() { "Bouncer".to_owned() } else { format!("{page} · Bouncer") } />
         <Router>
-            <header class="topbar">
-                <a class="brand" href="/">
-                    <span class="brand-mark" aria-hidden="true"></span>
-                    "Bouncer"
-                </a>
-                <nav class="nav" aria-label="Main">
-                    <a href="/">"Home"</a>
-                    <a href="/watch">"Watch"</a>
-                    <a href="/account">"Account"</a>
-                    <a href="/admin">"Console"</a>
-                </nav>
-            </header>
+            <Shell />
+        </Router>
+    }
+}
+
+/// What every page shares: who is signed in, the clock, the watcher, the
+/// header; and the lock screen, outside the page it hides.
+#[component]
+fn Shell() -> impl IntoView {
+    Clock::provide();
+    CurrentUser::provide();
+    SessionsVersion::provide();
+    let lock = Lock::provide();
+    view! {
+        <div class="page" hidden=move || lock.is_locked()>
+            <SiteHeader />
             <SessionWatcher />
             <main class="content">
                 <Routes fallback=NotFound>
@@ -126,7 +104,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()} />
                 </Routes>
             </main>
-        </Router>
+        </div>
+        <LockScreen />
     }
 }
 

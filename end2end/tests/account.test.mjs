@@ -142,7 +142,7 @@ describe('past the re-authentication window', () => {
     await pastTheWindow(account);
 
     await account.getByRole('button', { name: 'Sign out this device: Safari on iPhone' }).click();
-    await account.getByText('Enter your password to sign out other devices.').waitFor({ timeout: 3_000 });
+    await account.getByText('Enter your password to sign out Safari on iPhone.').waitFor({ timeout: 3_000 });
     const password = account.getByLabel('Password', { exact: true });
     await password.fill('not-bobs-password');
     await account.getByRole('button', { name: 'Confirm' }).click();

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  apiLogin, launchBrowser, signIn, startServer, waitForHydration, waitForLogin, waitForSocket,
+  apiLogin, launchBrowser, signedInAt, startServer, waitForLogin,
 } from './support.mjs';
 
 let server;
@@ -17,16 +17,7 @@ after(async () => {
   await server?.stop();
 });
 
-async function signedIn(username, password, path = '/') {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await signIn(page, server.origin, username, password);
-  await page.waitForURL((url) => url.pathname === '/');
-  if (path !== '/') await page.goto(`${server.origin}${path}`);
-  await waitForHydration(page);
-  await waitForSocket(page);
-  return { context, page };
-}
+const signedIn = (username, password, path = '/') => signedInAt(browser, server, { username, password, path });
 
 const row = (page, username) => page.locator(`tr[data-username="${username}"]`);
 
@@ -62,7 +53,7 @@ test('staff with revoke_users ends users sessions but sees no way to end an admi
   await console_.waitForFunction(() => document.querySelector('tr[data-username="alice"] [data-testid=session-count]')?.textContent === '0');
   // The audit log shows who ended whom.
   const audit = console_.getByTestId('audit');
-  await audit.getByRole('row').filter({ hasText: 'alice' }).filter({ hasText: 'admin_revoked' }).first().waitFor();
+  await audit.getByRole('row').filter({ hasText: 'alice' }).filter({ hasText: 'Ended by staff or an admin' }).first().waitFor();
   assert.match(await audit.innerText(), /sam/);
   await alice.context.close();
   await sam.context.close();
@@ -88,6 +79,7 @@ test('an admin ends one session, manages accounts and ends everyone after confir
   await console_.getByLabel('Max sessions for bob').fill('3');
   await row(console_, 'bob').getByRole('button', { name: 'Save' }).click();
   await console_.getByRole('button', { name: 'Deactivate bob' }).click();
+  await console_.getByRole('dialog', { name: 'Deactivate bob?' }).getByRole('button', { name: 'Deactivate' }).click();
   await row(console_, 'bob').getByText('Deactivated').waitFor();
   await survivor.page.waitForFunction(() => new URLSearchParams(location.search).get('reason') === 'deactivated', null, { timeout: 3_000 });
   await console_.getByRole('button', { name: 'Activate bob' }).click();
@@ -101,6 +93,7 @@ test('an admin ends one session, manages accounts and ends everyone after confir
   await console_.getByLabel("May end users' and staff sessions").check();
   await console_.getByRole('button', { name: 'Create user' }).click();
   await console_.getByRole('status').filter({ hasText: 'Created carol.' }).waitFor();
+  assert.equal(await console_.getByLabel('Password', { exact: true }).inputValue(), '', 'no password left in the form');
   await row(console_, 'carol').waitFor();
   assert.match(await row(console_, 'carol').innerText(), /staff/);
 

@@ -52,7 +52,7 @@ test('alice signs in, sees the home page, and signs out', async () => {
   assert.equal(cookie.sameSite, 'Lax');
   assert.equal(cookie.path, '/');
 
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('main').getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL((url) => url.pathname === '/login');
   const alert = page.getByRole('alert');
   await alert.waitFor();

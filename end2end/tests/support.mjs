@@ -1,10 +1,13 @@
 // Test support: start a real Bouncer server on a fresh SQLite database with the
 // demo accounts, and open Chromium (Debian's, never a downloaded one).
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -99,16 +102,46 @@ export async function signIn(page, origin, username, password) {
 }
 
 /** Signs in over the JSON API (no Origin header, like a script); returns the cookie. */
-export async function apiLogin(origin, username, password) {
+export async function apiLogin(origin, username, password, { userAgent } = {}) {
   const response = await fetch(`${origin}/api/auth/login`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(userAgent ? { 'user-agent': userAgent } : {}) },
     body: JSON.stringify({ username, password }),
   });
   if (response.status !== 200) throw new Error(`login of ${username} answered ${response.status}`);
   const cookie = response.headers.get('set-cookie').split(';')[0];
   return { cookie, me: await response.json() };
 }
+
+/**
+ * Creates a user through the admin API as root (a test's own user, so tests
+ * do not share sessions); returns their password.
+ */
+const rootCookies = new Map();
+
+export async function createUser(server, username, { role = 'user', maxSessions = null } = {}) {
+  const password = `${username}-long-password`;
+  const body = JSON.stringify({ username, password, role, max_sessions: maxSessions, permissions: role === 'user' ? [] : ['revoke_users'] });
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    // One root session per server (under refuse_new a second would be
+    // refused), signed in again once it has timed out.
+    if (!rootCookies.has(server.origin)) {
+      rootCookies.set(server.origin, (await apiLogin(server.origin, 'root', server.passwords.root)).cookie);
+    }
+    const response = await fetch(`${server.origin}/api/admin/users`, {
+      method: 'POST',
+      headers: { cookie: rootCookies.get(server.origin), 'content-type': 'application/json' },
+      body,
+    });
+    if (response.status === 201) return password;
+    if (response.status !== 401) throw new Error(`creating ${username} answered ${response.status}`);
+    rootCookies.delete(server.origin);
+  }
+  throw new Error(`creating ${username}: root could not sign in`);
+}
+
+export const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1';
+export const IPAD = 'Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1';
 
 /** Waits until the tab's session socket is open. */
 export async function waitForSocket(page) {
@@ -154,6 +187,94 @@ export async function startProxy(port) {
     resume() { cut = false; },
     close() { for (const socket of sockets) socket.destroy(); return new Promise((resolve) => server.close(resolve)); },
   };
+}
+
+/**
+ * A server (started with `env`) and a browser for the tests of a file or a
+ * `describe`, stopped after them: `app.server` and `app.browser` once the
+ * tests run.
+ */
+export function serverAndBrowser(env = {}) {
+  const app = {};
+  before(async () => {
+    app.server = await startServer(env);
+    app.browser = await launchBrowser();
+  });
+  after(async () => {
+    await app.browser?.close();
+    await app.server?.stop();
+  });
+  return app;
+}
+
+/**
+ * A browser context `width` px wide (with any other context `options`),
+ * signed in as `username` through the form, with its tab on `path`,
+ * hydrated and with its socket open.
+ */
+export async function signedInAt(browser, server, {
+  username, password = server.passwords[username], width = 1280, path = '/', options = {}, initScript,
+}) {
+  const context = await contextAt(browser, width, options);
+  if (initScript) await context.addInitScript(initScript);
+  const page = await context.newPage();
+  await signIn(page, server.origin, username, password);
+  await page.waitForURL((url) => url.pathname === '/');
+  if (path !== '/') await page.goto(`${server.origin}${path}`);
+  await waitForHydration(page);
+  await waitForSocket(page);
+  return { context, page };
+}
+
+/** Another tab of a signed-in `context` on `path`, hydrated and with its socket open. */
+export async function openTab(context, origin, path) {
+  const page = await context.newPage();
+  await page.goto(`${origin}${path}`);
+  await waitForHydration(page);
+  await waitForSocket(page);
+  return page;
+}
+
+/** The widths every page is checked at: a small phone and a laptop. */
+export const WIDTHS = [375, 1280];
+
+/** A browser context `width` pixels wide (and any other options). */
+export function contextAt(browser, width, options = {}) {
+  return browser.newContext({ viewport: { width, height: width < 600 ? 740 : 900 }, ...options });
+}
+
+/** Asserts that the page does not scroll sideways at its width. */
+export async function assertNoSidewaysScroll(page, what) {
+  const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, innerWidth]);
+  assert.ok(scrollWidth <= innerWidth, `${what}: the page is ${scrollWidth} px wide in a ${innerWidth} px window`);
+}
+
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+
+/**
+ * Runs axe-core (from npm, injected into the page) and fails on any serious
+ * or critical violation, naming the rule and the elements. The rule that
+ * the visible text of a control is part of its accessible name is
+ * experimental in axe and off by default; it is switched on here.
+ */
+export async function assertAccessible(page, what) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    const results = await window.axe.run(document, {
+      resultTypes: ['violations'],
+      rules: { 'label-content-name-mismatch': { enabled: true } },
+    });
+    return results.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 4).map((n) => `${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`).join('\n    ')}`);
+  });
+  assert.deepEqual(violations, [], `${what}: axe-core found\n  ${violations.join('\n  ')}`);
+}
+
+/** The page at this width is clean: no sideways scroll, nothing serious for axe. */
+export async function assertGoodPage(page, what) {
+  await assertNoSidewaysScroll(page, what);
+  await assertAccessible(page, what);
 }
 
 export { freePort };

@@ -15,7 +15,7 @@ use crate::{
     clock::{Clock, Timestamp},
     hub::Hub,
     ids::{SessionId, UserId},
-    log::{Actor, EventLog},
+    log::{Actor, AuditFilter, EventLog},
     messages,
     sessions::{Scope, Sessions},
     snapshot::{SessionSnapshot, Snapshots},
@@ -337,14 +337,31 @@ impl Console {
         Ok(self.accounts.update_user(&op.actor(), &id, patch).await?)
     }
 
-    /// The newest `limit` endings, newest first.
+    /// The newest `limit` endings, newest first; those whose actor or user
+    /// has `user` in their name, and those of `reason`, when given.
     pub async fn audit(
         &self,
         op: &Operator<'_>,
         limit: u32,
+        user: &str,
+        reason: Option<Reason>,
     ) -> Result<Vec<AuditEntry>, ConsoleError> {
         op.require_staff()?;
-        let rows = self.log.audit(i64::from(limit.clamp(1, 1000))).await?;
+        let mut filter = AuditFilter {
+            reason,
+            ..AuditFilter::default()
+        };
+        if !user.trim().is_empty() {
+            // The ended sessions' users whose names match: at most a page's
+            // worth of them is plenty for a filter a person types.
+            let (users, _) = self.users.search(user, 1000, 0).await?;
+            filter.users = users.into_iter().map(|u| u.id).collect();
+            filter.name = Some(user.to_owned());
+        }
+        let rows = self
+            .log
+            .audit(i64::from(limit.clamp(1, 1000)), &filter)
+            .await?;
         let ids: Vec<UserId> = rows
             .iter()
             .filter_map(|r| UserId::parse(&r.user_id))

@@ -49,6 +49,15 @@ pub enum TabMessage {
     Extended { idle_expires_at: Timestamp },
     /// The user's list of sessions changed (or, for staff consoles, anyone's).
     SessionsChanged,
+    /// Someone signed in to the account on another device: told to the
+    /// tabs of the user's other sessions.
+    NewSignIn {
+        session_id: SessionId,
+        device: String,
+        /// The address with its host part hidden.
+        place: String,
+        at: Timestamp,
+    },
 }
 
 /// A message shared by every tab it goes to, with room for its encoded
@@ -362,6 +371,25 @@ impl Hub {
                 told
             })
             .collect()
+    }
+
+    /// Sends `message` to the tabs of every session of the user but `except`.
+    pub fn send_to_user_except(&self, user_id: &UserId, except: &SessionId, message: TabMessage) {
+        let mut state = self.lock();
+        let sessions: Vec<SessionId> = state
+            .by_user
+            .get(user_id)
+            .into_iter()
+            .flatten()
+            .filter(|id| *id != except)
+            .cloned()
+            .collect();
+        let message = Outgoing::new(message);
+        for id in sessions {
+            if let Some(tabs) = state.sessions.get_mut(&id) {
+                deliver(tabs, &message);
+            }
+        }
     }
 
     /// Closes every tab of the user with `code` (they may reconnect); the

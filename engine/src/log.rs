@@ -21,7 +21,7 @@ use crate::{
     db::{Backend, Pool, Tx},
     ids::{SessionId, UserId},
     privacy::IpPrivacy,
-    sql::Sql,
+    sql::{contains_pattern, Sql},
 };
 
 /// Who did what an event records.
@@ -181,6 +181,16 @@ pub struct NewEvent {
     pub actor: Actor,
     /// The type's own fields (a JSON object).
     pub detail: Value,
+}
+
+/// Which endings the audit view shows.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub reason: Option<Reason>,
+    /// Part of a name: the actor's, or (with `users`, the ids of the users
+    /// whose names contain it) the ended session's user.
+    pub name: Option<String>,
+    pub users: Vec<UserId>,
 }
 
 /// One row of the audit view of the log (its endings).
@@ -355,16 +365,33 @@ impl EventLog {
         Ok((events, last, read))
     }
 
-    /// The newest `limit` endings, newest first.
-    pub async fn audit(&self, limit: i64) -> anyhow::Result<Vec<AuditRow>> {
-        sqlx::query_as::<_, AuditRow>(
+    /// The newest `limit` endings that pass `filter`, newest first.
+    pub async fn audit(&self, limit: i64, filter: &AuditFilter) -> anyhow::Result<Vec<AuditRow>> {
+        let mut query = Sql::new(
             "SELECT at, actor_name, reason, user_id, session_id, tabs_notified \
-             FROM events WHERE type = 'session.ended' ORDER BY seq DESC LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .context("Failed to read the audit log")
+             FROM events WHERE type = 'session.ended'",
+        );
+        if let Some(reason) = filter.reason {
+            query.push(" AND reason = ").bind(reason.as_str());
+        }
+        if let Some(name) = &filter.name {
+            query
+                .push(" AND (LOWER(actor_name) LIKE LOWER(")
+                .bind(contains_pattern(name))
+                .push(") ESCAPE '\\'");
+            if !filter.users.is_empty() {
+                query
+                    .push(" OR user_id IN ")
+                    .bind_list(filter.users.iter().map(UserId::to_string));
+            }
+            query.push(")");
+        }
+        query.push(" ORDER BY seq DESC LIMIT ").bind(limit);
+        query
+            .query_as()
+            .fetch_all(&self.pool)
+            .await
+            .context("Failed to read the audit log")
     }
 
     /// The detail recorded when session `id` ended (for

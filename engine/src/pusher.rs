@@ -21,8 +21,9 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     hub::{Hub, Outgoing, TabMessage},
     ids::UserId,
-    log::{Ended, EventKind, EventLog},
+    log::{Ended, Event, EventKind, EventLog},
     policy::Policy,
+    privacy::approximate_ip,
     sync::lock,
     view::View,
 };
@@ -70,9 +71,13 @@ impl Pusher {
         // New rights: the user's tabs reconnect, and their new sockets carry
         // them (a console stops hearing of everyone's sessions, say).
         for event in &batch.others {
-            if event.kind == EventKind::UserRoleChanged {
-                self.hub
-                    .close_user(&event.user_id, CLOSE_RECONNECT, "your rights changed");
+            match event.kind {
+                EventKind::UserRoleChanged => {
+                    self.hub
+                        .close_user(&event.user_id, CLOSE_RECONNECT, "your rights changed");
+                }
+                EventKind::SessionStarted => self.announce_sign_in(event),
+                _ => {}
             }
         }
         let started = batch
@@ -83,6 +88,31 @@ impl Pusher {
         for user_id in users {
             self.hub.sessions_changed(user_id);
         }
+    }
+
+    /// Tells the user's other sessions' tabs that a device signed in (not
+    /// for a browser that continued its own session): who, from about
+    /// where, when — so a stranger's sign-in is noticed at once.
+    fn announce_sign_in(&self, event: &Event) {
+        let how = event.detail.get("how").and_then(Value::as_str);
+        let (Some(session_id), Some("login" | "replaced")) = (&event.session_id, how) else {
+            return;
+        };
+        let text = |key| {
+            event
+                .detail
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
+        let message = TabMessage::NewSignIn {
+            session_id: session_id.clone(),
+            device: text("device").to_owned(),
+            place: approximate_ip(text("ip")),
+            at: event.at,
+        };
+        self.hub
+            .send_to_user_except(&event.user_id, session_id, message);
     }
 
     /// Tells the tabs of a read's worth of endings. Consecutive endings with

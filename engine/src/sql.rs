@@ -11,6 +11,18 @@ use sqlx::{
     Any, Arguments, Encode, FromRow, Type,
 };
 
+/// A `LIKE` pattern matching `text` anywhere, literally: its wildcards are
+/// escaped with `\` (use with `ESCAPE '\'`).
+pub fn contains_pattern(text: &str) -> String {
+    format!(
+        "%{}%",
+        text.trim()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
 /// A statement under construction: its text and its bound values.
 #[derive(Default)]
 pub struct Sql {

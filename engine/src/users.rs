@@ -17,7 +17,7 @@ use crate::{
     db::{Pool, Tx},
     ids::UserId,
     password::Password,
-    sql::Sql,
+    sql::{contains_pattern, Sql},
 };
 
 /// A user as stored. Not `Serialize`: the API's shape is `bouncer_wire::User`,
@@ -336,14 +336,7 @@ impl Users {
         offset: i64,
     ) -> anyhow::Result<(Vec<UserRecord>, i64)> {
         // `query` is matched literally: LIKE's wildcards are escaped.
-        let pattern = format!(
-            "%{}%",
-            query
-                .trim()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let pattern = contains_pattern(query);
         let total: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM users WHERE LOWER(username) LIKE LOWER($1) ESCAPE '\\'",
         )

@@ -10,6 +10,8 @@ pub fn hydrate() {
     wasm_bindgen_futures::spawn_local(async {
         let owner = leptos::mount::hydrate_from_async(leptos::tachys::dom::body(), app::App).await;
         owner.forget();
+        // The clock and the socket start only now (see `app::hydration`).
+        app::hydration::page_hydrated();
         // Started before the page is marked interactive, so its fetch is
         // never mistaken for a request the page needed later.
         wasm_bindgen_futures::spawn_local(app::preload_login_page());

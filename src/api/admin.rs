@@ -149,9 +149,13 @@ pub async fn revoke_all(
 #[derive(Debug, Deserialize)]
 pub struct AuditQuery {
     limit: Option<u32>,
+    /// Part of the actor's or the ended session's user's name.
+    #[serde(default)]
+    user: String,
+    reason: Option<bouncer_wire::Reason>,
 }
 
-/// `GET /api/admin/audit?limit=`: newest first.
+/// `GET /api/admin/audit?limit=&user=&reason=`: newest first.
 pub async fn audit(
     auth: Auth,
     caller: Caller,
@@ -159,7 +163,12 @@ pub async fn audit(
 ) -> Result<axum::Json<Vec<AuditEntry>>, ApiError> {
     let console = auth.engine().console();
     let entries = console
-        .audit(&caller.operator(), query.limit.unwrap_or(100))
+        .audit(
+            &caller.operator(),
+            query.limit.unwrap_or(100),
+            &query.user,
+            query.reason,
+        )
         .await?;
     Ok(axum::Json(entries.iter().map(wire::audit_entry).collect()))
 }

@@ -159,5 +159,18 @@ pub fn server_message(message: &TabMessage) -> ServerMessage {
             idle_expires_at: idle_expires_at.to_rfc3339(),
         },
         TabMessage::SessionsChanged => ServerMessage::SessionsChanged,
+        TabMessage::NewSignIn {
+            session_id,
+            device,
+            place,
+            at,
+        } => ServerMessage::NewSignIn {
+            session: wire::SignInNotice {
+                id: session_id.to_string(),
+                device: device.clone(),
+                place: place.clone(),
+                at: at.to_rfc3339(),
+            },
+        },
     }
 }

@@ -423,6 +423,10 @@ pub enum ServerMessage {
     Extended { idle_expires_at: String },
     /// The user's list of sessions (or, for staff, anyone's) changed.
     SessionsChanged,
+    /// Someone signed in to the account on another device: sent to the tabs
+    /// of the user's other sessions, which show who it was and offer to sign
+    /// it out (an extension of v2).
+    NewSignIn { session: SignInNotice },
     /// The last client message was not understood; the socket stays open.
     Error { error: String },
 }
@@ -436,6 +440,7 @@ pub enum ServerMessageKind {
     IdleWarning,
     Extended,
     SessionsChanged,
+    NewSignIn,
     Error,
     /// A type this build does not know (a newer server): ignored.
     #[serde(other)]
@@ -457,6 +462,29 @@ pub struct ServerMessageHead {
     /// For `idle_warning`.
     #[serde(default)]
     pub seconds_left: Option<u64>,
+}
+
+/// The new session of a [`ServerMessage::NewSignIn`]: what a person needs to
+/// tell whether it was them, and the id to sign it out with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInNotice {
+    /// The new session's public id (never the cookie's secret).
+    pub id: String,
+    /// A readable label of the device, such as "Chrome on Android".
+    pub device: String,
+    /// Where it signed in from, approximately: the address with the host
+    /// part hidden (`203.0.113.x`), never the full address of someone else.
+    pub place: String,
+    /// When it signed in (RFC 3339).
+    pub at: String,
+}
+
+/// What a browser tab reads of a `new_sign_in` message, once
+/// [`ServerMessageHead`] has said that is what it is: a second, small parse,
+/// only for this type, so the head stays as small as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct NewSignInHead {
+    pub session: SignInNotice,
 }
 
 /// What a tab may send: user activity, nothing else.
@@ -642,6 +670,35 @@ mod tests {
         let future: ServerMessageHead =
             serde_json::from_str(r#"{"type":"something_new","x":1}"#).expect("parses");
         assert_eq!(future.kind, ServerMessageKind::Unknown);
+    }
+
+    #[test]
+    fn a_new_sign_in_has_the_documented_shape_and_the_browser_reads_it() {
+        let notice = SignInNotice {
+            id: "s_2".into(),
+            device: "Chrome on Android".into(),
+            place: "203.0.113.x".into(),
+            at: "2026-01-01T00:00:00Z".into(),
+        };
+        let message = ServerMessage::NewSignIn {
+            session: notice.clone(),
+        };
+        let json = serde_json::to_string(&message).expect("serialises");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&json).expect("json"),
+            serde_json::json!({"type": "new_sign_in", "session": {
+                "id": "s_2", "device": "Chrome on Android", "place": "203.0.113.x",
+                "at": "2026-01-01T00:00:00Z"
+            }})
+        );
+        let head: ServerMessageHead = serde_json::from_str(&json).expect("the head parses");
+        assert_eq!(head.kind, ServerMessageKind::NewSignIn);
+        let body: NewSignInHead = serde_json::from_str(&json).expect("the body parses");
+        assert_eq!(body.session, notice);
+        // A `hello` carries a `session` too, of another shape: its head still parses.
+        let hello = r#"{"type":"hello","session":{"id":"s_1","device":"x"}}"#;
+        let head: ServerMessageHead = serde_json::from_str(hello).expect("the head parses");
+        assert_eq!(head.kind, ServerMessageKind::Hello);
     }
 
     #[test]

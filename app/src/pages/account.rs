@@ -1,21 +1,25 @@
-//! `/account`: the person's own devices, live, with `Sign out` per device,
-//! `Sign out all other devices`, and a password change that keeps this
-//! device signed in.
+//! `/account`: the person's own devices, live (this one first, icons,
+//! relative times), with `Sign out` per device, `Sign out all other
+//! devices`, and a password change that keeps this device signed in.
 //!
 //! Signing out another device needs the password proved recently (ASVS
-//! V3.3.4): when the server asks for it, the page shows a password form and,
-//! once it is accepted, repeats the sign-out that was asked for.
+//! V3.3.4): when the server asks for it, a modal dialog names the device and
+//! asks for the password, then repeats the sign-out. Arriving from the
+//! notice of a new sign-in (`?end=<id>`), the same dialog first asks to
+//! confirm signing that device out, then points at the password change.
 
 use bouncer_wire::Session;
-use leptos::prelude::*;
+use leptos::{html::Input, prelude::*};
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 use crate::{
-    form::PostForm,
-    human_time,
+    device::{ordered_devices, DeviceItem},
+    form::{clear_on_success, Fields, NewPasswordField, PostForm},
+    modal::Modal,
     server::{
         error_text, my_sessions, needs_reauthentication, ChangePassword, EndMySession,
-        EndOtherSessions, Reauthenticate, REAUTHENTICATION_REQUIRED,
+        EndOtherSessions, Reauthenticate,
     },
     watcher::SessionsVersion,
 };
@@ -24,10 +28,29 @@ use crate::{
 /// password has been entered again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum SignOutRequest {
-    /// "Sign out this device" for the session with this id.
-    One(String),
+    /// "Sign out this device" for the session with this id and device label.
+    One { id: String, device: String },
     /// "Sign out all other devices".
     Others,
+}
+
+impl SignOutRequest {
+    /// What is being signed out, for the dialog's sentence.
+    fn what(&self) -> String {
+        match self {
+            SignOutRequest::One { device, .. } => device.clone(),
+            SignOutRequest::Others => "all your other devices".to_owned(),
+        }
+    }
+}
+
+/// What the dialog asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Prompt {
+    /// Arrived from the notice of a new sign-in: sign that device out?
+    Confirm(SignOutRequest),
+    /// The server wants the password before this sign-out.
+    Password(SignOutRequest),
 }
 
 #[component]
@@ -41,31 +64,48 @@ pub fn AccountPage() -> impl IntoView {
     let reauth = ServerAction::<Reauthenticate>::new();
     // The last sign-out asked for, to repeat after re-authentication.
     let requested = RwSignal::new(None::<SignOutRequest>);
+    let prompt = RwSignal::new(None::<Prompt>);
+    let dialog_open = RwSignal::new(false);
+    // Set once a device from the new-sign-in notice is signed out: the
+    // password form comes next.
+    let securing = RwSignal::new(false);
+    let from_notice = RwSignal::new(false);
     let sign_out = move |request: SignOutRequest| {
         requested.set(Some(request.clone()));
         match request {
-            SignOutRequest::One(id) => end_one.dispatch(EndMySession { id }),
+            SignOutRequest::One { id, .. } => end_one.dispatch(EndMySession { id }),
             SignOutRequest::Others => end_others.dispatch(EndOtherSessions {}),
         };
     };
-    // The request waiting for the password, if the server asked for it.
-    let awaiting_password = move || {
-        let request = requested.get()?;
-        let refused = match request {
-            SignOutRequest::One(_) => end_one.value().get().and_then(|r| r.err()),
-            SignOutRequest::Others => end_others.value().get().and_then(|r| r.err()),
-        };
-        refused
-            .is_some_and(|e| needs_reauthentication(&e))
-            .then_some(request)
-    };
-    // Once the password is accepted, repeat the sign-out it was asked for.
+    // The server asked for the password: open the dialog for it.
+    Effect::new(move |_| {
+        let refused = end_one
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .or_else(|| end_others.value().get().and_then(|r| r.err()));
+        if refused.is_some_and(|e| needs_reauthentication(&e)) {
+            if let Some(request) = requested.get_untracked() {
+                reauth.value().set(None);
+                prompt.set(Some(Prompt::Password(request)));
+                dialog_open.set(true);
+            }
+        }
+    });
+    // Once the password is accepted, close the dialog and repeat the sign-out.
     Effect::new(move |_| {
         if let Some(Ok(())) = reauth.value().get() {
             reauth.value().set(None);
+            dialog_open.set(false);
             if let Some(request) = requested.get_untracked() {
                 sign_out(request);
             }
+        }
+    });
+    // A closed dialog keeps nothing: its sentence names a device that may be gone.
+    Effect::new(move |_| {
+        if !dialog_open.get() {
+            prompt.set(None);
         }
     });
     // Re-read the list when the server says it changed, and after our own actions.
@@ -80,7 +120,16 @@ pub fn AccountPage() -> impl IntoView {
         },
         |_| my_sessions(),
     );
-    // The password form says what a re-authentication request means.
+    from_the_notice(sessions, prompt, dialog_open, from_notice);
+    // A device from the notice is signed out: on to the password.
+    Effect::new(move |_| {
+        if let Some(Ok(())) = end_one.value().get() {
+            if from_notice.get_untracked() {
+                from_notice.set(false);
+                securing.set(true);
+            }
+        }
+    });
     let action_error = move || {
         end_one
             .value()
@@ -90,6 +139,8 @@ pub fn AccountPage() -> impl IntoView {
             .filter(|e| !needs_reauthentication(e))
             .map(|e| error_text(&e))
     };
+    let ordered = move || ordered_devices(sessions.get());
+    let load_error = move || sessions.get().and_then(|r| r.err()).map(|e| error_text(&e));
 
     view! {
         <Title text="Your devices" />
@@ -97,15 +148,12 @@ pub fn AccountPage() -> impl IntoView {
             <div class="section-head">
                 <div>
                     <p class="eyebrow">"Account"</p>
-                    <h1>"Your devices"</h1>
+                    <h1 id="devices-title" tabindex="-1">"Your devices"</h1>
                 </div>
                 <Transition>
                     {move || {
-                        sessions
-                            .get()
-                            .and_then(|r| r.ok())
-                            .filter(|list| list.len() > 1)
-                            .map(|_| {
+                        (ordered().len() > 1)
+                            .then(|| {
                                 view! {
                                     <button
                                         type="button"
@@ -120,7 +168,6 @@ pub fn AccountPage() -> impl IntoView {
                 </Transition>
             </div>
             {move || action_error().map(|message| view! { <p class="error" role="alert">{message}</p> })}
-            {move || awaiting_password().map(|_| view! { <ReauthForm reauth /> })}
             {move || {
                 end_others
                     .value()
@@ -136,25 +183,64 @@ pub fn AccountPage() -> impl IntoView {
                     })
             }}
             <Transition fallback=|| view! { <p class="muted">"Loading your devices…"</p> }>
-                <ul class="devices" aria-live="polite" data-testid="devices">
-                    {move || {
-                        sessions
-                            .get()
-                            .map(|result| match result {
-                                Ok(list) => {
-                                    list.into_iter()
-                                        .map(|session| view! { <DeviceRow session sign_out /> })
-                                        .collect_view()
-                                        .into_any()
-                                }
-                                Err(e) => view! { <li class="error" role="alert">{error_text(&e)}</li> }.into_any(),
-                            })
-                    }}
+                {move || load_error().map(|message| view! { <p class="error" role="alert">{message}</p> })}
+                <ul class="devices" data-testid="devices">
+                    <For
+                        each=ordered
+                        key=|s| (s.id.clone(), s.online_tabs, s.last_seen_at.clone(), s.current)
+                        children=move |session| view! { <DeviceRow session sign_out /> }
+                    />
                 </ul>
             </Transition>
         </section>
-        <PasswordForm change />
+        <PasswordForm change securing />
+        <Modal open=dialog_open labelled_by="prompt-title" testid="prompt">
+            {move || {
+                prompt
+                    .get()
+                    .map(|asked| match asked {
+                        Prompt::Confirm(request) => {
+                            view! { <ConfirmSignOut request dialog_open sign_out from_notice /> }.into_any()
+                        }
+                        Prompt::Password(request) => {
+                            view! { <ReauthForm request reauth dialog_open /> }.into_any()
+                        }
+                    })
+            }}
+        </Modal>
     }
+}
+
+/// `?end=<id>` (from the notice of a new sign-in): once the list is loaded,
+/// ask to confirm signing that device out. Only a confirmation: a link
+/// alone never signs anything out.
+fn from_the_notice(
+    sessions: Resource<Result<Vec<Session>, ServerFnError>>,
+    prompt: RwSignal<Option<Prompt>>,
+    dialog_open: RwSignal<bool>,
+    from_notice: RwSignal<bool>,
+) {
+    let query = use_query_map();
+    Effect::new(move |asked: Option<bool>| {
+        if asked == Some(true) {
+            return true;
+        }
+        let Some(wanted) = query.with_untracked(|q| q.get("end")) else {
+            return true;
+        };
+        let Some(Ok(list)) = sessions.get() else {
+            return false;
+        };
+        if let Some(session) = list.into_iter().find(|s| s.id == wanted && !s.current) {
+            from_notice.set(true);
+            prompt.set(Some(Prompt::Confirm(SignOutRequest::One {
+                id: session.id,
+                device: session.device,
+            })));
+            dialog_open.set(true);
+        }
+        true
+    });
 }
 
 #[component]
@@ -163,57 +249,81 @@ fn DeviceRow(
     /// Signs a device out, asking for the password first if need be.
     sign_out: impl Fn(SignOutRequest) + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
-    let id = session.id.clone();
-    let online = match session.online_tabs {
-        0 => "Offline".to_owned(),
-        1 => "Online · 1 tab".to_owned(),
-        n => format!("Online · {n} tabs"),
-    };
-    let online_class = if session.online_tabs > 0 {
-        "badge online"
-    } else {
-        "badge"
+    let request = SignOutRequest::One {
+        id: session.id.clone(),
+        device: session.device.clone(),
     };
     let label = if session.current {
         "Sign out"
     } else {
         "Sign out this device"
     };
+    let name = format!("{label}: {}", session.device);
     view! {
-        <li class="device" data-session-id=session.id.clone() data-current=session.current.to_string()>
-            <div class="device-main">
-                <p class="device-name">
-                    {session.device.clone()}
-                    {session.current.then(|| view! { <span class="badge accent">"This device"</span> })}
-                    <span class=online_class>{online}</span>
-                </p>
-                <p class="muted small">
-                    {format!(
-                        "{} · signed in {} · last seen {}",
-                        session.ip,
-                        human_time(&session.created_at),
-                        human_time(&session.last_seen_at),
-                    )}
-                </p>
-            </div>
+        <DeviceItem session>
             <button
                 type="button"
                 class="button"
-                aria-label=format!("{label}: {}", session.device)
-                on:click=move |_| sign_out(SignOutRequest::One(id.clone()))
+                aria-label=name
+                on:click=move |_| sign_out(request.clone())
             >
                 {label}
             </button>
-        </li>
+        </DeviceItem>
+    }
+}
+
+/// The dialog's question when arriving from the notice of a new sign-in.
+#[component]
+fn ConfirmSignOut(
+    request: SignOutRequest,
+    dialog_open: RwSignal<bool>,
+    sign_out: impl Fn(SignOutRequest) + Copy + Send + Sync + 'static,
+    from_notice: RwSignal<bool>,
+) -> impl IntoView {
+    let what = request.what();
+    view! {
+        <h2 id="prompt-title">{format!("Sign out {what}?")}</h2>
+        <p>
+            "It is signed out at once, wherever it is. Then change your password, so that whoever it was cannot sign in again."
+        </p>
+        <div class="toolbar">
+            <button
+                type="button"
+                class="button danger"
+                autofocus
+                on:click=move |_| {
+                    dialog_open.set(false);
+                    sign_out(request.clone());
+                }
+            >
+                "Sign it out"
+            </button>
+            <button
+                type="button"
+                class="button"
+                on:click=move |_| {
+                    from_notice.set(false);
+                    dialog_open.set(false);
+                }
+            >
+                "Cancel"
+            </button>
+        </div>
     }
 }
 
 /// The password, entered again before another device is signed out.
 #[component]
-fn ReauthForm(reauth: ServerAction<Reauthenticate>) -> impl IntoView {
+fn ReauthForm(
+    request: SignOutRequest,
+    reauth: ServerAction<Reauthenticate>,
+    dialog_open: RwSignal<bool>,
+) -> impl IntoView {
     view! {
-        <div class="reauth stack" data-testid="reauth">
-            <p>{REAUTHENTICATION_REQUIRED}</p>
+        <div class="stack" data-testid="reauth">
+            <h2 id="prompt-title">"Confirm it's you"</h2>
+            <p>{format!("Enter your password to sign out {}.", request.what())}</p>
             {move || {
                 reauth
                     .value()
@@ -227,24 +337,51 @@ fn ReauthForm(reauth: ServerAction<Reauthenticate>) -> impl IntoView {
                 class="form"
             >
                 <label for="reauth_password">"Password"</label>
-                <input id="reauth_password" name="password" type="password" autocomplete="current-password" required />
-                <button type="submit" class="button primary" disabled=move || reauth.pending().get()>
-                    "Confirm"
-                </button>
+                <input id="reauth_password" name="password" type="password" autocomplete="current-password" required autofocus />
+                <div class="toolbar">
+                    <button type="submit" class="button primary" disabled=move || reauth.pending().get()>
+                        "Confirm"
+                    </button>
+                    <button type="button" class="button" on:click=move |_| dialog_open.set(false)>
+                        "Cancel"
+                    </button>
+                </div>
             </PostForm>
         </div>
     }
 }
 
+/// The password change's arguments from its form.
+fn read_password_change(fields: &Fields) -> ChangePassword {
+    ChangePassword {
+        current_password: fields.text("current_password"),
+        new_password: fields.text("new_password"),
+        confirm_password: fields.text("confirm_password"),
+    }
+}
+
 #[component]
-fn PasswordForm(change: ServerAction<ChangePassword>) -> impl IntoView {
+fn PasswordForm(change: ServerAction<ChangePassword>, securing: RwSignal<bool>) -> impl IntoView {
     let result = move || change.value().get();
     // `?secure=1`: arrived from "Not you? Sign in and secure your account".
-    let query = leptos_router::hooks::use_query_map();
-    let secure = Memo::new(move |_| query.read().get("secure").as_deref() == Some("1"));
+    let query = use_query_map();
+    let secure =
+        Memo::new(move |_| securing.get() || query.read().get("secure").as_deref() == Some("1"));
+    let current = NodeRef::<Input>::new();
+    let new = NodeRef::<Input>::new();
+    let confirm = NodeRef::<Input>::new();
+    clear_on_success(change, [current, new, confirm]);
+    // Coming from signing out a stranger's device: the password is next.
+    Effect::new(move |_| {
+        if securing.get() {
+            if let Some(field) = current.get_untracked() {
+                let _ = field.focus();
+            }
+        }
+    });
     view! {
-        <section class="card narrow-left">
-            <h2>"Change password"</h2>
+        <section class="card narrow-left" aria-labelledby="password-title">
+            <h2 id="password-title">"Change password"</h2>
             <p class="muted small">"Your other devices will be signed out; this one stays signed in."</p>
             {move || match result() {
                 Some(Ok(ended)) => {
@@ -267,21 +404,12 @@ fn PasswordForm(change: ServerAction<ChangePassword>) -> impl IntoView {
                     }
                 })
             }}
-            <PostForm
-                action=change
-                read=|fields| ChangePassword {
-                    current_password: fields.text("current_password"),
-                    new_password: fields.text("new_password"),
-                    confirm_password: fields.text("confirm_password"),
-                }
-                class="form"
-            >
+            <PostForm action=change read=read_password_change class="form">
                 <label for="current_password">"Current password"</label>
-                <input id="current_password" name="current_password" type="password" autocomplete="current-password" required />
-                <label for="new_password">"New password"</label>
-                <input id="new_password" name="new_password" type="password" autocomplete="new-password" minlength="8" required />
+                <input id="current_password" name="current_password" type="password" autocomplete="current-password" required node_ref=current />
+                <NewPasswordField id="new_password" name="new_password" label="New password" field=new />
                 <label for="confirm_password">"Repeat new password"</label>
-                <input id="confirm_password" name="confirm_password" type="password" autocomplete="new-password" minlength="8" required />
+                <input id="confirm_password" name="confirm_password" type="password" autocomplete="new-password" minlength="8" required node_ref=confirm />
                 <button type="submit" class="button primary" disabled=move || change.pending().get()>
                     "Change password"
                 </button>

@@ -5,13 +5,17 @@ use leptos_meta::Title;
 
 use crate::{
     form::PostForm,
-    human_time,
+    header::CurrentUser,
     server::{current_user, error_text, SignOut},
+    time::human_time,
 };
 
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let me = Resource::new(|| (), |_| current_user());
+    // The header's copy of who is signed in: one request for both.
+    let me = CurrentUser::get()
+        .map(|current| current.0)
+        .unwrap_or_else(|| Resource::new(|| (), |_| current_user()));
     let sign_out = ServerAction::<SignOut>::new();
 
     view! {
@@ -31,7 +35,7 @@ pub fn HomePage() -> impl IntoView {
                                         <dd>{role}</dd>
                                         <dt>"This device"</dt>
                                         <dd>{me.session.device.clone()}</dd>
-                                        <dt>"Signed in since"</dt>
+                                        <dt>"Signed in"</dt>
                                         <dd><time datetime=me.session.created_at.clone()>{human_time(&me.session.created_at)}</time></dd>
                                         <dt>"From"</dt>
                                         <dd>{me.session.ip.clone()}</dd>

@@ -1,24 +1,31 @@
 //! `/login`: the sign-in form; the reason a session ended (`?reason=`) in an
 //! alert, with where a replacing sign-in came from; and, under `refuse_new`,
-//! the devices holding the slots, any of which the person can sign out to
-//! continue with the password they just typed.
+//! the device-limit screen ([`DeviceLimit`]) in place of the form.
+//!
+//! A person who is already signed in never stays on a filled-in form here:
+//! `next` never names `/login` (the server's redirect after a sign-in goes
+//! there), another tab signing in moves this one on (see the watcher), and
+//! a sign-in page reached without a reason (the Back button) asks once
+//! whether the browser is signed in already.
 
-use bouncer_wire::Session;
 use leptos::{html::Input, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
     form::PostForm,
-    human_time,
+    next::after_sign_in,
+    pages::device_limit::DeviceLimit,
     server::{end_notice, error_text, SessionEndNotice, SignIn, SignInResult},
+    time::Time,
+    watcher::announce_sign_in,
 };
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
     let reason = move || query.read().get("reason").unwrap_or_default();
-    let next = move || query.read().get("next").unwrap_or_else(|| "/".to_owned());
+    let next = move || after_sign_in(query.read().get("next").as_deref());
     // Most reasons have a fixed sentence; timeouts use the operator's message
     // and a replaced session learns where the new sign-in came from, which
     // only the server knows.
@@ -39,6 +46,7 @@ pub fn LoginPage() -> impl IntoView {
     let sign_in = ServerAction::<SignIn>::new();
     let username = NodeRef::<Input>::new();
     let password = NodeRef::<Input>::new();
+    let value = |input: NodeRef<Input>| input.get().map(|i| i.value()).unwrap_or_default();
     let error = move || {
         sign_in
             .value()
@@ -51,7 +59,6 @@ pub fn LoginPage() -> impl IntoView {
         _ => None,
     };
     let replace = move |id: String| {
-        let value = |input: NodeRef<Input>| input.get().map(|i| i.value()).unwrap_or_default();
         sign_in.dispatch(SignIn {
             username: value(username),
             password: value(password),
@@ -59,10 +66,18 @@ pub fn LoginPage() -> impl IntoView {
             replace_session: Some(id),
         });
     };
+    let cancel = move || {
+        sign_in.value().set(None);
+        if let Some(field) = password.get_untracked() {
+            field.set_value("");
+            let _ = field.focus();
+        }
+    };
+    after_sign_in_effects(sign_in, username, password, next, reason);
 
     view! {
-        <Title text="Sign in" />
-        <section class="card narrow">
+        <Title text=move || if holding().is_some() { "Too many devices" } else { "Sign in" } />
+        <section class="card narrow" hidden=move || holding().is_some()>
             <h1>"Sign in"</h1>
             <Suspense>
                 {move || notice.get().flatten().map(|notice| view! { <Notice notice reason=reason() /> })}
@@ -87,9 +102,77 @@ pub fn LoginPage() -> impl IntoView {
                     {move || if sign_in.pending().get() { "Signing in…" } else { "Sign in" }}
                 </button>
             </PostForm>
-            {move || holding().map(|sessions| view! { <Slots sessions replace /> })}
         </section>
+        {move || {
+            holding()
+                .map(|sessions| {
+                    view! { <DeviceLimit sessions replace cancel pending=sign_in.pending() /> }
+                })
+        }}
     }
+}
+
+/// What happens around a sign-in in the browser: focus on the username
+/// (after a kick the person's next move is to sign in again); a signed-in
+/// browser never stays here; the other tabs hear of the sign-in.
+fn after_sign_in_effects(
+    sign_in: ServerAction<SignIn>,
+    username: NodeRef<Input>,
+    password: NodeRef<Input>,
+    next: impl Fn() -> String + Copy + Send + Sync + 'static,
+    reason: impl Fn() -> String + Copy + Send + Sync + 'static,
+) {
+    // `autofocus` works on a page load only; a kick arrives client-side.
+    Effect::new(move |_| {
+        if let Some(field) = username.get() {
+            let _ = field.focus();
+        }
+    });
+    // The server's answer to a sign-in redirects to `next` (never `/login`);
+    // what this page adds is telling the other tabs and leaving nothing typed.
+    Effect::new(move |_| {
+        if let Some(Ok(SignInResult::SignedIn)) = sign_in.value().get() {
+            let name = username
+                .get_untracked()
+                .map(|field| field.value())
+                .unwrap_or_default();
+            announce_sign_in(&name);
+            if let Some(field) = password.get_untracked() {
+                field.set_value("");
+            }
+        }
+    });
+    // Reached without a reason (the Back button after signing in, an old
+    // tab): if this browser is signed in, there is nothing to do here. The
+    // answer may come after the person has moved on: it then does nothing.
+    #[cfg(feature = "hydrate")]
+    if reason().is_empty() {
+        use std::{cell::Cell, rc::Rc};
+
+        use leptos_router::{hooks::use_navigate, NavigateOptions};
+
+        let navigate = use_navigate();
+        let target = next();
+        let here = Rc::new(Cell::new(true));
+        let still_here = Rc::clone(&here);
+        on_cleanup({
+            let here = send_wrapper::SendWrapper::new(here);
+            move || here.set(false)
+        });
+        leptos::task::spawn_local(async move {
+            if let Ok(Some(_)) = crate::server::current_user().await {
+                if still_here.get() {
+                    let options = NavigateOptions {
+                        replace: true,
+                        ..NavigateOptions::default()
+                    };
+                    navigate(&target, options);
+                }
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (next, reason);
 }
 
 #[component]
@@ -102,7 +185,9 @@ fn Notice(notice: SessionEndNotice, reason: String) -> impl IntoView {
                 .map(|by| {
                     view! {
                         <p class="small" data-testid="displaced-by">
-                            {format!("The new sign-in: {} near {}, at {}.", by.device, by.ip, human_time(&by.at))}
+                            {format!("The new sign-in: {} near {}, ", by.device, by.ip)}
+                            <Time at=by.at />
+                            "."
                         </p>
                         <p class="small">
                             <a href="/login?next=%2Faccount%3Fsecure%3D1">"Not you? Sign in and secure your account"</a>
@@ -111,44 +196,4 @@ fn Notice(notice: SessionEndNotice, reason: String) -> impl IntoView {
                 })}
         </div>
     }
-}
-
-#[component]
-fn Slots(
-    sessions: Vec<Session>,
-    replace: impl Fn(String) + Copy + Send + Sync + 'static,
-) -> impl IntoView {
-    view! {
-        <section class="slots" aria-live="polite" aria-labelledby="slots-title">
-            <h2 id="slots-title">"You are signed in on too many devices"</h2>
-            <p class="muted small">"Sign out one of them to continue here. Your password is kept; no need to type it again."</p>
-            <ul class="devices">
-                {sessions
-                    .into_iter()
-                    .map(|session| {
-                        let id = session.id.clone();
-                        view! {
-                            <li class="device">
-                                <div class="device-main">
-                                    <p class="device-name">{session.device.clone()}</p>
-                                    <p class="muted small">
-                                        {format!("{} · last seen {}", session.ip, human_time(&session.last_seen_at))}
-                                    </p>
-                                </div>
-                                <button
-                                    type="button"
-                                    class="button"
-                                    aria-label=format!("Sign out {} and continue", session.device)
-                                    on:click=move |_| replace(id.clone())
-                                >
-                                    "Sign out this device and continue"
-                                </button>
-                            </li>
-                        }
-                    })
-                    .collect_view()}
-            </ul>
-        </section>
-    }
-    .into_any()
 }

@@ -1,7 +1,8 @@
-//! One module per page.
+//! One module per page, and the device-limit screen of `/login`.
 
 pub mod account;
 pub mod admin;
+pub mod device_limit;
 pub mod home;
 pub mod login;
 pub mod not_found;

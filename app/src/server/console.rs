@@ -177,9 +177,13 @@ pub async fn console_create_user(
     })
 }
 
+/// The newest 50 endings whose actor or user has `user` in their name, of
+/// `reason` (empty: any).
 #[server(output = super::JsonText)]
-pub async fn console_audit() -> Result<Vec<AuditEntry>, ServerFnError> {
-    let entries = as_operator!(|console, op| console.audit(&op, 50))?;
+pub async fn console_audit(user: String, reason: String) -> Result<Vec<AuditEntry>, ServerFnError> {
+    // An unknown reason filters nothing out rather than failing.
+    let reason = reason.parse::<bouncer_wire::Reason>().ok();
+    let entries = as_operator!(|console, op| console.audit(&op, 50, &user, reason))?;
     Ok(entries.iter().map(bouncer_web::wire::audit_entry).collect())
 }
 
