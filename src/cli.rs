@@ -130,6 +130,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let ended = console
                 .revoke_users(&Operator::CommandLine, &[user.id.to_string()])
                 .await?;
+            // On SQLite, the server beside us applies it before we return.
+            crate::wake::server_beside(&settings.database_url).await;
             println!("Ended {ended} session(s) of `{}`", user.username);
             Ok(())
         }

@@ -12,6 +12,7 @@
 //! - [`cli`] — the `bouncer` subcommands.
 //! - [`demo`] — the `--demo` accounts.
 //! - [`telemetry`] — logging.
+//! - [`wake`] — the command line telling the server beside it (SQLite) to read the log now.
 
 pub mod api;
 pub mod cli;
@@ -21,3 +22,4 @@ pub mod pages;
 pub mod serve;
 pub mod startup;
 pub mod telemetry;
+pub mod wake;

@@ -122,6 +122,8 @@ pub struct Application {
     public_origin: PublicOrigin,
     /// HTTP connections open at once (see `serve`).
     max_connections: usize,
+    /// Where the command line wakes this server (SQLite; see `wake`).
+    wake_socket: Option<PathBuf>,
 }
 
 impl Application {
@@ -136,6 +138,7 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let engine = open_engine(&settings, clock).await?;
+        let database_url = settings.database_url.clone();
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("Failed to listen on {} (BOUNCER_ADDR)", settings.addr))?;
@@ -176,6 +179,7 @@ impl Application {
             listener,
             router,
             max_connections: engine.policy().tab_limits.total,
+            wake_socket: crate::wake::socket_path(&database_url),
             engine,
             port,
             public_origin,
@@ -216,6 +220,14 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let workers = self.engine.start_workers();
+        let wake_stop = tokio_util::sync::CancellationToken::new();
+        let wake = self.wake_socket.map(|path| {
+            tokio::spawn(crate::wake::serve(
+                path,
+                self.engine.clone(),
+                wake_stop.clone(),
+            ))
+        });
         let (stopping_tx, mut stopping) = watch::channel(false);
         let signal = {
             let engine = self.engine.clone();
@@ -251,6 +263,10 @@ impl Application {
                 open,
                 "Sockets still open at the close limit; stopping anyway"
             );
+        }
+        wake_stop.cancel();
+        if let Some(wake) = wake {
+            let _ = wake.await;
         }
         workers.stop().await;
         served

@@ -19,7 +19,7 @@ use crate::{
 
 /// Who is signed in, for every part of the app: `Ok(None)` when nobody is.
 #[derive(Debug, Clone, Copy)]
-pub struct CurrentUser(pub Resource<Result<Option<Me>, ServerFnError>>);
+pub struct CurrentUser(pub Resource<Result<Option<Me>, crate::server::Refusal>>);
 
 impl CurrentUser {
     /// Creates the app's copy (call inside the router) and keeps it true

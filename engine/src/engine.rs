@@ -296,6 +296,12 @@ impl Engine {
         self.shared.check.view()
     }
 
+    /// Reads and applies the event log now (the command line wrote to it:
+    /// see the server's wake socket), before answering.
+    pub async fn apply_log(&self) -> anyhow::Result<()> {
+        self.shared.tailer.catch_up().await.map(|_| ())
+    }
+
     /// One pass of the deadline clock (the workers run it on their own;
     /// tests drive it).
     pub async fn check_deadlines(&self) -> anyhow::Result<()> {

@@ -270,23 +270,19 @@ async fn the_account_page_server_functions_ask_for_the_password_too() {
         (end_others, String::new()),
         (end_one, format!("id={phone_id}")),
     ] {
+        // The API's refusal, status and JSON alike (issue 15, finding 8).
         let refused = call(path, form).await;
-        assert!(!refused.status().is_success(), "{path}");
-        let text = refused.text().await.expect("a body");
-        assert!(
-            text.contains(app::server::REAUTHENTICATION_REQUIRED),
-            "{path}: {text}"
-        );
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{path}");
+        let body: serde_json::Value = refused.json().await.expect("JSON");
+        assert_eq!(body["error"], "reauthentication_required", "{path}: {body}");
     }
     assert_eq!(app.live_sessions(&bob).await, 2, "nothing ended");
 
     let wrong = call(reauth, "password=guess".to_owned()).await;
-    assert!(!wrong.status().is_success());
-    assert!(wrong
-        .text()
-        .await
-        .expect("a body")
-        .contains("The password is not correct."));
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = wrong.json().await.expect("JSON");
+    assert_eq!(body["error"], "invalid_credentials");
+    assert_eq!(body["message"], "The password is not correct.");
     let form = format!("password={}", urlencoding(&bob.password));
     let right = call(reauth, form).await;
     assert!(right.status().is_success(), "{}", right.status());

@@ -106,14 +106,15 @@ fn body(error: &str, message: impl Into<String>) -> ErrorBody {
 
 /// How the edge answers a domain error: refused with a status (and, when
 /// throttled or busy, how long to wait), or failed on the server's side.
-enum Outcome<'a> {
+#[derive(Debug)]
+pub enum Outcome<'a> {
     Refused(StatusCode, Option<Duration>),
     Failed(&'a anyhow::Error),
 }
 
 /// The one thing the edge adds to a domain error: its HTTP status. The code
 /// and the sentence are the error's own (`UserFacing`).
-trait HttpStatus: UserFacing {
+pub trait HttpStatus: UserFacing {
     fn outcome(&self) -> Outcome<'_>;
 }
 
@@ -204,8 +205,9 @@ impl HttpStatus for ConsoleError {
     }
 }
 
-/// A domain error's status, body and wait.
-fn domain<E: HttpStatus>(error: &E) -> (StatusCode, ErrorBody, Option<u64>) {
+/// A domain error's status, body and wait in whole seconds: what the API
+/// answers, and what the pages' server functions answer too.
+pub fn domain<E: HttpStatus>(error: &E) -> (StatusCode, ErrorBody, Option<u64>) {
     match error.outcome() {
         Refused(status, wait) => (
             status,
@@ -217,7 +219,7 @@ fn domain<E: HttpStatus>(error: &E) -> (StatusCode, ErrorBody, Option<u64>) {
 }
 
 /// Logs the cause; the client learns nothing of it.
-fn internal(cause: &anyhow::Error) -> (StatusCode, ErrorBody, Option<u64>) {
+pub fn internal(cause: &anyhow::Error) -> (StatusCode, ErrorBody, Option<u64>) {
     tracing::error!(error = ?cause, "An API call failed");
     (
         S::INTERNAL_SERVER_ERROR,
@@ -228,7 +230,7 @@ fn internal(cause: &anyhow::Error) -> (StatusCode, ErrorBody, Option<u64>) {
 
 impl ApiError {
     /// The status, the body, and how long to wait for a throttled call.
-    fn parts(self) -> (StatusCode, ErrorBody, Option<u64>) {
+    pub fn parts(self) -> (StatusCode, ErrorBody, Option<u64>) {
         let plain = |status, code: &str, message: &str| (status, body(code, message), None);
         match self {
             ApiError::BadRequest(detail) => plain(S::BAD_REQUEST, "bad_request", &detail),

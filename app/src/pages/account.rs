@@ -215,7 +215,7 @@ pub fn AccountPage() -> impl IntoView {
 /// ask to confirm signing that device out. Only a confirmation: a link
 /// alone never signs anything out.
 fn from_the_notice(
-    sessions: Resource<Result<Vec<Session>, ServerFnError>>,
+    sessions: Resource<Result<Vec<Session>, crate::server::Refusal>>,
     prompt: RwSignal<Option<Prompt>>,
     dialog_open: RwSignal<bool>,
     from_notice: RwSignal<bool>,

@@ -35,7 +35,7 @@ macro_rules! as_operator {
 }
 
 #[server(output = super::JsonText)]
-pub async fn my_capabilities() -> Result<Capabilities, ServerFnError> {
+pub async fn my_capabilities() -> Result<Capabilities, super::Refusal> {
     use bouncer_engine::authz;
     use bouncer_wire::Role;
 
@@ -50,7 +50,7 @@ pub async fn my_capabilities() -> Result<Capabilities, ServerFnError> {
 }
 
 #[server(output = super::JsonText)]
-pub async fn console_users(query: String, offset: u32) -> Result<UserList, ServerFnError> {
+pub async fn console_users(query: String, offset: u32) -> Result<UserList, super::Refusal> {
     let (users, total) = as_operator!(|console, op| console.users(&op, &query, PAGE_SIZE, offset))?;
     let users = users.iter().map(bouncer_web::wire::admin_user).collect();
     Ok(UserList { users, total })
@@ -60,7 +60,7 @@ pub async fn console_users(query: String, offset: u32) -> Result<UserList, Serve
 pub const PAGE_SIZE: u32 = 20;
 
 #[server(output = super::JsonText)]
-pub async fn console_user_sessions(user_id: String) -> Result<Vec<Session>, ServerFnError> {
+pub async fn console_user_sessions(user_id: String) -> Result<Vec<Session>, super::Refusal> {
     let listings = as_operator!(|console, op| console.sessions(&op, Some(&user_id)))?;
     Ok(listings
         .iter()
@@ -69,13 +69,13 @@ pub async fn console_user_sessions(user_id: String) -> Result<Vec<Session>, Serv
 }
 
 #[server(output = super::JsonText)]
-pub async fn console_end_session(id: String) -> Result<(), ServerFnError> {
+pub async fn console_end_session(id: String) -> Result<(), super::Refusal> {
     as_operator!(|console, op| console.end_session(&op, &id))
 }
 
 /// Ends every session of the users (comma-separated ids), all or nothing.
 #[server(output = super::JsonText)]
-pub async fn console_revoke_users(user_ids: String) -> Result<usize, ServerFnError> {
+pub async fn console_revoke_users(user_ids: String) -> Result<usize, super::Refusal> {
     let ids: Vec<String> = user_ids
         .split(',')
         .filter(|s| !s.is_empty())
@@ -85,8 +85,14 @@ pub async fn console_revoke_users(user_ids: String) -> Result<usize, ServerFnErr
 }
 
 #[server(output = super::JsonText)]
-pub async fn console_revoke_all(include_admins: bool) -> Result<usize, ServerFnError> {
+pub async fn console_revoke_all(include_admins: bool) -> Result<usize, super::Refusal> {
     as_operator!(|console, op| console.revoke_all(&op, include_admins))
+}
+
+/// A form field the console's forms can send wrong (the API's 400).
+#[cfg(feature = "ssr")]
+fn bad_request(why: String) -> super::Refusal {
+    super::edge::refuse(axum::http::StatusCode::BAD_REQUEST, "bad_request", &why)
 }
 
 /// A session limit as typed in the console: empty is the server default.
@@ -102,7 +108,7 @@ pub fn parse_max_sessions(raw: &str) -> Result<Option<u32>, String> {
 
 /// Applies an edit to a user as the signed-in operator.
 #[cfg(feature = "ssr")]
-async fn patch_user(user_id: String, patch: bouncer_wire::UserPatch) -> Result<(), ServerFnError> {
+async fn patch_user(user_id: String, patch: bouncer_wire::UserPatch) -> Result<(), super::Refusal> {
     let patch = bouncer_web::wire::user_patch(patch);
     as_operator!(|console, op| async {
         console.update_user(&op, &user_id, patch).await.map(|_| ())
@@ -110,7 +116,7 @@ async fn patch_user(user_id: String, patch: bouncer_wire::UserPatch) -> Result<(
 }
 
 #[server(output = super::JsonText)]
-pub async fn console_set_active(user_id: String, active: bool) -> Result<(), ServerFnError> {
+pub async fn console_set_active(user_id: String, active: bool) -> Result<(), super::Refusal> {
     patch_user(
         user_id,
         bouncer_wire::UserPatch {
@@ -126,8 +132,8 @@ pub async fn console_set_active(user_id: String, active: bool) -> Result<(), Ser
 pub async fn console_set_max_sessions(
     user_id: String,
     max_sessions: String,
-) -> Result<(), ServerFnError> {
-    let max = parse_max_sessions(&max_sessions).map_err(ServerFnError::new)?;
+) -> Result<(), super::Refusal> {
+    let max = parse_max_sessions(&max_sessions).map_err(bad_request)?;
     patch_user(
         user_id,
         bouncer_wire::UserPatch {
@@ -147,13 +153,11 @@ pub async fn console_create_user(
     revoke_users: Option<String>,
     revoke_admins: Option<String>,
     max_sessions: String,
-) -> Result<String, ServerFnError> {
+) -> Result<String, super::Refusal> {
     use bouncer_wire::Permission;
 
-    let role = role
-        .parse::<bouncer_wire::Role>()
-        .map_err(ServerFnError::new)?;
-    let max_sessions = parse_max_sessions(&max_sessions).map_err(ServerFnError::new)?;
+    let role = role.parse::<bouncer_wire::Role>().map_err(bad_request)?;
+    let max_sessions = parse_max_sessions(&max_sessions).map_err(bad_request)?;
     let mut permissions = Vec::new();
     if revoke_users.is_some() {
         permissions.push(Permission::RevokeUsers);
@@ -180,7 +184,10 @@ pub async fn console_create_user(
 /// The newest 50 endings whose actor or user has `user` in their name, of
 /// `reason` (empty: any).
 #[server(output = super::JsonText)]
-pub async fn console_audit(user: String, reason: String) -> Result<Vec<AuditEntry>, ServerFnError> {
+pub async fn console_audit(
+    user: String,
+    reason: String,
+) -> Result<Vec<AuditEntry>, super::Refusal> {
     // An unknown reason filters nothing out rather than failing.
     let reason = reason.parse::<bouncer_wire::Reason>().ok();
     let entries = as_operator!(|console, op| console.audit(&op, 50, &user, reason))?;

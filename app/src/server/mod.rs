@@ -44,9 +44,63 @@ impl<T: serde::de::DeserializeOwned> leptos::server_fn::Decodes<T> for JsonTextE
     }
 }
 
+/// Why a server function refused or failed, as the JSON API says it: the
+/// API's code, the sentence a person reads and, for `session_ended`, the
+/// reason. It is the body of the error answer, sent with the API's status
+/// (401, 403, 409, 429…; see `edge::refused`), so a refusal never reads as
+/// a server error to monitoring.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Refusal {
+    pub error: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<bouncer_wire::Reason>,
+}
+
+impl Refusal {
+    pub fn new(error: &str, message: impl Into<String>) -> Self {
+        Refusal {
+            error: error.to_owned(),
+            message: message.into(),
+            reason: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl leptos::server_fn::error::FromServerFnError for Refusal {
+    type Encoder = JsonTextEncoding;
+
+    /// What went wrong in the framework: on the way (the server could not
+    /// be reached) or in the call's shape.
+    fn from_server_fn_error(error: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        use leptos::server_fn::error::ServerFnErrorErr as E;
+        match error {
+            E::Request(_) | E::Response(_) => Refusal::new(
+                "unreachable",
+                "The server could not be reached. Check your connection and try again.",
+            ),
+            E::Args(why) | E::MissingArg(why) | E::Deserialization(why) => {
+                Refusal::new("bad_request", why)
+            }
+            _ => Refusal::new(
+                "internal",
+                "Something went wrong on the server. Please try again.",
+            ),
+        }
+    }
+}
+
 /// The signed-in user and session, or `None` when signed out.
 #[server(output = JsonText)]
-pub async fn current_user() -> Result<Option<Me>, ServerFnError> {
+pub async fn current_user() -> Result<Option<Me>, Refusal> {
     let auth = edge::auth().await?;
     let bouncer_engine::Visitor::Live(live) = auth.visitor() else {
         return Ok(None);
@@ -76,7 +130,7 @@ pub struct Displacer {
 /// The notice for a session end `reason`; for `signed_in_elsewhere` it also
 /// says, from this browser's own ended session, where the new sign-in came from.
 #[server(output = JsonText)]
-pub async fn end_notice(reason: String) -> Result<Option<SessionEndNotice>, ServerFnError> {
+pub async fn end_notice(reason: String) -> Result<Option<SessionEndNotice>, Refusal> {
     let Ok(reason) = reason.parse::<bouncer_wire::Reason>() else {
         return Ok(None);
     };
@@ -119,12 +173,12 @@ pub async fn sign_in(
     password: String,
     next: Option<String>,
     replace_session: Option<String>,
-) -> Result<SignInResult, ServerFnError> {
+) -> Result<SignInResult, Refusal> {
     use bouncer_engine::{ids::SessionId, login::SignInError, password::Password};
     use bouncer_web::{wire, Client, Credentials};
 
     let auth = edge::auth().await?;
-    let Client(client) = leptos_axum::extract().await?;
+    let Client(client) = edge::extract().await?;
     let password = Password::new(password);
     let replace = replace_session
         .as_deref()
@@ -155,7 +209,7 @@ pub async fn sign_in(
 
 /// Signs out (every session of the user, with logout-everywhere on) and goes to `/login`.
 #[server(output = JsonText)]
-pub async fn sign_out() -> Result<(), ServerFnError> {
+pub async fn sign_out() -> Result<(), Refusal> {
     let auth = edge::auth().await?;
     edge::set_cookie(auth.sign_out().await.map_err(edge::internal)?);
     leptos_axum::redirect("/login?reason=logged_out");
@@ -166,30 +220,46 @@ pub async fn sign_out() -> Result<(), ServerFnError> {
 /// edge, its cookie, and the mapping of refusals to what a person reads.
 #[cfg(feature = "ssr")]
 pub(crate) mod edge {
-    use bouncer_engine::messages::UserFacing;
-    use bouncer_web::{Auth, Caller, SetCookie};
+    use axum::http::StatusCode;
+    use bouncer_web::{
+        error::{domain, HttpStatus},
+        ApiError, Auth, Caller, SetCookie,
+    };
+    use bouncer_wire::ErrorBody;
     use leptos::prelude::*;
 
-    /// How the request's session stands.
-    pub async fn auth() -> Result<Auth, ServerFnError> {
-        leptos_axum::extract::<Auth>()
+    use super::Refusal;
+
+    /// Takes something of the request (an extractor), as a refusal when it
+    /// cannot (a wiring mistake: logged).
+    pub async fn extract<T>() -> Result<T, Refusal>
+    where
+        T: axum::extract::FromRequestParts<()> + Send,
+        T::Rejection: std::fmt::Debug,
+    {
+        leptos_axum::extract::<T>()
             .await
             .map_err(|e| internal(anyhow::anyhow!("{e}")))
     }
 
-    /// The signed-in person behind the request, or a refusal saying they are
-    /// signed out.
-    pub async fn caller() -> Result<(Auth, Caller), ServerFnError> {
+    /// How the request's session stands.
+    pub async fn auth() -> Result<Auth, Refusal> {
+        extract::<Auth>().await
+    }
+
+    /// The signed-in person behind the request, or the API's 401 refusal
+    /// (`session_ended` with the reason, when the server still knows it).
+    pub async fn caller() -> Result<(Auth, Caller), Refusal> {
         let auth = auth().await?;
-        let caller = leptos_axum::extract::<Caller>()
-            .await
-            .map_err(|_| ServerFnError::new(bouncer_engine::messages::SIGNED_OUT))?;
-        Ok((auth, caller))
+        match leptos_axum::extract::<Caller>().await {
+            Ok(caller) => Ok((auth, caller)),
+            Err(_) => Err(from_api(auth.unauthenticated())),
+        }
     }
 
     /// The hash of the cookie the request carries (even a dead one).
-    pub async fn cookie_secret() -> Result<Option<bouncer_engine::ids::SecretHash>, ServerFnError> {
-        let headers: axum::http::HeaderMap = leptos_axum::extract().await?;
+    pub async fn cookie_secret() -> Result<Option<bouncer_engine::ids::SecretHash>, Refusal> {
+        let headers: axum::http::HeaderMap = extract().await?;
         let auth = auth().await?;
         Ok(auth.cookie().secret_of(&headers))
     }
@@ -204,25 +274,54 @@ pub(crate) mod edge {
         response.append_header(axum::http::header::SET_COOKIE, value);
     }
 
-    /// What a person reads for a refusal; a failure they cannot fix is
+    /// A domain refusal with the API's status, code and sentence (and
+    /// `Retry-After` when throttled); a failure the person cannot fix is
     /// logged and told without internals.
-    pub fn refused<E: UserFacing>(error: E) -> ServerFnError {
-        if error.code() == "internal" {
-            tracing::error!(error = %error, "A server function failed");
-        }
-        ServerFnError::new(error.user_message())
+    pub fn refused<E: HttpStatus>(error: E) -> Refusal {
+        answer(domain(&error))
+    }
+
+    /// One of the edge's own refusals (signed out, not found…), as the API
+    /// answers it.
+    pub fn from_api(error: ApiError) -> Refusal {
+        answer(error.parts())
+    }
+
+    /// A refusal of the server function's own, with the API's `status`.
+    pub fn refuse(status: StatusCode, code: &str, message: &str) -> Refusal {
+        let body = ErrorBody {
+            error: code.to_owned(),
+            message: Some(message.to_owned()),
+            reason: None,
+            sessions: None,
+        };
+        answer((status, body, None))
     }
 
     /// Logs the cause and gives the person a sentence without internals.
-    pub fn internal(error: anyhow::Error) -> ServerFnError {
-        tracing::error!(error = ?error, "A server function failed");
-        ServerFnError::new(bouncer_engine::messages::INTERNAL)
+    pub fn internal(error: anyhow::Error) -> Refusal {
+        answer(bouncer_web::error::internal(&error))
+    }
+
+    /// Sets the answer's status (and `Retry-After`) and gives its body.
+    fn answer((status, body, wait): (StatusCode, ErrorBody, Option<u64>)) -> Refusal {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(status);
+            if let Some(wait) = wait {
+                response.insert_header(axum::http::header::RETRY_AFTER, wait.into());
+            }
+        }
+        Refusal {
+            error: body.error,
+            message: body.message.unwrap_or_default(),
+            reason: body.reason,
+        }
     }
 }
 
 /// The caller's live sessions, newest first.
 #[server(output = JsonText)]
-pub async fn my_sessions() -> Result<Vec<bouncer_wire::Session>, ServerFnError> {
+pub async fn my_sessions() -> Result<Vec<bouncer_wire::Session>, Refusal> {
     let (auth, caller) = edge::caller().await?;
     let sessions = auth
         .engine()
@@ -239,12 +338,19 @@ pub async fn my_sessions() -> Result<Vec<bouncer_wire::Session>, ServerFnError> 
 
 /// Ends one of the caller's sessions; ending the current one signs out.
 #[server(output = JsonText)]
-pub async fn end_my_session(id: String) -> Result<(), ServerFnError> {
+pub async fn end_my_session(id: String) -> Result<(), Refusal> {
+    use axum::http::StatusCode;
     use bouncer_engine::ids::SessionId;
 
     let (auth, caller) = edge::caller().await?;
-    let id =
-        SessionId::parse(&id).ok_or_else(|| ServerFnError::new("That session does not exist."))?;
+    let gone = || {
+        edge::refuse(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "That session does not exist.",
+        )
+    };
+    let id = SessionId::parse(&id).ok_or_else(gone)?;
     if id == caller.live.id {
         edge::set_cookie(auth.sign_out().await.map_err(edge::internal)?);
         leptos_axum::redirect("/login?reason=logged_out");
@@ -253,14 +359,18 @@ pub async fn end_my_session(id: String) -> Result<(), ServerFnError> {
     let devices = auth.engine().devices();
     match devices.end_one(&caller.user, &caller.live.id, id).await {
         Ok(true) => Ok(()),
-        Ok(false) => Err(ServerFnError::new("That session has already ended.")),
+        Ok(false) => Err(edge::refuse(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "That session has already ended.",
+        )),
         Err(e) => Err(edge::refused(e)),
     }
 }
 
 /// Ends every other session of the caller; returns how many.
 #[server(output = JsonText)]
-pub async fn end_other_sessions() -> Result<usize, ServerFnError> {
+pub async fn end_other_sessions() -> Result<usize, Refusal> {
     let (auth, caller) = edge::caller().await?;
     let devices = auth.engine().devices();
     devices
@@ -270,29 +380,21 @@ pub async fn end_other_sessions() -> Result<usize, ServerFnError> {
 }
 
 /// Whether `error` says the password must be entered again first (the
-/// page then shows the password form). Recognised by its sentence rather
-/// than a result type, so these server functions keep answering a bare
-/// count (their form tests and scripts read `1`) and the bundle gains no
-/// decoder.
-pub fn needs_reauthentication(error: &ServerFnError) -> bool {
-    matches!(error, ServerFnError::ServerError(message) if message == REAUTHENTICATION_REQUIRED)
+/// page then shows the password form).
+pub fn needs_reauthentication(error: &Refusal) -> bool {
+    error.error == "reauthentication_required"
 }
-
-/// The sentence of `EndOwnError::ReauthenticationRequired`, which the
-/// browser bundle (no engine in it) must recognise; a server test checks
-/// the two agree.
-pub const REAUTHENTICATION_REQUIRED: &str = "Enter your password to sign out other devices.";
 
 /// Proves the caller's password again, so this session may sign out the
 /// others for the re-authentication window. Wrong passwords count in the
 /// login throttle, as in a password change.
 #[server(output = JsonText)]
-pub async fn reauthenticate(password: String) -> Result<(), ServerFnError> {
+pub async fn reauthenticate(password: String) -> Result<(), Refusal> {
     use bouncer_engine::password::Password;
     use bouncer_web::Client;
 
     let (auth, caller) = edge::caller().await?;
-    let Client(client) = leptos_axum::extract().await?;
+    let Client(client) = edge::extract().await?;
     auth.engine()
         .devices()
         .reauthenticate(&caller.live, &Password::new(password), &client.ip)
@@ -306,15 +408,19 @@ pub async fn change_password(
     current_password: String,
     new_password: String,
     confirm_password: String,
-) -> Result<usize, ServerFnError> {
+) -> Result<usize, Refusal> {
     use bouncer_engine::password::Password;
     use bouncer_web::Client;
 
     if new_password != confirm_password {
-        return Err(ServerFnError::new("The new passwords do not match."));
+        return Err(edge::refuse(
+            axum::http::StatusCode::BAD_REQUEST,
+            "bad_request",
+            "The new passwords do not match.",
+        ));
     }
     let (auth, caller) = edge::caller().await?;
-    let Client(client) = leptos_axum::extract().await?;
+    let Client(client) = edge::extract().await?;
     let current = Password::new(current_password);
     let new = Password::new(new_password);
     let (ended, cookie) = auth
@@ -325,10 +431,7 @@ pub async fn change_password(
     Ok(ended)
 }
 
-/// The text of a server function error, without the framework's prefix.
-pub fn error_text(error: &ServerFnError) -> String {
-    match error {
-        ServerFnError::ServerError(message) => message.clone(),
-        _ => "The server could not be reached. Check your connection and try again.".to_owned(),
-    }
+/// What a person reads of a server function's refusal.
+pub fn error_text(error: &Refusal) -> String {
+    error.message.clone()
 }

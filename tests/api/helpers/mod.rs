@@ -33,5 +33,5 @@ pub use self::{
     cookies::{
         attribute, attributes, cookie_header_from, cookie_value, session_cookie, session_set_cookie,
     },
-    tab::{upgrade_refusal, upgrade_status, Tab, WAIT},
+    tab::{is_announcement, upgrade_refusal, upgrade_status, Tab, WAIT},
 };

@@ -65,12 +65,13 @@ impl Tab {
         }
     }
 
-    /// The next message other than `sessions_changed` (tabs coming online
-    /// announce themselves to the user's other tabs).
+    /// The next message other than the announcements a tab hears beside
+    /// its own session's events: `sessions_changed` (tabs coming online) and
+    /// `new_sign_in` (another device of the user signed in).
     pub async fn next_event(&mut self, wait: Duration) -> Option<ServerMessage> {
         loop {
             match self.next_message(wait).await? {
-                ServerMessage::SessionsChanged => continue,
+                message if is_announcement(&message) => continue,
                 event => return Some(event),
             }
         }
@@ -176,4 +177,13 @@ impl Browser {
         let session = tab.hello(WAIT).await;
         (tab, session)
     }
+}
+
+/// Whether `message` only announces something about the user's other
+/// sessions (see [`Tab::next_event`]).
+pub fn is_announcement(message: &ServerMessage) -> bool {
+    matches!(
+        message,
+        ServerMessage::SessionsChanged | ServerMessage::NewSignIn { .. }
+    )
 }

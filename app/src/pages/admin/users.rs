@@ -111,7 +111,7 @@ pub fn UserRow(
     /// The user as first listed: what never changes in a row (id, name, role).
     user: AdminUser,
     /// The latest list, for the figures that do.
-    users: Resource<Result<UserList, ServerFnError>>,
+    users: Resource<Result<UserList, crate::server::Refusal>>,
     caps: Capabilities,
     actions: Actions,
     selected: RwSignal<BTreeSet<String>>,
