@@ -49,12 +49,12 @@ test('the device list is live and signs one device out', async () => {
 
   const phone = await device('bob', server.passwords.bob, { userAgent: IPHONE });
   // The phone's sign-in and its tab coming online reach the open page.
-  await account.getByText('Safari on iPhone').waitFor({ timeout: 3_000 });
+  await rows(account).filter({ hasText: 'Safari on iPhone' }).first().waitFor({ timeout: 3_000 });
   await rows(account).filter({ hasText: 'Safari on iPhone' }).getByText('Online · 1 tab').waitFor({ timeout: 3_000 });
   await account.getByRole('button', { name: 'Sign out this device: Safari on iPhone' }).click();
   await waitForLogin(phone.page, 2_000);
   assert.equal(new URL(phone.page.url()).searchParams.get('reason'), 'revoked_by_user');
-  await account.getByText('Safari on iPhone').waitFor({ state: 'detached', timeout: 3_000 });
+  await rows(account).filter({ hasText: 'Safari on iPhone' }).waitFor({ state: 'detached', timeout: 3_000 });
   assert.equal(await rows(account).count(), 1);
   await laptop.context.close();
   await phone.context.close();
@@ -138,7 +138,7 @@ describe('past the re-authentication window', () => {
     await account.goto(`${shortWindow.origin}/account`);
     await waitForHydration(account);
     await waitForSocket(account);
-    await account.getByText('Safari on iPhone').waitFor({ timeout: 3_000 });
+    await rows(account).filter({ hasText: 'Safari on iPhone' }).first().waitFor({ timeout: 3_000 });
     await pastTheWindow(account);
 
     await account.getByRole('button', { name: 'Sign out this device: Safari on iPhone' }).click();
@@ -153,7 +153,7 @@ describe('past the re-authentication window', () => {
     await account.getByRole('button', { name: 'Confirm' }).click();
     await waitForLogin(phone.page, 3_000);
     assert.equal(new URL(phone.page.url()).searchParams.get('reason'), 'revoked_by_user');
-    await account.getByText('Safari on iPhone').waitFor({ state: 'detached', timeout: 3_000 });
+    await rows(account).filter({ hasText: 'Safari on iPhone' }).waitFor({ state: 'detached', timeout: 3_000 });
     await account.getByTestId('reauth').waitFor({ state: 'detached', timeout: 3_000 });
     assert.equal(new URL(account.url()).pathname, '/account');
 

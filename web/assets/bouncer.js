@@ -195,7 +195,7 @@
     session = null;
     const reason = reasonOf(rawReason);
     const url = loginUrl(reason);
-    if (channel && !fromSibling) channel.postMessage(url);
+    if (channel && !fromSibling) channel.postMessage('ended:' + (reason || ''));
     const go = emit('ended', {
       reason,
       message: isObject(source) ? text(source.message) : null,
@@ -232,15 +232,15 @@
   addEventListener('pageshow', (event) => { if (event.persisted && !ended) resync(false); });
 
   if (channel) {
-    // The message is the sender's login URL (the Leptos watcher's shape); only
-    // its reason is read. A tab that never saw its session live asks first.
+    // The Leptos watcher's messages: `ended:<reason>` when a tab's session
+    // ended, `signed_in:<name>` when a tab signed in. A tab that never saw
+    // its session live (or had none) asks the server instead of believing.
     channel.onmessage = (event) => {
-      if (typeof event.data !== 'string' || !event.data.startsWith('/login?')) return;
-      if (!signedIn) {
-        resync(false);
-        return;
-      }
-      end(new URLSearchParams(event.data.slice(7)).get('reason'), null, true);
+      const data = typeof event.data === 'string' ? event.data : '';
+      if (data.startsWith('signed_in:') && !signedIn) resync(false);
+      if (!data.startsWith('ended:')) return;
+      if (signedIn) end(data.slice(6), null, true);
+      else resync(false);
     };
   }
 
