@@ -25,7 +25,8 @@ const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
 /// each is also read from its variable, `BOUNCER_` and the key in capitals.
 const KEYS: &str = "addr public_origin database_url session_limit on_limit logout_everywhere \
     idle_timeout absolute_timeout idle_warning auto_logout_message retention ip_privacy \
-    reauth_window max_connections max_tabs_per_session max_tabs_per_user";
+    reauth_window max_connections max_connections_per_address header_timeout \
+    max_tabs_per_session max_tabs_per_user";
 
 fn keys() -> impl Iterator<Item = &'static str> {
     KEYS.split_whitespace()
@@ -112,6 +113,15 @@ pub struct Settings {
     /// kept under the file handle limit; see `serve::connection_cap`).
     #[serde(deserialize_with = "max_connections")]
     pub max_connections: usize,
+    /// HTTP connections one address (an IPv4 address, an IPv6 /64) may hold
+    /// open at once, so one client cannot take every connection; at most
+    /// `max_connections`.
+    #[serde(deserialize_with = "max_connections")]
+    pub max_connections_per_address: usize,
+    /// How long a client has to send a request's headers (and how long an
+    /// idle kept-alive connection stays open).
+    #[serde(deserialize_with = "header_timeout")]
+    pub header_timeout: Duration,
     /// Tabs one session may keep open on a node; one more closes the
     /// newest with 4003.
     #[serde(deserialize_with = "max_tabs")]
@@ -139,6 +149,8 @@ impl Default for Settings {
             ip_privacy: IpPrivacy::Full,
             reauth_window: Some(Duration::from_secs(15 * 60)),
             max_connections: 10_000,
+            max_connections_per_address: 1_000,
+            header_timeout: Duration::from_secs(10),
             max_tabs_per_session: 20,
             max_tabs_per_user: 100,
         }
@@ -301,6 +313,9 @@ readers! {
         |s| parse_duration(s).ok();
     max_connections: usize, "a whole number from 1 to 1000000",
         |s| number(s).filter(|n| (1..=1_000_000).contains(n));
+    header_timeout: Duration, "a duration from 1s to 10m, like 10s or 1m",
+        |s| parse_duration(s).ok().flatten()
+            .filter(|d| (1..=600).contains(&d.as_secs()) && d.subsec_nanos() == 0);
     max_tabs: usize, "a whole number from 1 to 10000",
         |s| number(s).filter(|n| (1..=10_000).contains(n));
 }

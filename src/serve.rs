@@ -3,13 +3,16 @@
 //! `axum::serve` has no header-read timeout and no cap on connections, so a
 //! client that opens sockets and sends half a header can hold them for as
 //! long as it likes, and enough of them exhaust the process's file handles
-//! and lock real people out. Here:
+//! and lock real people out. Here ([`Limits`]):
 //!
-//! - a connection must deliver a request's headers within
-//!   [`HEADER_TIMEOUT`] of opening, or of its previous request finishing
-//!   (hyper's header-read timeout also bounds an idle kept-alive connection);
-//! - at most `max_connections` are open at once; past that the loop stops
-//!   accepting (new ones wait in the kernel's backlog) until one closes;
+//! - a connection must deliver a request's headers within the header
+//!   timeout of opening, or of its previous request finishing (hyper's
+//!   header-read timeout also bounds an idle kept-alive connection);
+//! - one address (an IPv4 address, an IPv6 /64) holds at most
+//!   `per_address` connections; one more is closed as soon as it is
+//!   accepted, so a single client cannot take the others' places;
+//! - at most `total` are open at once; past that the loop stops accepting
+//!   (new ones wait in the kernel's backlog) until one closes;
 //! - a request's body must keep arriving ([`BODY_TIMEOUT`], `startup`).
 //!
 //! Upgraded connections (the tabs' WebSockets) leave hyper's hands at the
@@ -17,9 +20,17 @@
 //! [`connection_cap`]), so between the two the process never runs out of
 //! file handles.
 
-use std::{convert::Infallible, future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::{extract::ConnectInfo, Router};
+use bouncer_engine::{sync::lock, throttle::address_key};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -28,9 +39,6 @@ use hyper_util::{
 };
 use tokio::{net::TcpListener, sync::Semaphore};
 use tower::ServiceExt;
-
-/// How long a client has to send a request's headers.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a request's body may take between chunks before the request is
 /// answered 408.
@@ -61,22 +69,70 @@ pub fn connection_cap(wanted: usize) -> usize {
     wanted.min(room).max(1)
 }
 
-/// Serves `router` on `listener` with at most `max_connections` open, until
-/// `stop` completes; then stops accepting and lets open connections finish
-/// their requests (the caller bounds how long).
+/// The connection limits (see the module's documentation).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub total: usize,
+    pub per_address: usize,
+    pub header_timeout: Duration,
+}
+
+/// The connections each address holds open.
+#[derive(Debug, Default)]
+struct PerAddress(Mutex<HashMap<[u8; 16], usize>>);
+
+impl PerAddress {
+    /// Counts one more connection from `peer`, unless it already holds `cap`.
+    fn enter(self: &Arc<Self>, peer: SocketAddr, cap: usize) -> Option<AddressSlot> {
+        let key = address_key(&peer.ip().to_string());
+        let mut held = lock(&self.0);
+        let count = held.entry(key).or_default();
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            counts: Arc::clone(self),
+            key,
+        })
+    }
+}
+
+/// One connection's place in its address's count, given back on drop.
+struct AddressSlot {
+    counts: Arc<PerAddress>,
+    key: [u8; 16],
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut held = lock(&self.counts.0);
+        if let Some(count) = held.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Serves `router` on `listener` within `limits` until `stop` completes;
+/// then stops accepting and lets open connections finish their requests
+/// (the caller bounds how long).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    max_connections: usize,
+    limits: Limits,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let slots = Arc::new(Semaphore::new(max_connections));
+    let slots = Arc::new(Semaphore::new(limits.total));
+    let per_address = Arc::new(PerAddress::default());
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
+        .header_read_timeout(limits.header_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -100,6 +156,11 @@ pub async fn serve(
             },
             () = &mut stop => break,
         };
+        let Some(address_slot) = per_address.enter(peer, limits.per_address) else {
+            // Closed at once: this address holds its share already.
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let service = router
             .clone()
@@ -119,7 +180,7 @@ pub async fn serve(
         tokio::spawn(async move {
             // A client that goes away mid-request is no error of ours.
             let _ = connection.await;
-            drop(slot);
+            drop((slot, address_slot));
         });
     }
     drop(listener);

@@ -120,8 +120,8 @@ pub struct Application {
     engine: Engine,
     port: u16,
     public_origin: PublicOrigin,
-    /// HTTP connections open at once (see `serve`).
-    max_connections: usize,
+    /// The HTTP connection limits (see `serve`).
+    limits: crate::serve::Limits,
     /// Where the command line wakes this server (SQLite; see `wake`).
     wake_socket: Option<PathBuf>,
 }
@@ -153,6 +153,10 @@ impl Application {
             settings.public_origin = PublicOrigin::for_listen_addr(bound);
         }
         let public_origin = settings.public_origin.clone();
+        let (max_per_address, header_timeout) = (
+            settings.max_connections_per_address,
+            settings.header_timeout,
+        );
         let leptos_options = LeptosOptions::builder()
             .output_name("bouncer")
             .site_root(site_root().to_string_lossy().into_owned())
@@ -178,7 +182,11 @@ impl Application {
         Ok(Application {
             listener,
             router,
-            max_connections: engine.policy().tab_limits.total,
+            limits: crate::serve::Limits {
+                total: engine.policy().tab_limits.total,
+                per_address: max_per_address.min(engine.policy().tab_limits.total),
+                header_timeout,
+            },
             wake_socket: crate::wake::socket_path(&database_url),
             engine,
             port,
@@ -242,7 +250,7 @@ impl Application {
                 let _ = stopping_tx.send(true);
             }
         };
-        let serve = crate::serve::serve(self.listener, self.router, self.max_connections, signal);
+        let serve = crate::serve::serve(self.listener, self.router, self.limits, signal);
         let drain_limit = async move {
             if stopping.wait_for(|stopping| *stopping).await.is_ok() {
                 tokio::time::sleep(DRAIN_LIMIT).await;

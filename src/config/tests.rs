@@ -46,10 +46,12 @@ fn defaults_with_empty_sources() {
     assert_eq!(
         (
             s.max_connections,
+            s.max_connections_per_address,
+            s.header_timeout,
             s.max_tabs_per_session,
             s.max_tabs_per_user
         ),
-        (10_000, 20, 100)
+        (10_000, 1_000, secs(10), 20, 100)
     );
 }
 
@@ -63,7 +65,8 @@ fn every_setting_reads_both_sources_alike() {
         on_limit,refuse_new,Refuse_new|logout_everywhere,no,nope|idle_timeout,7d,5ms|\
         absolute_timeout,off,1h 30m|idle_warning,0,2weeks|auto_logout_message,Bye., |\
         retention,36h,23h|ip_privacy,truncate,none|reauth_window,3600,1.5h|\
-        max_connections,500,0|max_tabs_per_session,4,-1|max_tabs_per_user,12,10001";
+        max_connections,500,0|max_connections_per_address,50,1000001|header_timeout,30s,0|\
+        max_tabs_per_session,4,-1|max_tabs_per_user,12,10001";
     let cases: Vec<_> = cases
         .split('|')
         .map(|c| c.split(',').collect::<Vec<_>>())
