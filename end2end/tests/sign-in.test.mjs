@@ -63,3 +63,32 @@ test('alice signs in, sees the home page, and signs out', async () => {
   assert.equal(new URL(page.url()).pathname, '/login');
   await context.close();
 });
+
+// Issue 15, finding 4: `/login?next=/\t/evil.example/pwned` used to send the
+// browser to //evil.example/pwned after sign-in (a tab is dropped from URLs,
+// so `/\t/` reads as `//`). Signing in from such a link, with the page's
+// script or without it, stays on this site.
+for (const javaScriptEnabled of [true, false]) {
+  test(`a sign-in link whose next names another site stays here (script ${javaScriptEnabled ? 'on' : 'off'})`, async () => {
+    const context = await browser.newContext({ javaScriptEnabled });
+    const page = await context.newPage();
+    const offSite = [];
+    page.on('request', (request) => {
+      if (!request.url().startsWith(server.origin)) offSite.push(request.url());
+    });
+    for (const next of ['/\t/evil.example/pwned', '/\\evil.example/pwned', '//evil.example/pwned']) {
+      await page.goto(`${server.origin}/login?next=${encodeURIComponent(next)}`);
+      if (javaScriptEnabled) await waitForHydration(page);
+      await page.getByLabel('Username').fill('alice');
+      await page.getByLabel('Password').fill(server.passwords.alice);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL((url) => url.pathname !== '/login', { timeout: 5_000 });
+      const url = new URL(page.url());
+      assert.equal(url.origin, server.origin, `${JSON.stringify(next)} -> ${page.url()}`);
+      assert.equal(url.pathname, '/', JSON.stringify(next));
+      await context.clearCookies();
+    }
+    assert.deepEqual(offSite, [], 'no request left this site');
+    await context.close();
+  });
+}

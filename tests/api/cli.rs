@@ -2,12 +2,7 @@
 //! `user revoke` and `sessions list`, against the same database as a
 //! running server.
 
-use std::{
-    ffi::OsStr,
-    os::unix::ffi::OsStrExt,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{ffi::OsStr, os::unix::ffi::OsStrExt, process::Command};
 
 use bouncer_wire::{Permission, Reason, Role};
 use reqwest::StatusCode;
@@ -95,8 +90,11 @@ async fn migrate_and_user_add_create_a_user_who_can_sign_in() {
     assert_user_add_refused(&url, ["erin", "boss"], "long-enough-pw", None).await;
 }
 
+/// Issue 15, finding 10: on one node, the very next request after `bouncer
+/// user revoke` returns is refused (the command wakes the server beside it
+/// before it returns; see `wake`). Round 1 left a window of 176–319 ms.
 #[tokio::test]
-async fn user_revoke_from_another_process_reaches_the_running_server_within_a_second() {
+async fn user_revoke_from_another_process_is_refused_by_the_very_next_request() {
     let app = spawn_app().await;
     let (alice, [browser]) = app.signed_in_user("alice", None).await;
     assert_eq!(browser.me().await.status, StatusCode::OK);
@@ -114,18 +112,8 @@ async fn user_revoke_from_another_process_reaches_the_running_server_within_a_se
     let revoked = bouncer(&app.database_url, &["user", "revoke", "alice"], None).await;
     assert!(revoked.status.success(), "{}", text(&revoked.stderr));
     assert!(text(&revoked.stdout).contains("Ended 1 session"));
-    let started = Instant::now();
-    loop {
-        let me = browser.me().await;
-        if me.status == StatusCode::UNAUTHORIZED {
-            assert_eq!(me.reason(), Some(Reason::AdminRevoked));
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "the server still accepts the revoked session"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let me = browser.me().await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(me.reason(), Some(Reason::AdminRevoked));
     assert_eq!(app.live_sessions(&alice).await, 0);
 }

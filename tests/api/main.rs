@@ -7,6 +7,7 @@
 //! - `reauth` — re-authentication before ending one's other sessions.
 //! - `admin` — the admin API, its permissions and the audit log.
 //! - `socket` — `GET /api/ws`: who connects, what each tab is told.
+//! - `front_door` — the attacks on round 1's front door (issue 15), replayed.
 //! - `security` — the properties `docs/SECURITY.md` lists.
 //! - `privacy` — `BOUNCER_IP_PRIVACY`.
 //! - `shutdown` — a stopping node.
@@ -18,6 +19,7 @@ mod helpers;
 mod admin;
 mod auth;
 mod cli;
+mod front_door;
 mod multinode;
 mod own_sessions;
 mod privacy;

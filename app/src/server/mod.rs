@@ -88,6 +88,11 @@ impl leptos::server_fn::error::FromServerFnError for Refusal {
                 "The server could not be reached. Check your connection and try again.",
             ),
             E::Args(why) | E::MissingArg(why) | E::Deserialization(why) => {
+                // On the server this is a request the function could not
+                // read: the API's 400, not the framework's 500.
+                #[cfg(feature = "ssr")]
+                return edge::refuse(axum::http::StatusCode::BAD_REQUEST, "bad_request", &why);
+                #[cfg(not(feature = "ssr"))]
                 Refusal::new("bad_request", why)
             }
             _ => Refusal::new(

@@ -2,7 +2,7 @@
 //! per endpoint, are in `endpoints`; here are the clients and the raw
 //! requests that tests about headers, pages or malformed input make.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use bouncer_wire::{Me, Role};
 use reqwest::{
@@ -42,9 +42,16 @@ impl Browser {
     /// A new browser on the server at `address`: its own cookie jar,
     /// Chrome's user agent.
     pub fn new(address: &str) -> Browser {
+        Browser::from_ip(address, None)
+    }
+
+    /// A new browser whose connections come from `local` (any of
+    /// 127.0.0.0/8 on Linux): another address as the server sees it.
+    pub fn from_ip(address: &str, local: Option<IpAddr>) -> Browser {
         let jar = Arc::new(Jar::default());
         Browser {
             client: reqwest::Client::builder()
+                .local_address(local)
                 .cookie_provider(jar.clone())
                 .redirect(redirect::Policy::none())
                 .user_agent(CHROME_ON_LINUX)
@@ -124,6 +131,11 @@ impl TestApp {
     /// A new browser: its own cookie jar.
     pub fn browser(&self) -> Browser {
         Browser::new(&self.address)
+    }
+
+    /// A new browser connecting from `127.0.0.<n>`: one of many addresses.
+    pub fn browser_from(&self, n: u8) -> Browser {
+        Browser::from_ip(&self.address, Some(IpAddr::from([127, 0, 0, n])))
     }
 
     /// A client that sends exactly this `Cookie` header: [`Browser::holding`].

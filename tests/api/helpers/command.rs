@@ -9,8 +9,20 @@ use tokio::{io::AsyncWriteExt, process::Command};
 /// as its input (none when `None`); waits for it without blocking the
 /// server running in this process.
 pub async fn bouncer(database_url: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    bouncer_with(database_url, &[], args, stdin).await
+}
+
+/// [`bouncer`] with these variables set too: the settings the server under
+/// test was given, which a deployment gives the command line alike.
+pub async fn bouncer_with(
+    database_url: &str,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bouncer"))
         .args(args)
+        .envs(env.iter().copied())
         .env("BOUNCER_DATABASE_URL", database_url)
         .env("RUST_LOG", "error")
         .stdin(Stdio::piped())

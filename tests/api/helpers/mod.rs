@@ -29,7 +29,7 @@ pub use self::{
         PostgresDatabase, TestApp, TestUser,
     },
     browser::{send, Browser},
-    command::{bouncer, text},
+    command::{bouncer, bouncer_with, text},
     cookies::{
         attribute, attributes, cookie_header_from, cookie_value, session_cookie, session_set_cookie,
     },
