@@ -9,8 +9,10 @@
 //!
 //! First the flood comes from many loopback addresses with distinct
 //! usernames (half of them real users, half unknown: both cost a hash), so
-//! the throttle (5 failures per username and address, 50 per address, per
-//! 15 minutes) lets every one through to argon2. Then two waves come from a
+//! the throttle's counts (5 failures per username and address, 50 per
+//! address, per 15 minutes) let them through; its in-flight cap (8 per
+//! address) and the password queue (16 waiting per hash at once, then 503)
+//! decide how many wait for argon2. Then two waves come from a
 //! single address, to show what the throttle does to them. Last, the same
 //! flood hits a node whose allocator (glibc) returns every large block as
 //! soon as it is freed, to show that what the process keeps does not depend
@@ -78,6 +80,8 @@ struct Answers {
     refused: usize,
     /// 429 `too_many_attempts`: the throttle answered before any hashing.
     throttled: usize,
+    /// 503 `unavailable`: the password queue was full (`hash_queue`).
+    busy: usize,
     /// 200: a wrong password accepted. Must never happen.
     accepted: usize,
     /// Any other status, or no answer.
@@ -88,7 +92,7 @@ struct Answers {
 
 impl Answers {
     fn total(&self) -> usize {
-        self.refused + self.throttled + self.accepted + self.failed
+        self.refused + self.throttled + self.busy + self.accepted + self.failed
     }
 
     fn throttled_share(&self) -> f64 {
@@ -183,7 +187,8 @@ pub async fn run(
         format!(
             "RSS {:.1} MB before, peak {:.1} MB (+{:.1} MB; ceiling {:.1} MB with a bound of {} \
              hashes at once), {:.1} MB after; with a fixed mmap threshold: peak +{:.1} MB; \
-             {:.0} logins/s; {} refused (401), {} throttled (429: {:.1} %), {} failed",
+             {:.0} logins/s; {} refused (401), {} throttled (429: {:.1} %), {} turned away (503), \
+             {} failed",
             mb(spread.before),
             mb(spread.peak),
             mb(spread.growth()),
@@ -195,6 +200,7 @@ pub async fn run(
             answers.refused,
             answers.throttled,
             answers.throttled_share() * 100.0,
+            answers.busy,
             answers.failed
         ),
         Some(spread.peak <= ceiling && accepted == 0 && answers.failed == 0),
@@ -209,11 +215,11 @@ pub async fn run(
          Before the flood the node has served one real login.\n\n\
          | | |\n| --- | --- |\n\
          | flood | {} logins with wrong passwords at once (half real users, half unknown names), \
-         from {} loopback addresses, so the throttle lets each through to argon2 |\n\
+         from {} loopback addresses, within the throttle's counts |\n\
          | RSS | {:.1} MB before, peak {:.1} MB (+{:.1} MB, sampled every 20 ms), {:.1} MB two \
          seconds after; ceiling {:.1} MB |\n\
-         | answers | {} refused (401), {} throttled (429), {} failed, in {:.1} s: {:.0} \
-         logins/s; latency {} |\n\
+         | answers | {} refused (401), {} throttled (429), {} turned away (503), {} failed, in \
+         {:.1} s: {:.0} logins/s; latency {} |\n\
          | the same flood, `MALLOC_MMAP_THRESHOLD_=131072` | RSS {:.1} MB before, peak {:.1} MB \
          (+{:.1} MB), {:.1} MB after |\n\
          | one address, {} at once | {} refused, {} throttled ({:.0} % 429) |\n\
@@ -225,10 +231,12 @@ pub async fn run(
          threshold to that size, so later ones came from the heap of whichever thread hashed \
          and stayed resident (at `a58e83d` this flood peaked at +558.6 MB). The second flood, \
          with the threshold fixed, shows the allocator's setting no longer matters.\n\n\
-         The throttle counts a failure when its hash is done, so logins that arrive together \
-         from one address all pass its check before the first failure is recorded: the first \
-         wave from one address reaches argon2 almost entirely, and only later attempts are \
-         refused with 429 before any hashing.",
+         The password queue holds 16 logins per hash at once and turns the rest away at \
+         once with 503 and `Retry-After` (`engine/src/hash_queue.rs`), and the throttle counts \
+         a guess when it starts, with at most 8 in flight per address: so most of the flood \
+         is answered at once, and only the queue's share waits for argon2. From one address, \
+         the first wave gets its 5 guesses per account and the in-flight share; the rest are \
+         429 before any hashing.",
         bound as f64 * 19.0,
         scale.logins,
         scale.logins as f64 * 19.0 / 1024.0,
@@ -242,6 +250,7 @@ pub async fn run(
         mb(ceiling),
         answers.refused,
         answers.throttled,
+        answers.busy,
         answers.failed,
         answers.took.as_secs_f64(),
         rate,
@@ -338,6 +347,7 @@ async fn flood(node: &Node, logins: &[(String, Ipv4Addr)]) -> anyhow::Result<Ans
         match status {
             Ok(401) => tally.refused += 1,
             Ok(429) => tally.throttled += 1,
+            Ok(503) => tally.busy += 1,
             Ok(200) => tally.accepted += 1,
             _ => tally.failed += 1,
         }

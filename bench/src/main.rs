@@ -11,7 +11,7 @@
 //!
 //! - this file: the arguments, the dispatch, and the original benchmarks
 //!   (push, end-user, throughput, two-nodes, wasm);
-//! - `chaos/`, `soak.rs`, `login_flood.rs`: one benchmark each;
+//! - `chaos/`, `soak.rs`, `login_flood.rs`, `hostile.rs`: one benchmark each;
 //! - `node.rs` (server processes), `postgres.rs` (a database per benchmark),
 //!   `seed.rs` (users and sessions), `tabs.rs` (tabs that listen once),
 //!   `watcher.rs` (tabs that reconnect and resync like the browser),
@@ -19,6 +19,7 @@
 //! - `stats.rs` and `report.rs`: percentiles, charts and BENCHMARKS.md.
 
 mod chaos;
+mod hostile;
 mod login_flood;
 mod memory;
 mod node;
@@ -61,7 +62,7 @@ struct Args {
     #[arg(long)]
     smoke: bool,
     /// Run only these benchmarks (`push`, `end-user`, `throughput`,
-    /// `two-nodes`, `wasm`, `chaos`, `soak`, `login-flood`); the report keeps
+    /// `two-nodes`, `wasm`, `chaos`, `soak`, `login-flood`, `hostile`); the report keeps
     /// the others' figures from earlier runs.
     #[arg(long)]
     only: Vec<String>,
@@ -201,6 +202,11 @@ async fn main() -> anyhow::Result<()> {
         )
         .await
         .context("the login flood")?;
+    }
+    if wanted("hostile") {
+        hostile::run(&args.server, &hostile::Scale::of(args.smoke), &mut report)
+            .await
+            .context("the hostile flood")?;
     }
     report.write(&args.out, !args.only.is_empty())?;
     println!("Wrote {}", args.out.display());
