@@ -10,12 +10,16 @@
 //! - [`pages`] — the page guard (redirects to `/login` with the reason).
 //! - [`cli`] — the `bouncer` subcommands.
 //! - [`demo`] — the `--demo` accounts.
-//! - [`telemetry`] — logging.
+//! - [`telemetry`] — logging, as text or JSON.
+//! - [`health`] — `GET /healthz` and `GET /readyz`.
+//! - [`exporter`] — the Prometheus metrics on their own listener.
 
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod exporter;
+pub mod health;
 pub mod pages;
 pub mod startup;
 pub mod telemetry;

@@ -26,16 +26,19 @@ use bouncer_engine::{
     policy::Policy,
     Engine,
 };
-use bouncer_web::{Edge, SessionLayer};
+use bouncer_web::{Edge, RequestIdLayer, SessionLayer};
 use bouncer_wire::CLOSE_SHUTTING_DOWN;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::{net::TcpListener, sync::watch};
+use tokio_util::sync::CancellationToken;
 use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer};
 
 use crate::{
     api,
     config::{PublicOrigin, Settings},
+    exporter::Exporter,
+    health::{self, Readiness},
     pages,
 };
 
@@ -118,6 +121,12 @@ pub struct Application {
     engine: Engine,
     port: u16,
     public_origin: PublicOrigin,
+    /// What `/readyz` answers; turned to draining first when stopping.
+    readiness: Readiness,
+    /// How long to stay up, draining, before closing (`BOUNCER_SHUTDOWN_DELAY`).
+    shutdown_delay: Duration,
+    /// The metrics listener, when `BOUNCER_METRICS_ADDR` is set.
+    exporter: Option<Exporter>,
 }
 
 impl Application {
@@ -156,24 +165,34 @@ impl Application {
                     .context("Failed to read the bound address")?,
             )
             .build();
-        let edge = Arc::new(Edge::new(
+        let edge = Edge::new(
             engine.clone(),
             settings.public_origin.clone(),
             api::PASSIVE_PATHS,
-        ));
+        )
+        .trusting(settings.proxies());
+        let exporter = match settings.metrics_addr {
+            Some(addr) => Some(Exporter::bind(addr, engine.clone()).await?),
+            None => None,
+        };
+        let readiness = Readiness::new(engine.clone());
+        let shutdown_delay = settings.shutdown_delay;
         let state = AppState {
             engine: engine.clone(),
             settings: Arc::new(settings),
             leptos_options: Arc::new(leptos_options),
-            edge,
+            edge: Arc::new(edge),
         };
-        let router = router(state);
+        let router = router(state, readiness.clone());
         Ok(Application {
             listener,
             router,
             engine,
             port,
             public_origin,
+            readiness,
+            shutdown_delay,
+            exporter,
         })
     }
 
@@ -190,13 +209,21 @@ impl Application {
         &self.engine
     }
 
-    /// Serves until Ctrl-C or SIGTERM.
+    /// The metrics listener's address, when metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.exporter.as_ref()?.local_addr().ok()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM; a second one skips the shutdown delay.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(shutdown_signal()).await
+        self.run(shutdown_signal(), shutdown_signal()).await
     }
 
     /// Serves until `stop` completes, then shuts down gracefully:
     ///
+    /// 0. `/readyz` answers 503 (`draining`) while the node serves on for
+    ///    the shutdown delay, so the balancers' health checks take it out
+    ///    of their pools before anything closes;
     /// 1. stops accepting connections and closes every tab's socket with
     ///    [`CLOSE_SHUTTING_DOWN`], so browsers reconnect at once — behind a
     ///    balancer, to a live node — and resync;
@@ -210,12 +237,39 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.run(stop, std::future::pending()).await
+    }
+
+    /// [`Application::run_until`], where `hurry` completing during the
+    /// shutdown delay ends the delay.
+    async fn run(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+        hurry: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let workers = self.engine.start_workers();
+        let metrics_stop = CancellationToken::new();
+        let metrics = self
+            .exporter
+            .map(|exporter| tokio::spawn(exporter.serve(metrics_stop.clone())));
         let (stopping_tx, mut stopping) = watch::channel(false);
         let signal = {
             let engine = self.engine.clone();
+            let readiness = self.readiness.clone();
+            let delay = self.shutdown_delay;
             async move {
                 stop.await;
+                readiness.drain();
+                if !delay.is_zero() {
+                    tracing::info!(
+                        ?delay,
+                        "Shutting down: /readyz answers 503; serving on meanwhile"
+                    );
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = hurry => {}
+                    }
+                }
                 let tabs = engine.tabs();
                 tracing::info!(
                     tabs = tabs.count(),
@@ -254,6 +308,10 @@ impl Application {
             );
         }
         workers.stop().await;
+        metrics_stop.cancel();
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         served
     }
 }
@@ -290,9 +348,10 @@ async fn shutdown_signal() {
 }
 
 /// The whole router: API and pages behind the session layer (origin check
-/// and session check) and, for pages, the page guard; static files beside
-/// them, unchecked.
-fn router(state: AppState) -> Router {
+/// and session check) and, for pages, the page guard; static files and the
+/// health checks beside them, unchecked; a request id around everything.
+fn router(state: AppState, readiness: Readiness) -> Router {
+    let request_ids = RequestIdLayer::new(state.edge.proxies.clone());
     let engine = state.engine.clone();
     let edge = Arc::clone(&state.edge);
     let routes = generate_route_list(App);
@@ -332,5 +391,9 @@ fn router(state: AppState) -> Router {
         )
         .merge(bouncer_web::script::routes());
 
-    dynamic.merge(assets).layer(TraceLayer::new_for_http())
+    dynamic
+        .merge(assets)
+        .merge(health::routes(readiness))
+        .layer(TraceLayer::new_for_http())
+        .layer(request_ids)
 }

@@ -64,9 +64,10 @@ impl Credentials {
         password: &Password,
         ip: &str,
     ) -> Result<UserRecord, CredentialsError> {
-        self.throttle
-            .check(username, ip, self.clock.now())
-            .map_err(CredentialsError::TooManyAttempts)?;
+        if let Err(wait) = self.throttle.check(username, ip, self.clock.now()) {
+            metrics::counter!(crate::measures::THROTTLED).increment(1);
+            return Err(CredentialsError::TooManyAttempts(wait));
+        }
         let user = self.users.find_by_username(username).await?;
         let hash = user.as_ref().map(|u| u.password_hash.as_str());
         // Without a user, a dummy hash is verified: the same cost.

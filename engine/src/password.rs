@@ -22,6 +22,8 @@ use std::sync::Mutex;
 
 use tokio::sync::{OnceCell, Semaphore};
 
+use crate::measures::Waiting;
+
 /// The smallest password length accepted for new passwords.
 pub const MIN_PASSWORD_LEN: usize = 8;
 /// The largest; longer input is refused before it reaches argon2.
@@ -86,6 +88,10 @@ pub struct PasswordHasher {
     /// Argon2 work areas not in use; one is taken per running verification,
     /// so there are never more than permits.
     work_areas: Arc<Mutex<Vec<Vec<Block>>>>,
+    /// Hashes waiting for a permit (the metrics' queue depth).
+    waiting: Waiting,
+    /// The number of permits, to tell how many are in use.
+    limit: usize,
 }
 
 fn argon2() -> Argon2<'static> {
@@ -101,16 +107,33 @@ impl PasswordHasher {
             permits: Arc::new(Semaphore::new(limit.max(1))),
             dummy: Arc::new(OnceCell::new()),
             work_areas: Arc::default(),
+            waiting: Waiting::default(),
+            limit: limit.max(1),
         }
+    }
+
+    /// Hashes waiting for a permit now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.count()
+    }
+
+    /// Hashes running now.
+    pub fn running(&self) -> usize {
+        self.limit.saturating_sub(self.permits.available_permits())
+    }
+
+    /// A permit to hash, counted as waiting until it comes.
+    async fn permit(&self) -> anyhow::Result<tokio::sync::SemaphorePermit<'_>> {
+        let _waiting = self.waiting.enter();
+        self.permits
+            .acquire()
+            .await
+            .context("Failed to acquire a hashing permit")
     }
 
     /// Hashes a new password into a PHC string.
     pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("Failed to acquire a hashing permit")?;
+        let _permit = self.permit().await?;
         let password = password.clone();
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
@@ -130,11 +153,7 @@ impl PasswordHasher {
             Some(hash) => (hash.to_owned(), true),
             None => (self.dummy_hash().await?, false),
         };
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("Failed to acquire a hashing permit")?;
+        let _permit = self.permit().await?;
         let password = password.clone();
         let work_areas = Arc::clone(&self.work_areas);
         let matches = tokio::task::spawn_blocking(move || {

@@ -67,6 +67,7 @@ impl Node {
             .env("BOUNCER_ADDR", format!("127.0.0.1:{port}"))
             .env("BOUNCER_PUBLIC_ORIGIN", ORIGIN)
             .env("RUST_LOG", "error")
+            .env("BOUNCER_SHUTDOWN_DELAY", "0")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .spawn()
