@@ -36,14 +36,17 @@ use tokio::{sync::Mutex, time::Instant};
 /// How long the engine's findings are reused.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
 
+/// The engine's findings and when they were made.
+type Findings = Option<(Instant, Vec<Finding>)>;
+
 /// The readiness state. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Readiness {
     engine: Engine,
     /// Set once the node begins to stop; never cleared.
     draining: Arc<AtomicBool>,
-    /// The engine's last findings and when they were made.
-    last: Arc<Mutex<Option<(Instant, Vec<Finding>)>>>,
+    /// The engine's last findings, reused for [`FRESH_FOR`].
+    last: Arc<Mutex<Findings>>,
 }
 
 impl Readiness {

@@ -391,9 +391,11 @@ fn router(state: AppState, readiness: Readiness) -> Router {
         )
         .merge(bouncer_web::script::routes());
 
+    // The health checks are outside the trace layer too: a draining node's
+    // 503 to every probe is its answer, not a failure to log.
     dynamic
         .merge(assets)
-        .merge(health::routes(readiness))
         .layer(TraceLayer::new_for_http())
+        .merge(health::routes(readiness))
         .layer(request_ids)
 }

@@ -179,7 +179,11 @@ impl Changes {
                 metrics::counter!(measures::SESSIONS_ENDED, "reason" => reason.as_str())
                     .increment(*count as u64);
             }
-            tracing::info!(first_seq, last_seq, ended, ?reasons, "Sessions ended");
+            let reasons: Vec<String> = reasons
+                .iter()
+                .map(|(reason, count)| format!("{reason}:{count}"))
+                .collect();
+            tracing::info!(first_seq, last_seq, ended, reasons = %reasons.join(","), "Sessions ended");
         } else {
             tracing::debug!(first_seq, last_seq, "Events recorded");
         }

@@ -139,9 +139,9 @@ impl Login {
     /// replaces nobody). A browser signed in as someone else is signed out of
     /// that session first.
     ///
-    /// Runs in a `login` span naming the session it opened; each outcome is
-    /// counted (`measures::LOGINS`).
-    #[tracing::instrument(name = "login", skip_all, fields(session = tracing::field::Empty))]
+    /// Runs in a `sign_in` span naming the session it opened; each outcome
+    /// is counted (`measures::LOGINS`).
+    #[tracing::instrument(name = "sign_in", skip_all, fields(session = tracing::field::Empty))]
     pub async fn sign_in(
         &self,
         request: SignIn<'_>,

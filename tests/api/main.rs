@@ -12,15 +12,23 @@
 //! - `shutdown` — a stopping node.
 //! - `cli` — the `bouncer` binary.
 //! - `multinode` — several `bouncer` processes on one PostgreSQL database.
+//! - `proxies` — trusted proxies' forwarding headers, request ids.
+//! - `health` — `/healthz`, `/readyz`, and draining first when stopping.
+//! - `metrics` — the Prometheus metrics of a `bouncer` process.
+//! - `balancer` — two nodes on PostgreSQL behind a real nginx.
 
 mod helpers;
 
 mod admin;
 mod auth;
+mod balancer;
 mod cli;
+mod health;
+mod metrics;
 mod multinode;
 mod own_sessions;
 mod privacy;
+mod proxies;
 mod reauth;
 mod security;
 mod sessions;

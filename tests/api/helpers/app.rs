@@ -239,6 +239,18 @@ impl TestApp {
             .await
     }
 
+    /// Forgets the newest migration was applied, as in a database set up
+    /// by an older build.
+    pub async fn forget_last_migration(&self) {
+        sqlx::query(
+            "DELETE FROM _sqlx_migrations \
+             WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+        )
+        .execute(&self.pool)
+        .await
+        .expect("forgotten");
+    }
+
     /// How many rows the event log holds.
     pub async fn log_rows(&self) -> i64 {
         self.count("SELECT COUNT(*) FROM events").await

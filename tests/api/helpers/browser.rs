@@ -2,7 +2,7 @@
 //! per endpoint, are in `endpoints`; here are the clients and the raw
 //! requests that tests about headers, pages or malformed input make.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use bouncer_wire::{Me, Role};
 use reqwest::{
@@ -29,6 +29,8 @@ pub struct Browser {
     address: String,
     /// Where its `Cookie` header comes from.
     cookies: Cookies,
+    /// Headers sent with every request besides (a forged `X-Forwarded-For`).
+    extra: header::HeaderMap,
 }
 
 /// A browser's cookies: its jar, or the one header a script holds.
@@ -42,6 +44,17 @@ impl Browser {
     /// A new browser on the server at `address`: its own cookie jar,
     /// Chrome's user agent.
     pub fn new(address: &str) -> Browser {
+        Browser::connecting_from(address, None)
+    }
+
+    /// [`Browser::new`] on a machine of its own: its connections come from
+    /// `local` (any loopback address, `127.0.0.2`…), as another client's
+    /// would through a balancer.
+    pub fn new_from(address: &str, local: IpAddr) -> Browser {
+        Browser::connecting_from(address, Some(local))
+    }
+
+    fn connecting_from(address: &str, local: Option<IpAddr>) -> Browser {
         let jar = Arc::new(Jar::default());
         Browser {
             client: reqwest::Client::builder()
@@ -49,11 +62,20 @@ impl Browser {
                 .redirect(redirect::Policy::none())
                 .user_agent(CHROME_ON_LINUX)
                 .timeout(Duration::from_secs(30))
+                .local_address(local)
                 .build()
                 .expect("a client"),
             address: address.to_owned(),
             cookies: Cookies::Jar(jar),
+            extra: header::HeaderMap::new(),
         }
+    }
+
+    /// The same browser, sending `name: value` with every request too.
+    pub fn sending(mut self, name: &'static str, value: &str) -> Browser {
+        self.extra
+            .append(name, value.parse().expect("a header value"));
+        self
     }
 
     /// A client of the server at `address` that sends exactly this
@@ -73,6 +95,7 @@ impl Browser {
                 .expect("a client"),
             address: address.to_owned(),
             cookies: Cookies::Held(cookie.to_owned()),
+            extra: header::HeaderMap::new(),
         }
     }
 
@@ -107,6 +130,7 @@ impl Browser {
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.client
             .request(method, format!("{}{path}", self.address))
+            .headers(self.extra.clone())
     }
 
     /// `GET path`, raw (pages, headers).

@@ -13,6 +13,9 @@
 //! - `cookies` — `Set-Cookie` taken apart.
 //! - `tab` — `Tab`: a tab's WebSocket, reading `ServerMessage`s.
 //! - `command` — the `bouncer` binary as another process.
+//! - `node` — `Node`: `bouncer serve` as a process of its own.
+//! - `nginx` — `Nginx`: Debian's nginx in front of nodes.
+//! - `scrape` — a node's Prometheus metrics, read.
 
 mod answer;
 mod app;
@@ -20,6 +23,9 @@ mod browser;
 mod command;
 mod cookies;
 mod endpoints;
+mod nginx;
+mod node;
+mod scrape;
 mod tab;
 
 pub use self::{
@@ -33,5 +39,8 @@ pub use self::{
     cookies::{
         attribute, attributes, cookie_header_from, cookie_value, session_cookie, session_set_cookie,
     },
+    nginx::{Nginx, LOCATION as NGINX_LOCATION},
+    node::{free_port, Node, ORIGIN},
+    scrape::Metrics,
     tab::{upgrade_refusal, upgrade_status, Tab, WAIT},
 };
