@@ -63,6 +63,25 @@ pub const POOL_CONNECTIONS: &str = "bouncer_db_pool_connections";
 /// The most connections the pool opens (gauge).
 pub const POOL_MAX: &str = "bouncer_db_pool_max_connections";
 
+/// Every metric above, for the checks that the dashboard and the guide name
+/// only these.
+pub const ALL: &[&str] = &[
+    TABS_CONNECTED,
+    LIVE_SESSIONS,
+    SESSIONS_ENDED,
+    PUSH_LATENCY,
+    TAILER_LAG,
+    TAILER_LAST_READ,
+    LISTENER_UP,
+    LISTENER_RECONNECTS,
+    LOGINS,
+    THROTTLED,
+    HASH_QUEUE,
+    HASHES_RUNNING,
+    POOL_CONNECTIONS,
+    POOL_MAX,
+];
+
 /// The hook for webhook deliveries (issue 19): the deliverer sets this gauge
 /// to the number of deliveries waiting (`metrics::gauge!(WEBHOOK_BACKLOG)`)
 /// and describes it in [`describe`]. Nothing else sets it, and the dashboard

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use bouncer_engine::measures;
 use bouncer_wire::{Reason, ServerMessage, CLOSE_SESSION_ENDED};
 use reqwest::StatusCode;
 
@@ -133,5 +134,47 @@ async fn the_figures_move_with_logins_tabs_and_endings() {
         within_ten - before.value("bouncer_push_latency_seconds_bucket", "le=\"10\""),
         1.0
     );
+    // Every family served is one of the engine's.
+    let served = families(&after.text);
+    assert!(
+        served
+            .iter()
+            .all(|family| measures::ALL.contains(&family.as_str())),
+        "{served:?}"
+    );
     drop(node);
+}
+
+/// The metric families a text names: `bouncer_…` words, a histogram's
+/// `_bucket`, `_sum` and `_count` series taken as their family.
+fn families(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("bouncer_") && word.len() > "bouncer_".len())
+        .map(|word| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| word.strip_suffix(suffix))
+                .filter(|family| measures::ALL.contains(family))
+                .unwrap_or(word)
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_dashboard_and_the_guide_show_every_metric_and_no_other() {
+    let all: std::collections::BTreeSet<String> = measures::ALL
+        .iter()
+        .map(|name| (*name).to_owned())
+        .collect();
+    let dashboard = include_str!("../../docs/grafana-dashboard.json");
+    let guide = include_str!("../../docs/DEPLOYMENT.md");
+    let metrics = &guide[guide.find("### Metrics").expect("a Metrics section")..];
+    let metrics = &metrics[..metrics.find("### Logs").expect("then Logs")];
+    for (what, text) in [
+        ("docs/grafana-dashboard.json", dashboard),
+        ("the guide's Metrics", metrics),
+    ] {
+        assert_eq!(families(text), all, "{what}");
+    }
 }
