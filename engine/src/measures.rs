@@ -12,7 +12,7 @@
 
 use std::{
     sync::{
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
     },
     time::Duration,
@@ -214,33 +214,6 @@ impl LastRead {
     }
 }
 
-/// Password hashes waiting for a permit, counted by the hasher.
-#[derive(Debug, Clone, Default)]
-pub struct Waiting(Arc<AtomicUsize>);
-
-impl Waiting {
-    /// Counts one waiter until the guard drops (the permit came, or the
-    /// wait was abandoned).
-    pub fn enter(&self) -> WaitingGuard<'_> {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        WaitingGuard(&self.0)
-    }
-
-    pub fn count(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// See [`Waiting::enter`].
-#[derive(Debug)]
-pub struct WaitingGuard<'a>(&'a AtomicUsize);
-
-impl Drop for WaitingGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// The levels read at each scrape.
 #[derive(Debug, Clone)]
 pub struct Gauges {
@@ -275,18 +248,6 @@ impl Gauges {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_waiter_counts_until_its_guard_drops() {
-        let waiting = Waiting::default();
-        let first = waiting.enter();
-        let second = waiting.enter();
-        assert_eq!(waiting.count(), 2);
-        drop(first);
-        assert_eq!(waiting.count(), 1);
-        drop(second);
-        assert_eq!(waiting.count(), 0);
-    }
 
     #[tokio::test(start_paused = true)]
     async fn the_last_read_ages_until_the_next() {

@@ -11,7 +11,10 @@
 //! process hundreds of MB larger (BENCHMARKS.md, login flood). Reused, the
 //! memory is at most `limit` areas, whatever the flood.
 
-use std::sync::Arc;
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc,
+};
 
 use anyhow::Context;
 use argon2::{
@@ -21,8 +24,6 @@ use argon2::{
 use std::sync::Mutex;
 
 use tokio::sync::{OnceCell, Semaphore};
-
-use crate::measures::Waiting;
 
 /// The smallest password length accepted for new passwords.
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -74,6 +75,33 @@ pub fn check_strength(password: &Password) -> Result<(), WeakPassword> {
         Err(WeakPassword::TooLong)
     } else {
         Ok(())
+    }
+}
+
+/// Password hashes waiting for a permit, counted by the hasher.
+#[derive(Debug, Clone, Default)]
+struct Waiting(Arc<AtomicUsize>);
+
+impl Waiting {
+    /// Counts one waiter until the guard drops (the permit came, or the
+    /// wait was abandoned).
+    fn enter(&self) -> WaitingGuard<'_> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        WaitingGuard(&self.0)
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// See [`Waiting::enter`].
+#[derive(Debug)]
+struct WaitingGuard<'a>(&'a AtomicUsize);
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -224,6 +252,18 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_waiter_counts_until_its_guard_drops() {
+        let waiting = Waiting::default();
+        let first = waiting.enter();
+        let second = waiting.enter();
+        assert_eq!(waiting.count(), 2);
+        drop(first);
+        assert_eq!(waiting.count(), 1);
+        drop(second);
+        assert_eq!(waiting.count(), 0);
+    }
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {

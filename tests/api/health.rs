@@ -60,12 +60,8 @@ async fn a_database_behind_this_build_s_migrations_is_not_ready() {
 async fn a_stopping_node_is_not_ready_first_and_serves_on_for_the_delay() {
     let mut app = spawn_app_with(|s| s.shutdown_delay = DELAY).await;
     let alice = app.add_user("alice", Role::User, Some(0)).await;
-    let (_, cookie) = app.signed_in(&alice).await;
-    let mut tab = app
-        .connect(Some(&cookie), Some(&app.address))
-        .await
-        .expect("the tab connects");
-    tab.hello(Duration::from_secs(2)).await;
+    let (browser, _) = app.signed_in(&alice).await;
+    let (mut tab, _) = browser.open_tab().await;
     ready(&app).await;
 
     let stopped_at = Instant::now();

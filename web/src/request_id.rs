@@ -151,22 +151,20 @@ impl RequestIdLayer {
     }
 }
 
+/// [`RequestIdLayer`] around the service `S`.
+#[derive(Debug, Clone)]
+pub struct RequestIdService<S> {
+    layer: RequestIdLayer,
+    inner: S,
+}
+
 impl<S> Layer<S> for RequestIdLayer {
     type Service = RequestIdService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequestIdService {
-            inner,
-            ids: Arc::clone(&self.ids),
-        }
+        let layer = self.clone();
+        RequestIdService { layer, inner }
     }
-}
-
-/// The layer's service around `S`.
-#[derive(Debug, Clone)]
-pub struct RequestIdService<S> {
-    inner: S,
-    ids: Arc<Ids>,
 }
 
 impl<S> Service<Request> for RequestIdService<S>
@@ -182,7 +180,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let id = self.ids.for_request(&request);
+        let id = self.layer.ids.for_request(&request);
         let span = tracing::info_span!("request", id = %id);
         // What the inner service does before its future (a refusal made in
         // `call`) already runs with the id.
