@@ -16,6 +16,7 @@
 //! - `health` — `/healthz`, `/readyz`, and draining first when stopping.
 //! - `metrics` — the Prometheus metrics of a `bouncer` process.
 //! - `balancer` — two nodes on PostgreSQL behind a real nginx.
+//! - `logs` — JSON logs: request ids, one ending across two nodes.
 
 mod helpers;
 
@@ -24,6 +25,7 @@ mod auth;
 mod balancer;
 mod cli;
 mod health;
+mod logs;
 mod metrics;
 mod multinode;
 mod own_sessions;

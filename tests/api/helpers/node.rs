@@ -5,6 +5,7 @@
 
 use std::{
     net::TcpListener,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -31,20 +32,38 @@ pub struct Node {
     pub port: u16,
     database_url: String,
     env: Vec<(String, String)>,
+    /// Where its standard error goes, if not to the test's.
+    log: Option<PathBuf>,
 }
 
 impl Node {
     /// Starts a node on a free port with these extra variables and waits
     /// until it answers.
     pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Node {
-        let env = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Node::start_on(database_url, free_port(), env).await
+        Node::start_on(database_url, free_port(), owned(env), None).await
     }
 
-    async fn start_on(database_url: &str, port: u16, env: Vec<(String, String)>) -> Node {
+    /// [`Node::start`] with its standard error (its logs) written to `log`.
+    pub async fn start_logging(database_url: &str, env: &[(&str, &str)], log: &Path) -> Node {
+        Node::start_on(database_url, free_port(), owned(env), Some(log.to_owned())).await
+    }
+
+    async fn start_on(
+        database_url: &str,
+        port: u16,
+        env: Vec<(String, String)>,
+        log: Option<PathBuf>,
+    ) -> Node {
+        let stderr = match &log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("the log file"),
+            ),
+            None => Stdio::inherit(),
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_bouncer"))
             .arg("serve")
             .env("BOUNCER_DATABASE_URL", database_url)
@@ -54,6 +73,7 @@ impl Node {
             .env("BOUNCER_SHUTDOWN_DELAY", "0")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("the node starts");
         let node = Node {
@@ -61,6 +81,7 @@ impl Node {
             port,
             database_url: database_url.to_owned(),
             env,
+            log,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while reqwest::get(format!("{}/healthz", node.address()))
@@ -141,8 +162,14 @@ impl Node {
     pub async fn restart(mut self) -> Node {
         self.kill();
         let env = std::mem::take(&mut self.env);
-        Node::start_on(&self.database_url, self.port, env).await
+        Node::start_on(&self.database_url, self.port, env, self.log.take()).await
     }
+}
+
+fn owned(env: &[(&str, &str)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 impl Drop for Node {
