@@ -19,8 +19,8 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    bouncer, cookie_header_from, shared_postgres_database, Browser, Nginx, Node, Tab,
-    NGINX_LOCATION, ORIGIN,
+    cookie_header_from, database_with_users, eventually, Browser, Nginx, Node, Tab, NGINX_LOCATION,
+    ORIGIN,
 };
 
 const PASSWORD: &str = "correct-horse-battery";
@@ -35,59 +35,42 @@ fn loopback(last: u8) -> IpAddr {
 /// Waits (at most ten seconds) for `node` to be ready: on PostgreSQL its
 /// `LISTEN` connection comes up just after it answers.
 async fn ready(node: &Node) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, readiness) = node.browser().readyz().await;
-        if status == StatusCode::OK {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never ready: {readiness:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ask = async || {
+        let (status, _) = node.browser().readyz().await;
+        (status == StatusCode::OK).then_some(())
+    };
+    let pause = Duration::from_millis(100);
+    eventually(Duration::from_secs(10), pause, ask, || {
+        format!("{} never ready", node.address())
+    })
+    .await;
 }
 
 /// A tab through the balancer, past its hello; retried for a few seconds
 /// (a reconnect may first reach the node that is going away).
 async fn tab_through(nginx: &Nginx, cookie: &str) -> Tab {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Ok(mut tab) = Tab::connect(&nginx.address(), Some(cookie), Some(ORIGIN)).await {
-            if let Some(ServerMessage::Hello { .. }) =
-                tab.next_message(Duration::from_secs(2)).await
-            {
-                return tab;
-            }
+    let connect = async || {
+        let mut tab = Tab::connect(&nginx.address(), Some(cookie), Some(ORIGIN))
+            .await
+            .ok()?;
+        match tab.next_message(Duration::from_secs(2)).await {
+            Some(ServerMessage::Hello { .. }) => Some(tab),
+            _ => None,
         }
-        assert!(
-            Instant::now() < deadline,
-            "no tab through nginx: {}",
-            nginx.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    let pause = Duration::from_millis(100);
+    eventually(Duration::from_secs(5), pause, connect, || {
+        format!("no tab through nginx: {}", nginx.logs())
+    })
+    .await
 }
 
 #[tokio::test]
 async fn two_nodes_behind_nginx_know_each_client_and_hand_over_when_one_stops() {
-    let Some(database) = shared_postgres_database("the balancer test").await else {
+    let users = [("alice", "user"), ("root", "admin")];
+    let Some(database) = database_with_users("the balancer test", &users, PASSWORD).await else {
         return;
     };
-    for (name, role) in [("alice", "user"), ("root", "admin")] {
-        let args = [
-            "user",
-            "add",
-            name,
-            "--role",
-            role,
-            "--max-sessions",
-            "0",
-            "--password-stdin",
-        ];
-        assert!(bouncer(&database.url, &args, Some(PASSWORD))
-            .await
-            .status
-            .success());
-    }
     let env = [
         ("BOUNCER_TRUSTED_PROXIES", "127.0.0.1"),
         ("BOUNCER_SHUTDOWN_DELAY", "2s"),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bouncer_wire::{Readiness, Role, CLOSE_SHUTTING_DOWN};
 use reqwest::{Method, StatusCode};
 
-use crate::helpers::{send, spawn_app_with, TestApp};
+use crate::helpers::{eventually, send, spawn_app_with, TestApp};
 
 /// How long the stopping node of these tests serves on, draining: room for
 /// a sign-in and half a second of a loaded machine's time.
@@ -15,16 +15,14 @@ const DELAY: Duration = Duration::from_secs(3);
 /// Asks `/readyz` until it is ready (on PostgreSQL the `LISTEN` connection
 /// comes up just after the start), for at most five seconds.
 async fn ready(app: &TestApp) -> Readiness {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    let ask = async || {
         let (status, readiness) = app.browser().readyz().await;
-        if status == StatusCode::OK {
-            assert!(readiness.ready(), "{readiness:?}");
-            return readiness;
-        }
-        assert!(Instant::now() < deadline, "never ready: {readiness:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (status == StatusCode::OK).then_some(readiness)
+    };
+    let pause = Duration::from_millis(50);
+    let readiness = eventually(Duration::from_secs(5), pause, ask, || "never ready".into()).await;
+    assert!(readiness.ready(), "{readiness:?}");
+    readiness
 }
 
 #[tokio::test]

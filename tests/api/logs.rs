@@ -4,56 +4,22 @@
 //! by its log sequence number. Two processes on PostgreSQL (skipped with a
 //! notice without it, except in CI).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bouncer_wire::{Reason, ServerMessage};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{bouncer, cookie_header_from, shared_postgres_database, Node};
+use crate::helpers::{cookie_header_from, database_with_users, eventually, Node};
 
 const PASSWORD: &str = "correct-horse-battery";
 
-/// The JSON lines of a log file (every line must be one).
-fn lines(path: &std::path::Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).expect("the log");
-    text.lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-        .collect()
-}
-
-/// The first line whose message is `message`, waiting up to five seconds
-/// for it to be written.
-async fn line_saying(path: &std::path::Path, message: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let found = lines(path)
-            .into_iter()
-            .find(|line| line["fields"]["message"] == message);
-        if let Some(line) = found {
-            return line;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {message:?} in {}",
-            path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn one_ending_is_followed_through_the_json_logs_of_two_nodes() {
-    let Some(database) = shared_postgres_database("the log test").await else {
+    let users = [("alice", "user"), ("root", "admin")];
+    let Some(database) = database_with_users("the log test", &users, PASSWORD).await else {
         return;
     };
-    for (name, role) in [("alice", "user"), ("root", "admin")] {
-        let args = ["user", "add", name, "--role", role, "--password-stdin"];
-        assert!(bouncer(&database.url, &args, Some(PASSWORD))
-            .await
-            .status
-            .success());
-    }
     let dir = tempfile::tempdir().expect("a temporary directory");
     let json = [("BOUNCER_LOG_FORMAT", "json"), ("RUST_LOG", "info")];
     let (a_log, b_log) = (dir.path().join("a.log"), dir.path().join("b.log"));
@@ -99,4 +65,27 @@ async fn one_ending_is_followed_through_the_json_logs_of_two_nodes() {
     for line in lines(&a_log).iter().chain(&lines(&b_log)) {
         assert!(line["level"].is_string(), "{line}");
     }
+}
+
+/// The JSON lines of a log file (every line must be one).
+fn lines(path: &std::path::Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).expect("the log");
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+/// The first line whose message is `message`, waiting up to five seconds
+/// for it to be written.
+async fn line_saying(path: &std::path::Path, message: &str) -> Value {
+    let find = async || {
+        lines(path)
+            .into_iter()
+            .find(|line| line["fields"]["message"] == message)
+    };
+    let pause = Duration::from_millis(50);
+    eventually(Duration::from_secs(5), pause, find, || {
+        format!("no {message:?} in {}", path.display())
+    })
+    .await
 }

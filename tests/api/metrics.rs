@@ -4,13 +4,13 @@
 //! metrics recorder is one per process, so an app in this one would count
 //! every other test's doings too.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bouncer_engine::measures;
 use bouncer_wire::{Reason, ServerMessage, CLOSE_SESSION_ENDED};
 use reqwest::StatusCode;
 
-use crate::helpers::{bouncer, cookie_header_from, free_port, Metrics, Node};
+use crate::helpers::{add_users, cookie_header_from, eventually, free_port, Metrics, Node};
 
 const PASSWORD: &str = "correct-horse-battery";
 
@@ -22,27 +22,24 @@ const PUSHES: &str = "bouncer_push_latency_seconds_count";
 /// Scrapes until `done` holds of the metrics (a socket's teardown and its
 /// push are behind the answers the test saw), for at most five seconds.
 async fn scrape_until(port: u16, done: impl Fn(&Metrics) -> bool) -> Metrics {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let metrics = Metrics::scrape(port).await;
-        if done(&metrics) || Instant::now() > deadline {
-            return metrics;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let scrape = async || Some(Metrics::scrape(port).await).filter(|metrics| done(metrics));
+    let pause = Duration::from_millis(50);
+    eventually(Duration::from_secs(5), pause, scrape, || {
+        "the figures never moved".into()
+    })
+    .await
 }
 
 #[tokio::test]
 async fn the_figures_move_with_logins_tabs_and_endings() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let database_url = format!("sqlite://{}", dir.path().join("metrics.db").display());
-    for (name, role) in [("alice", "user"), ("root", "admin")] {
-        let args = ["user", "add", name, "--role", role, "--password-stdin"];
-        assert!(bouncer(&database_url, &args, Some(PASSWORD))
-            .await
-            .status
-            .success());
-    }
+    add_users(
+        &database_url,
+        &[("alice", "user"), ("root", "admin")],
+        PASSWORD,
+    )
+    .await;
     let metrics_port = free_port();
     let metrics_addr = format!("127.0.0.1:{metrics_port}");
     let node = Node::start(&database_url, &[("BOUNCER_METRICS_ADDR", &metrics_addr)]).await;

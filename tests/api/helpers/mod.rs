@@ -16,6 +16,7 @@
 //! - `node` — `Node`: `bouncer serve` as a process of its own.
 //! - `nginx` — `Nginx`: Debian's nginx in front of nodes.
 //! - `scrape` — a node's Prometheus metrics, read.
+//! - `wait` — `eventually`: asking until something has happened.
 
 mod answer;
 mod app;
@@ -27,6 +28,7 @@ mod nginx;
 mod node;
 mod scrape;
 mod tab;
+mod wait;
 
 pub use self::{
     answer::{assert_throttled, Answer},
@@ -35,7 +37,7 @@ pub use self::{
         PostgresDatabase, TestApp, TestUser,
     },
     browser::{send, Browser},
-    command::{bouncer, text},
+    command::{add_users, bouncer, database_with_users, text},
     cookies::{
         attribute, attributes, cookie_header_from, cookie_value, session_cookie, session_set_cookie,
     },
@@ -43,4 +45,5 @@ pub use self::{
     node::{free_port, Node, ORIGIN},
     scrape::Metrics,
     tab::{upgrade_refusal, upgrade_status, Tab, WAIT},
+    wait::eventually,
 };
