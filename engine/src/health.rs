@@ -40,17 +40,13 @@ impl Health {
     /// Runs every check: `database`, `migrations` and, on PostgreSQL,
     /// `listener`.
     pub async fn check(&self) -> Vec<Finding> {
-        let missing = tokio::time::timeout(DATABASE_WITHIN, db::missing_migrations(&self.pool));
-        let (database, migrations) = match missing.await {
-            Ok(Ok(missing)) if missing.is_empty() => (None, None),
-            Ok(Ok(missing)) => {
-                tracing::warn!(?missing, "The database lacks migrations this node needs");
-                (None, Some("behind"))
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = ?e, "The readiness check's query failed");
-                (Some("failed"), Some("unknown"))
-            }
+        let (database, migrations) = match tokio::time::timeout(
+            DATABASE_WITHIN,
+            self.database_and_migrations(),
+        )
+        .await
+        {
+            Ok(found) => found,
             Err(_) => {
                 tracing::warn!(within = ?DATABASE_WITHIN, "The database did not answer the readiness check in time");
                 (Some("timeout"), Some("unknown"))
@@ -67,5 +63,64 @@ impl Health {
             ));
         }
         findings
+    }
+
+    /// Whether the database answers, then whether it holds every migration.
+    async fn database_and_migrations(&self) -> (Option<&'static str>, Option<&'static str>) {
+        if let Err(e) = sqlx::query("SELECT 1").execute(&self.pool).await {
+            tracing::warn!(error = ?e, "The database did not answer the readiness check");
+            return (Some("failed"), Some("unknown"));
+        }
+        match db::missing_migrations(&self.pool).await {
+            Ok(missing) if missing.is_empty() => (None, None),
+            Ok(missing) => {
+                tracing::warn!(?missing, "The database lacks migrations this node needs");
+                (None, Some("behind"))
+            }
+            Err(e) => {
+                // No record of migrations at all: nothing was applied.
+                tracing::warn!(error = ?e, "The database's migrations could not be read");
+                (None, Some("behind"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(findings: &[Finding]) -> Vec<(&'static str, Option<&'static str>)> {
+        findings.iter().map(|f| (f.check, f.problem)).collect()
+    }
+
+    #[tokio::test]
+    async fn each_check_names_its_problem() {
+        let pool = db::connect("sqlite::memory:").await.expect("a database");
+        let listener = ListenerState::default();
+        let health = Health {
+            pool: pool.clone(),
+            listener: Some(listener.clone()),
+        };
+        // Not migrated yet: it answers, and holds nothing.
+        assert_eq!(
+            problems(&health.check().await),
+            [
+                ("database", None),
+                ("migrations", Some("behind")),
+                ("listener", Some("down"))
+            ]
+        );
+        db::migrate(&pool).await.expect("migrated");
+        listener.set(true);
+        assert_eq!(
+            problems(&health.check().await),
+            [("database", None), ("migrations", None), ("listener", None)]
+        );
+        pool.close().await;
+        assert_eq!(
+            health.check().await[0],
+            Finding::new("database", Some("failed"))
+        );
     }
 }
