@@ -24,6 +24,10 @@ cargo clippy -p bouncer-bench -p plain-axum --all-targets -- -D warnings
 ensure_wasm_toolchain
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
 
+# Debian's nginx: the balancer test of tests/api/ (two nodes behind it) and
+# the one-origin proxy of end2end/tests/bouncer-js.test.mjs.
+ensure_nginx
+
 # One package at a time: `--workspace` would unify app's ssr and hydrate features.
 for package in bouncer-wire bouncer-engine bouncer-web app bouncer bouncer-bench plain-axum; do
   say "cargo test -p $package"
@@ -61,6 +65,5 @@ scripts/bench.sh --smoke
 build_frontend debug
 cargo build -p bouncer
 ensure_browser_test_deps
-ensure_nginx  # the one-origin proxy of tests/bouncer-js.test.mjs
 say "Browser tests (Chromium, and nginx in front of Bouncer and an app)"
 (cd end2end && BOUNCER_BIN="$TARGET_DIR/debug/bouncer" BOUNCER_SITE_ROOT="$ROOT/target/site" node --test --test-concurrency=1 tests/)

@@ -81,9 +81,10 @@ fn parse_permission(raw: &str) -> Result<Permission, String> {
     raw.parse()
 }
 
-/// Runs a parsed command line.
+/// Runs a parsed command line, logging as the settings say.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load()?;
+    crate::telemetry::init(settings.log_format);
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Serve { demo } => serve(settings, demo).await,
         Command::Migrate => {

@@ -7,10 +7,13 @@
 use std::{collections::HashMap, ffi::OsString, io, net::SocketAddr, time::Duration};
 
 use bouncer_engine::{policy::OnLimit, privacy::IpPrivacy};
+use bouncer_web::{ForwardedHeader, TrustedProxies};
 use figment::providers::{Format, Serialized, Toml};
 use figment::{error::Kind, value::Value, Figment};
 use serde::de::{value::StrDeserializer, DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
+
+use crate::telemetry::LogFormat;
 
 /// The type of `public_origin`: the edge's, which compares it with `Origin`
 /// and `Referer` headers.
@@ -26,7 +29,8 @@ const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
 const KEYS: &str = "addr public_origin database_url session_limit on_limit logout_everywhere \
     idle_timeout absolute_timeout idle_warning auto_logout_message retention ip_privacy \
     reauth_window max_connections max_connections_per_address header_timeout \
-    max_tabs_per_session max_tabs_per_user";
+    max_tabs_per_session max_tabs_per_user trusted_proxies forwarded_header metrics_addr \
+    log_format shutdown_delay";
 
 fn keys() -> impl Iterator<Item = &'static str> {
     KEYS.split_whitespace()
@@ -129,6 +133,25 @@ pub struct Settings {
     /// Tabs one user may keep open on a node, all sessions together.
     #[serde(deserialize_with = "max_tabs")]
     pub max_tabs_per_user: usize,
+    /// The proxies (balancers) whose forwarding header names the client's
+    /// address; nobody by default (see `bouncer_web::forwarded`).
+    #[serde(deserialize_with = "trusted_proxies")]
+    pub trusted_proxies: TrustedProxies,
+    /// Which forwarding header those proxies write.
+    #[serde(deserialize_with = "forwarded_header")]
+    pub forwarded_header: ForwardedHeader,
+    /// Where the Prometheus metrics are served, on a listener of their own;
+    /// `None` (the default) collects none.
+    #[serde(deserialize_with = "metrics_addr")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// How log lines are written: for people, or one JSON object each.
+    #[serde(deserialize_with = "log_format")]
+    pub log_format: LogFormat,
+    /// How long a stopping node answers 503 on `/readyz`, still serving,
+    /// before it closes its tabs and stops accepting: time for the
+    /// balancer's health check to take it out of the pool.
+    #[serde(deserialize_with = "shutdown_delay")]
+    pub shutdown_delay: Duration,
 }
 
 impl Default for Settings {
@@ -153,11 +176,21 @@ impl Default for Settings {
             header_timeout: Duration::from_secs(10),
             max_tabs_per_session: 20,
             max_tabs_per_user: 100,
+            trusted_proxies: TrustedProxies::default(),
+            forwarded_header: ForwardedHeader::default(),
+            metrics_addr: None,
+            log_format: LogFormat::Text,
+            shutdown_delay: Duration::from_secs(5),
         }
     }
 }
 
 impl Settings {
+    /// The trusted proxies, reading the configured header.
+    pub fn proxies(&self) -> TrustedProxies {
+        self.trusted_proxies.clone().reading(self.forwarded_header)
+    }
+
     /// The database URL with any password masked, for logs and messages.
     pub fn database_url_for_display(&self) -> String {
         bouncer_engine::db::redacted(&self.database_url)
@@ -318,6 +351,31 @@ readers! {
             .filter(|d| (1..=600).contains(&d.as_secs()) && d.subsec_nanos() == 0);
     max_tabs: usize, "a whole number from 1 to 10000",
         |s| number(s).filter(|n| (1..=10_000).contains(n));
+    forwarded_header: ForwardedHeader, "x-forwarded-for or forwarded", variant;
+    metrics_addr: Option<SocketAddr>,
+        "a socket address like 127.0.0.1:9100 or [::1]:9100, or off",
+        |s| if s.eq_ignore_ascii_case("off") { Some(None) } else { s.parse().ok().map(Some) };
+    log_format: LogFormat, "text or json", variant;
+    shutdown_delay: Duration,
+        "integer seconds or a duration like 5s, 1m; 0 or off stops at once",
+        |s| Some(parse_duration(s).ok()?.unwrap_or_default());
+}
+
+/// What `trusted_proxies` accepts, also in the refusal's message.
+const TRUSTED_PROXIES: &str = "addresses and CIDR ranges separated by commas, \
+    like 127.0.0.1, 10.0.0.0/8, fd00::/8 (or a TOML array of them); empty for none";
+
+/// `trusted_proxies`: the list as one string, or, in the file, an array of
+/// strings. A refusal says which entry is wrong.
+fn trusted_proxies<'de, D: Deserializer<'de>>(d: D) -> Result<TrustedProxies, D::Error> {
+    let value = <Value as Deserialize>::deserialize(d)?;
+    let list = match &value {
+        Value::Array(_, items) => items.iter().map(written).collect::<Option<Vec<_>>>(),
+        value => written(value).map(|text| vec![text]),
+    };
+    let list = list.ok_or_else(|| D::Error::custom(TRUSTED_PROXIES))?;
+    TrustedProxies::parse(&list.join(","))
+        .map_err(|entry| D::Error::custom(format!("{TRUSTED_PROXIES} ({entry})")))
 }
 
 /// A whole number in plain digits (`str::parse` alone would take a `+`).

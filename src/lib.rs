@@ -11,13 +11,17 @@
 //! - [`pages`] — the page guard (redirects to `/login` with the reason).
 //! - [`cli`] — the `bouncer` subcommands.
 //! - [`demo`] — the `--demo` accounts.
-//! - [`telemetry`] — logging.
+//! - [`telemetry`] — logging, as text or JSON.
+//! - [`health`] — `GET /healthz` and `GET /readyz`.
+//! - [`exporter`] — the Prometheus metrics on their own listener.
 //! - [`wake`] — the command line telling the server beside it (SQLite) to read the log now.
 
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod exporter;
+pub mod health;
 pub mod pages;
 pub mod serve;
 pub mod startup;

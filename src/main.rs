@@ -1,11 +1,11 @@
-//! The `bouncer` binary: parse the command line, set up logging, hand over.
+//! The `bouncer` binary: parse the command line, hand over (`cli::run`
+//! reads the settings and sets up logging as they say).
 
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = bouncer::cli::Cli::parse();
-    bouncer::telemetry::init();
     match bouncer::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

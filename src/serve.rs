@@ -10,7 +10,8 @@
 //!   header-read timeout also bounds an idle kept-alive connection);
 //! - one address (an IPv4 address, an IPv6 /64) holds at most
 //!   `per_address` connections; one more is closed as soon as it is
-//!   accepted, so a single client cannot take the others' places;
+//!   accepted, so a single client cannot take the others' places (a trusted
+//!   proxy is exempt: its connections carry many clients);
 //! - at most `total` are open at once; past that the loop stops accepting
 //!   (new ones wait in the kernel's backlog) until one closes;
 //! - a request's body must keep arriving ([`BODY_TIMEOUT`], `startup`).
@@ -31,6 +32,7 @@ use std::{
 
 use axum::{extract::ConnectInfo, Router};
 use bouncer_engine::{sync::lock, throttle::address_key};
+use bouncer_web::TrustedProxies;
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -70,11 +72,13 @@ pub fn connection_cap(wanted: usize) -> usize {
 }
 
 /// The connection limits (see the module's documentation).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub total: usize,
     pub per_address: usize,
     pub header_timeout: Duration,
+    /// Peers the per-address cap does not apply to.
+    pub proxies: TrustedProxies,
 }
 
 /// The connections each address holds open.
@@ -156,7 +160,11 @@ pub async fn serve(
             },
             () = &mut stop => break,
         };
-        let Some(address_slot) = per_address.enter(peer, limits.per_address) else {
+        let address_slot = if limits.proxies.trusts(peer.ip()) {
+            None
+        } else if let Some(slot) = per_address.enter(peer, limits.per_address) {
+            Some(slot)
+        } else {
             // Closed at once: this address holds its share already.
             drop(stream);
             continue;

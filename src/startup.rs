@@ -3,7 +3,7 @@
 //! `Application::build` binds the listener first, so tests start the real app
 //! on port 0 and read the port back.
 
-use std::{future::Future, path::PathBuf, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use app::{shell, App};
@@ -20,11 +20,12 @@ use bouncer_engine::{
     policy::{Policy, TabLimits},
     Engine,
 };
-use bouncer_web::{Edge, SessionLayer};
+use bouncer_web::{Edge, RequestIdLayer, SessionLayer};
 use bouncer_wire::CLOSE_SHUTTING_DOWN;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::{net::TcpListener, sync::watch};
+use tokio_util::sync::CancellationToken;
 use tower_http::{
     services::ServeDir, set_header::SetResponseHeaderLayer, timeout::RequestBodyTimeoutLayer,
     trace::TraceLayer,
@@ -33,6 +34,8 @@ use tower_http::{
 use crate::{
     api,
     config::{PublicOrigin, Settings},
+    exporter::Exporter,
+    health::{self, Readiness},
     pages,
 };
 
@@ -124,6 +127,12 @@ pub struct Application {
     limits: crate::serve::Limits,
     /// Where the command line wakes this server (SQLite; see `wake`).
     wake_socket: Option<PathBuf>,
+    /// What `/readyz` answers; turned to draining first when stopping.
+    readiness: Readiness,
+    /// How long to stay up, draining, before closing (`BOUNCER_SHUTDOWN_DELAY`).
+    shutdown_delay: Duration,
+    /// The metrics listener, when `BOUNCER_METRICS_ADDR` is set.
+    exporter: Option<Exporter>,
 }
 
 impl Application {
@@ -153,9 +162,10 @@ impl Application {
             settings.public_origin = PublicOrigin::for_listen_addr(bound);
         }
         let public_origin = settings.public_origin.clone();
-        let (max_per_address, header_timeout) = (
+        let (max_per_address, header_timeout, proxies) = (
             settings.max_connections_per_address,
             settings.header_timeout,
+            settings.proxies(),
         );
         let leptos_options = LeptosOptions::builder()
             .output_name("bouncer")
@@ -167,18 +177,25 @@ impl Application {
                     .context("Failed to read the bound address")?,
             )
             .build();
-        let edge = Arc::new(Edge::new(
+        let edge = Edge::new(
             engine.clone(),
             settings.public_origin.clone(),
             api::PASSIVE_PATHS,
-        ));
+        )
+        .trusting(settings.proxies());
+        let exporter = match settings.metrics_addr {
+            Some(addr) => Some(Exporter::bind(addr, engine.clone()).await?),
+            None => None,
+        };
+        let readiness = Readiness::new(engine.clone());
+        let shutdown_delay = settings.shutdown_delay;
         let state = AppState {
             engine: engine.clone(),
             settings: Arc::new(settings),
             leptos_options: Arc::new(leptos_options),
-            edge,
+            edge: Arc::new(edge),
         };
-        let router = router(state);
+        let router = router(state, readiness.clone());
         Ok(Application {
             listener,
             router,
@@ -186,11 +203,15 @@ impl Application {
                 total: engine.policy().tab_limits.total,
                 per_address: max_per_address.min(engine.policy().tab_limits.total),
                 header_timeout,
+                proxies,
             },
             wake_socket: crate::wake::socket_path(&database_url),
             engine,
             port,
             public_origin,
+            readiness,
+            shutdown_delay,
+            exporter,
         })
     }
 
@@ -207,13 +228,21 @@ impl Application {
         &self.engine
     }
 
-    /// Serves until Ctrl-C or SIGTERM.
+    /// The metrics listener's address, when metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.exporter.as_ref()?.local_addr().ok()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM; a second one skips the shutdown delay.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(shutdown_signal()).await
+        self.run(shutdown_signal(), shutdown_signal()).await
     }
 
     /// Serves until `stop` completes, then shuts down gracefully:
     ///
+    /// 0. `/readyz` answers 503 (`draining`) while the node serves on for
+    ///    the shutdown delay, so the balancers' health checks take it out
+    ///    of their pools before anything closes;
     /// 1. stops accepting connections and closes every tab's socket with
     ///    [`CLOSE_SHUTTING_DOWN`], so browsers reconnect at once — behind a
     ///    balancer, to a live node — and resync;
@@ -227,8 +256,18 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.run(stop, std::future::pending()).await
+    }
+
+    /// [`Application::run_until`], where `hurry` completing during the
+    /// shutdown delay ends the delay.
+    async fn run(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+        hurry: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let workers = self.engine.start_workers();
-        let wake_stop = tokio_util::sync::CancellationToken::new();
+        let wake_stop = CancellationToken::new();
         let wake = self.wake_socket.map(|path| {
             tokio::spawn(crate::wake::serve(
                 path,
@@ -236,11 +275,28 @@ impl Application {
                 wake_stop.clone(),
             ))
         });
+        let metrics_stop = CancellationToken::new();
+        let metrics = self
+            .exporter
+            .map(|exporter| tokio::spawn(exporter.serve(metrics_stop.clone())));
         let (stopping_tx, mut stopping) = watch::channel(false);
         let signal = {
             let engine = self.engine.clone();
+            let readiness = self.readiness.clone();
+            let delay = self.shutdown_delay;
             async move {
                 stop.await;
+                readiness.drain();
+                if !delay.is_zero() {
+                    tracing::info!(
+                        ?delay,
+                        "Shutting down: /readyz answers 503; serving on meanwhile"
+                    );
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = hurry => {}
+                    }
+                }
                 let tabs = engine.tabs();
                 tracing::info!(
                     tabs = tabs.count(),
@@ -277,6 +333,10 @@ impl Application {
             let _ = wake.await;
         }
         workers.stop().await;
+        metrics_stop.cancel();
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         served
     }
 }
@@ -313,9 +373,10 @@ async fn shutdown_signal() {
 }
 
 /// The whole router: API and pages behind the session layer (origin check
-/// and session check) and, for pages, the page guard; static files beside
-/// them, unchecked.
-fn router(state: AppState) -> Router {
+/// and session check) and, for pages, the page guard; static files and the
+/// health checks beside them, unchecked; a request id around everything.
+fn router(state: AppState, readiness: Readiness) -> Router {
+    let request_ids = RequestIdLayer::new(state.edge.proxies.clone());
     let engine = state.engine.clone();
     let edge = Arc::clone(&state.edge);
     let routes = generate_route_list(App);
@@ -357,7 +418,12 @@ fn router(state: AppState) -> Router {
         )
         .merge(bouncer_web::script::routes());
 
-    security_headers(dynamic.merge(assets)).layer(TraceLayer::new_for_http())
+    // The health checks are outside the trace layer too: a draining node's
+    // 503 to every probe is its answer, not a failure to log.
+    security_headers(dynamic.merge(assets))
+        .layer(TraceLayer::new_for_http())
+        .merge(health::routes(readiness))
+        .layer(request_ids)
 }
 
 /// Headers every answer carries: no page may be framed by another site

@@ -12,6 +12,8 @@
 //! - this file: the arguments, the dispatch, and the original benchmarks
 //!   (push, end-user, throughput, two-nodes, wasm);
 //! - `chaos/`, `soak.rs`, `login_flood.rs`, `hostile.rs`: one benchmark each;
+//! - `chaos/`, `soak.rs`, `login_flood.rs`: one benchmark each;
+//!   `metrics_cost.rs`: row 5 with the metrics on and off;
 //! - `node.rs` (server processes), `postgres.rs` (a database per benchmark),
 //!   `seed.rs` (users and sessions), `tabs.rs` (tabs that listen once),
 //!   `watcher.rs` (tabs that reconnect and resync like the browser),
@@ -22,6 +24,7 @@ mod chaos;
 mod hostile;
 mod login_flood;
 mod memory;
+mod metrics_cost;
 mod node;
 mod postgres;
 mod queries;
@@ -81,6 +84,8 @@ struct Scale {
     revocations: usize,
     stored_users: usize,
     throughput_secs: u64,
+    /// Rounds of `throughput_secs` on each side of the metrics comparison.
+    metrics_rounds: usize,
     pg_tabs: usize,
     pg_revocations: usize,
 }
@@ -93,6 +98,7 @@ impl Scale {
                 revocations: 50,
                 stored_users: 1_000,
                 throughput_secs: 1,
+                metrics_rounds: 1,
                 pg_tabs: 100,
                 pg_revocations: 30,
             }
@@ -102,6 +108,7 @@ impl Scale {
                 revocations: 1_000,
                 stored_users: 100_000,
                 throughput_secs: 5,
+                metrics_rounds: 4,
                 pg_tabs: 2_000,
                 pg_revocations: 1_000,
             }
@@ -141,6 +148,10 @@ async fn main() -> anyhow::Result<()> {
         throughput(&scale, &queries, &mut report)
             .await
             .context("the throughput benchmark")?;
+        let seconds = Duration::from_secs(scale.throughput_secs);
+        metrics_cost::run(&args.server, seconds, scale.metrics_rounds, &mut report)
+            .await
+            .context("the metrics' cost")?;
     }
     if wanted("two-nodes") {
         match postgres::required(args.postgres.as_deref(), "two-node")? {

@@ -132,6 +132,8 @@ fn spawn(
         .env("BOUNCER_ADDR", format!("127.0.0.1:{port}"))
         // Sessions are seeded; no login runs through the limit.
         .env("BOUNCER_SESSION_LIMIT", "0")
+        // No balancer to tell: a restart stops at once.
+        .env("BOUNCER_SHUTDOWN_DELAY", "0")
         // BENCH_SERVER_LOG=sqlx=debug shows each statement and its time.
         .env(
             "RUST_LOG",

@@ -41,6 +41,8 @@ export async function startServer(env = {}) {
       BOUNCER_ADDR: `127.0.0.1:${port}`,
       BOUNCER_DATABASE_URL: databaseUrl,
       RUST_LOG: process.env.RUST_LOG || 'warn',
+      // No balancer to tell: a stop closes at once.
+      BOUNCER_SHUTDOWN_DELAY: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -20,6 +20,7 @@ use crate::{
     db::{Pool, Tx},
     ids::{SessionId, UserId},
     log::{Actor, Append, EventLog, NewEvent},
+    measures,
     sessions::{Scope, Sessions},
     tailer::Tailer,
 };
@@ -86,10 +87,26 @@ impl Change<'_> {
         self.pending.iter().map(|p| p.ended.len()).sum()
     }
 
-    /// Appends the log and commits. Returns how many sessions ended.
-    async fn commit(mut self) -> anyhow::Result<usize> {
-        let ended = self.ended();
-        if ended > 0 || !self.events.is_empty() {
+    /// The endings by reason, and how many log rows the commit appends.
+    fn summary(&self) -> (Vec<(Reason, usize)>, usize) {
+        let mut reasons: Vec<(Reason, usize)> = Vec::new();
+        for pending in &self.pending {
+            match reasons
+                .iter_mut()
+                .find(|(reason, _)| *reason == pending.reason)
+            {
+                Some((_, count)) => *count += pending.ended.len(),
+                None => reasons.push((pending.reason, pending.ended.len())),
+            }
+        }
+        (reasons, self.ended() + self.events.len())
+    }
+
+    /// Appends the log and commits. Returns the sequence number of the last
+    /// row appended, if any.
+    async fn commit(mut self) -> anyhow::Result<Option<i64>> {
+        let mut last_seq = None;
+        if self.ended() > 0 || !self.events.is_empty() {
             let appends: Vec<Append<'_>> = self
                 .pending
                 .iter()
@@ -101,13 +118,14 @@ impl Change<'_> {
                     at: self.now,
                 })
                 .collect();
-            EventLog::append_in(&mut self.tx, &appends, &self.events, self.now).await?;
+            last_seq =
+                Some(EventLog::append_in(&mut self.tx, &appends, &self.events, self.now).await?);
         }
         self.tx
             .commit()
             .await
             .context("Failed to commit ended sessions")?;
-        Ok(ended)
+        Ok(last_seq)
     }
 }
 
@@ -144,12 +162,32 @@ impl Changes {
 
     /// Commits `change` and applies the log to this node's view, so the very
     /// next request here is refused. Returns how many sessions ended.
+    ///
+    /// Endings are counted by reason (`measures::SESSIONS_ENDED`) and
+    /// logged with their sequence numbers, in the span of whatever asked
+    /// (a request's id): every node's pusher logs the same numbers when it
+    /// tells its tabs.
     pub async fn commit(&self, change: Change<'_>) -> anyhow::Result<usize> {
-        let logged = change.ended() > 0 || !change.events.is_empty();
-        let ended = change.commit().await?;
-        if logged {
-            self.tailer.catch_up().await?;
+        let (reasons, rows) = change.summary();
+        let ended = change.ended();
+        let Some(last_seq) = change.commit().await? else {
+            return Ok(ended);
+        };
+        let first_seq = last_seq - i64::try_from(rows).unwrap_or(i64::MAX) + 1;
+        if ended > 0 {
+            for (reason, count) in &reasons {
+                metrics::counter!(measures::SESSIONS_ENDED, "reason" => reason.as_str())
+                    .increment(*count as u64);
+            }
+            let reasons: Vec<String> = reasons
+                .iter()
+                .map(|(reason, count)| format!("{reason}:{count}"))
+                .collect();
+            tracing::info!(first_seq, last_seq, ended, reasons = %reasons.join(","), "Sessions ended");
+        } else {
+            tracing::debug!(first_seq, last_seq, "Events recorded");
         }
+        self.tailer.catch_up().await?;
         Ok(ended)
     }
 

@@ -88,7 +88,10 @@ impl Credentials {
         let attempt = self
             .throttle
             .begin(username, ip, self.clock.now())
-            .map_err(CredentialsError::TooManyAttempts)?;
+            .map_err(|wait| {
+                metrics::counter!(crate::measures::THROTTLED).increment(1);
+                CredentialsError::TooManyAttempts(wait)
+            })?;
         let user = self.users.find_by_username(username).await?;
         let hash = user.as_ref().map(|u| u.password_hash.as_str());
         // Without a user, a dummy hash is verified: the same cost. A check

@@ -133,21 +133,44 @@ fn creating_sqlite_file(url: &str) -> String {
     }
 }
 
-/// Applies the engine's migrations for the pool's backend.
-pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
+/// The embedded migrations for the pool's backend.
+async fn migrator_of(pool: &Pool) -> anyhow::Result<&'static sqlx::migrate::Migrator> {
     let connection = pool
         .acquire()
         .await
         .context("Failed to open a database connection")?;
-    let migrator = match Backend::of(&connection) {
+    Ok(match Backend::of(&connection) {
         Backend::Sqlite => &SQLITE_MIGRATIONS,
         Backend::Postgres => &POSTGRES_MIGRATIONS,
-    };
-    drop(connection);
-    migrator
+    })
+}
+
+/// Applies the engine's migrations for the pool's backend.
+pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {
+    migrator_of(pool)
+        .await?
         .run(pool)
         .await
         .context("Failed to apply the database migrations")
+}
+
+/// The versions of the migrations this build embeds that the database has
+/// not applied successfully (none when it is current). Versions the
+/// database has beyond them (a newer node migrated first, in a rolling
+/// upgrade) are not missing: migrations only add.
+pub async fn missing_migrations(pool: &Pool) -> anyhow::Result<Vec<i64>> {
+    let migrator = migrator_of(pool).await?;
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_all(pool)
+            .await
+            .context("Failed to read the applied migrations")?;
+    Ok(migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| m.version)
+        .filter(|version| !applied.contains(version))
+        .collect())
 }
 
 #[cfg(test)]

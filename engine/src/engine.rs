@@ -16,10 +16,12 @@ use crate::{
     db::{Backend, Pool},
     deadlines::Deadlines,
     devices::Devices,
+    health::Health,
     hub::Hub,
     ids::SecretHash,
     log::EventLog,
     login::Login,
+    measures::{Gauges, ListenerState},
     password::PasswordHasher,
     policy::Policy,
     privacy::approximate_ip,
@@ -65,6 +67,12 @@ struct Shared {
     sweeper: Sweeper,
     /// Where other nodes' endings are announced (PostgreSQL's LISTEN), if shared.
     listen_url: Option<String>,
+    /// Whether that LISTEN connection is up.
+    listener_state: ListenerState,
+    /// The readiness checks.
+    health: Health,
+    /// The levels the metrics read at each scrape.
+    gauges: Gauges,
 }
 
 /// Where the sign-in that replaced a session came from, as shown to the
@@ -109,7 +117,22 @@ impl Engine {
         }
         let view = View::default();
         let hub = Hub::new(policy.tab_limits);
-        let tailer = Tailer::start_at_end(log.clone(), view.clone()).await?;
+        let tailer = Tailer::start_at_end(log.clone(), view.clone(), Arc::clone(&clock)).await?;
+        let listener_state = ListenerState::default();
+        let listener = listen_url.as_ref().map(|_| listener_state.clone());
+        let health = Health {
+            pool: pool.clone(),
+            listener: listener.clone(),
+        };
+        let hasher = PasswordHasher::new(hash_limit);
+        let gauges = Gauges {
+            hub: hub.clone(),
+            view: view.clone(),
+            pool: pool.clone(),
+            listener,
+            last_read: tailer.last_read(),
+            hashes: hasher.clone(),
+        };
         let changes = Changes::new(pool, Arc::clone(&clock), tailer.clone());
         let timeouts = Timeouts::new(
             Arc::clone(&policy),
@@ -133,7 +156,7 @@ impl Engine {
         let credentials = Credentials::new(
             Arc::clone(&clock),
             users.clone(),
-            PasswordHasher::new(hash_limit),
+            hasher,
             Arc::new(LoginThrottle::new(Limits::default())),
         );
         let accounts = Accounts {
@@ -202,6 +225,9 @@ impl Engine {
             deadlines,
             activity,
             listen_url,
+            listener_state,
+            health,
+            gauges,
             users,
             sessions,
             log,
@@ -223,6 +249,7 @@ impl Engine {
             activity: shared.activity.clone(),
             sweeper: shared.sweeper.clone(),
             listen_url: shared.listen_url.clone(),
+            listener_state: shared.listener_state.clone(),
         })
     }
 
@@ -288,6 +315,16 @@ impl Engine {
 
     pub fn snapshots(&self) -> &Snapshots {
         &self.shared.snapshots
+    }
+
+    /// The readiness checks (database, migrations, listener).
+    pub fn health(&self) -> &Health {
+        &self.shared.health
+    }
+
+    /// Sets the metrics' gauges to their levels now (a scrape calls it).
+    pub fn record_gauges(&self) {
+        self.shared.gauges.record();
     }
 
     /// The in-memory view, for tests that check it against the database.

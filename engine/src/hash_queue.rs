@@ -81,6 +81,11 @@ impl HashQueue {
         }
     }
 
+    /// Hashes running now.
+    pub fn running(&self) -> usize {
+        lock(&self.state).running
+    }
+
     /// Waits for a slot for `asker`, or is refused at once when the queue is
     /// full (or this waiter was pushed out by a fairer one).
     pub async fn slot(&self, asker: Asker) -> Result<Slot, Busy> {
@@ -139,7 +144,7 @@ impl HashQueue {
         state.running -= 1;
     }
 
-    /// Hashes waiting for a slot (for metrics and tests).
+    /// Hashes waiting for a slot (the metrics' queue depth; tests).
     pub fn waiting(&self) -> usize {
         lock(&self.state).waiting
     }

@@ -71,6 +71,9 @@ pub struct Outgoing(Arc<Shared>);
 struct Shared {
     message: TabMessage,
     frame: OnceLock<Bytes>,
+    /// For an ending read from the log: its timestamp, from which the socket
+    /// measures the push's latency once the frame is written.
+    ended_at: Option<Timestamp>,
 }
 
 impl Outgoing {
@@ -78,11 +81,26 @@ impl Outgoing {
         Outgoing(Arc::new(Shared {
             message,
             frame: OnceLock::new(),
+            ended_at: None,
+        }))
+    }
+
+    /// The message telling of an ending the log recorded at `at`.
+    pub fn ending(message: TabMessage, at: Timestamp) -> Self {
+        Outgoing(Arc::new(Shared {
+            message,
+            frame: OnceLock::new(),
+            ended_at: Some(at),
         }))
     }
 
     pub fn message(&self) -> &TabMessage {
         &self.0.message
+    }
+
+    /// When the ending this message tells of was recorded, if it is one.
+    pub fn ended_at(&self) -> Option<Timestamp> {
+        self.0.ended_at
     }
 
     /// The message's frame, encoded by `encode` the first time it is asked for.

@@ -15,6 +15,7 @@
 //! - [`password`] — argon2id off the runtime, bounded.
 //! - [`throttle`] — failed-password counts behind `too_many_attempts`.
 //! - [`messages`] — the sentences more than one error says.
+//! - [`measures`] — the metrics' names, and the levels read at a scrape.
 //!
 //! Stores, one per table (each the only code that names its table):
 //! - [`users`] — `users`.
@@ -40,6 +41,7 @@
 //! - [`tabs`] — what a connected tab may do.
 //! - [`pusher`], [`deadlines`], [`sweeper`], [`listener`] — background loops,
 //!   run by [`workers`].
+//! - [`health`] — the readiness checks: database, migrations, listener.
 //! - [`engine`] — `Engine`, the front that builds and hands out the services.
 
 pub mod accounts;
@@ -55,11 +57,13 @@ pub mod deadlines;
 pub mod devices;
 pub mod engine;
 pub mod hash_queue;
+pub mod health;
 pub mod hub;
 pub mod ids;
 pub mod listener;
 pub mod log;
 pub mod login;
+pub mod measures;
 pub mod messages;
 pub mod password;
 pub mod policy;

@@ -6,6 +6,9 @@
 //! when the connection drops, sqlx re-establishes it (LISTEN included) and the
 //! tailer is woken once more, so whatever was committed meanwhile is applied
 //! then and nothing is lost. (The tailer's poll is a second safety net.)
+//!
+//! Whether the connection is up is kept in a [`ListenerState`] (the
+//! readiness check and the metrics read it), and each loss is counted.
 
 use std::time::Duration;
 
@@ -13,14 +16,24 @@ use anyhow::Context;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{log::EVENTS_CHANNEL, tailer::Tailer};
+use crate::{
+    log::EVENTS_CHANNEL,
+    measures::{self, ListenerState},
+    tailer::Tailer,
+};
 
-/// Listens at `url` until `stop` is cancelled, reconnecting after failures.
-pub async fn run(url: String, tailer: Tailer, stop: CancellationToken) {
+/// Listens at `url` until `stop` is cancelled, reconnecting after failures;
+/// `state` says whether it is listening.
+pub async fn run(url: String, tailer: Tailer, state: ListenerState, stop: CancellationToken) {
     loop {
-        match listen(&url, &tailer, &stop).await {
+        let result = listen(&url, &tailer, &state, &stop).await;
+        state.set(false);
+        match result {
             Ok(()) => return,
-            Err(e) => tracing::warn!(error = ?e, "The database listener failed; reconnecting"),
+            Err(e) => {
+                metrics::counter!(measures::LISTENER_RECONNECTS).increment(1);
+                tracing::warn!(error = ?e, "The database listener failed; reconnecting");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -30,7 +43,12 @@ pub async fn run(url: String, tailer: Tailer, stop: CancellationToken) {
 }
 
 /// Listens until stopped (`Ok`) or an error the listener cannot ride out.
-async fn listen(url: &str, tailer: &Tailer, stop: &CancellationToken) -> anyhow::Result<()> {
+async fn listen(
+    url: &str,
+    tailer: &Tailer,
+    state: &ListenerState,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
     let mut listener = PgListener::connect(url)
         .await
         .context("Failed to connect the database listener")?;
@@ -38,6 +56,7 @@ async fn listen(url: &str, tailer: &Tailer, stop: &CancellationToken) -> anyhow:
         .listen(EVENTS_CHANNEL)
         .await
         .context("Failed to LISTEN")?;
+    state.set(true);
     // Anything committed before the LISTEN took effect.
     tailer.wake();
     loop {
@@ -54,6 +73,7 @@ async fn listen(url: &str, tailer: &Tailer, stop: &CancellationToken) -> anyhow:
             }
             None => {
                 // Re-established (LISTEN included): read what went by meanwhile.
+                metrics::counter!(measures::LISTENER_RECONNECTS).increment(1);
                 tracing::warn!("The database listener reconnected; catching up");
                 tailer.wake();
             }

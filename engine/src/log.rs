@@ -289,7 +289,10 @@ impl EventLog {
     }
 
     /// Appends `endings` and `events` inside `tx`, as the transaction's last
-    /// statements, under a lock on the log that the commit releases.
+    /// statements, under a lock on the log that the commit releases. Returns
+    /// the sequence number of the last row appended: the rows of one
+    /// transaction are numbered in a run ending there, the same on every
+    /// node, so the logs of two nodes can be matched by it.
     ///
     /// The lock is what makes the log's sequence follow commit order on
     /// PostgreSQL: sequence values are handed out at insert time, so without
@@ -304,7 +307,7 @@ impl EventLog {
         endings: &[Append<'_>],
         events: &[NewEvent],
         at: Timestamp,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<i64> {
         let postgres = Backend::of(tx) == Backend::Postgres;
         if postgres {
             // Readers (the tailers, the feed) are not blocked; other appenders wait.
@@ -319,19 +322,26 @@ impl EventLog {
         for ending in endings {
             append_endings(tx, ending, postgres).await?;
         }
-        if postgres {
-            // pg_notify returns `void`, which the `Any` driver cannot decode,
-            // hence the count around it.
-            sqlx::query(
-                "SELECT COUNT(*) FROM (SELECT pg_notify($1, CAST(MAX(seq) AS TEXT)) AS n \
-                 FROM events) AS notified",
+        // On PostgreSQL the same statement notifies the other nodes.
+        // pg_notify returns `void`, which the `Any` driver cannot decode,
+        // hence the count around it.
+        let last: Option<i64> = if postgres {
+            sqlx::query_scalar(
+                "SELECT (SELECT MAX(seq) FROM events) AS last, \
+                 (SELECT COUNT(*) FROM (SELECT pg_notify($1, CAST(MAX(seq) AS TEXT)) AS n \
+                 FROM events) AS notified) AS sent",
             )
             .bind(EVENTS_CHANNEL)
-            .execute(&mut **tx)
+            .fetch_one(&mut **tx)
             .await
-            .context("Failed to notify the other nodes")?;
-        }
-        Ok(())
+            .context("Failed to notify the other nodes")?
+        } else {
+            sqlx::query_scalar("SELECT MAX(seq) FROM events")
+                .fetch_one(&mut **tx)
+                .await
+                .context("Failed to read the end of the event log")?
+        };
+        Ok(last.unwrap_or(0))
     }
 
     /// Up to `limit` events past `after`, in sequence order. Unreadable rows

@@ -18,6 +18,7 @@ use crate::{
     credentials::{Credentials, CredentialsError},
     ids::{SecretHash, SessionId},
     log::{Actor, EventKind, NewEvent},
+    measures,
     password::MAX_PASSWORD_LEN,
     policy::{LimitDecision, Policy},
     sessions::{ClientInfo, Scope, SessionRow, Sessions, ROTATION_GRACE},
@@ -154,7 +155,34 @@ impl Login {
     /// public id, now under the new secret; it is not a new device and
     /// replaces nobody). A browser signed in as someone else is signed out of
     /// that session first.
+    ///
+    /// Runs in a `sign_in` span naming the session it opened; each outcome
+    /// is counted (`measures::LOGINS`).
+    #[tracing::instrument(name = "sign_in", skip_all, fields(session = tracing::field::Empty))]
     pub async fn sign_in(
+        &self,
+        request: SignIn<'_>,
+        new_secret: SecretHash,
+    ) -> Result<SignedIn, SignInError> {
+        let result = self.try_sign_in(request, new_secret).await;
+        let outcome = match &result {
+            Ok(signed_in) => {
+                tracing::Span::current().record("session", signed_in.session.id.as_str());
+                "signed_in"
+            }
+            Err(SignInError::InvalidCredentials) => "invalid_credentials",
+            Err(SignInError::AccountDisabled) => "account_disabled",
+            Err(SignInError::TooManyAttempts(_)) => "throttled",
+            Err(SignInError::LimitReached(_)) => "limit_reached",
+            Err(SignInError::TooLong) => "too_long",
+            Err(SignInError::Busy) => "busy",
+            Err(SignInError::Store(_)) => "error",
+        };
+        metrics::counter!(measures::LOGINS, "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn try_sign_in(
         &self,
         request: SignIn<'_>,
         new_secret: SecretHash,

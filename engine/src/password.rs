@@ -11,15 +11,13 @@
 //! process hundreds of MB larger (BENCHMARKS.md, login flood). Reused, the
 //! memory is at most `limit` areas, whatever the flood.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, SaltString},
     Algorithm, Argon2, Block, Params, Version,
 };
-use std::sync::Mutex;
-
 use tokio::sync::OnceCell;
 
 use crate::hash_queue::{Asker, Busy, HashQueue};
@@ -133,6 +131,16 @@ impl PasswordHasher {
         }
     }
 
+    /// Hashes waiting for their turn now.
+    pub fn waiting(&self) -> usize {
+        self.queue.waiting()
+    }
+
+    /// Hashes running now.
+    pub fn running(&self) -> usize {
+        self.queue.running()
+    }
+
     /// Hashes a new password into a PHC string, queued as `asker`.
     pub async fn hash(&self, password: &Password, asker: Asker) -> Result<String, HashError> {
         let _slot = self.queue.slot(asker).await?;
@@ -186,11 +194,6 @@ impl PasswordHasher {
             })
             .await
             .cloned()
-    }
-
-    /// Hashes waiting for a slot.
-    pub fn waiting(&self) -> usize {
-        self.queue.waiting()
     }
 }
 
@@ -280,7 +283,7 @@ mod tests {
                 .is_err(),
             "a hash ran beyond the bound"
         );
-        assert_eq!(hasher.waiting(), 1);
+        assert_eq!((hasher.running(), hasher.waiting()), (2, 1));
         drop(running);
         let hash = tokio::time::timeout(Duration::from_secs(30), waiting)
             .await

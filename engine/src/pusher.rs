@@ -66,6 +66,7 @@ impl Pusher {
     /// Acts on a read's worth of the log: the endings' tabs are told, a user
     /// whose rights changed has their tabs reconnect, and the user's tabs
     /// and the staff consoles learn of a session that started (on any node).
+    #[tracing::instrument(name = "push", level = "debug", skip_all)]
     pub fn push(&self, batch: &Batch) {
         self.push_endings(&batch.ended);
         // New rights: the user's tabs reconnect, and their new sockets carry
@@ -128,11 +129,16 @@ impl Pusher {
         for ended in batch {
             let message = match &previous {
                 Some((last, message))
-                    if last.reason == ended.reason && last.detail == ended.detail =>
+                    if last.reason == ended.reason
+                        && last.detail == ended.detail
+                        && last.at == ended.at =>
                 {
                     message.clone()
                 }
-                _ => Outgoing::new(self.ended_message(ended.reason, ended.detail.clone())),
+                _ => Outgoing::ending(
+                    self.ended_message(ended.reason, ended.detail.clone()),
+                    ended.at,
+                ),
             };
             previous = Some((ended, message.clone()));
             messages.push((&ended.session_id, message));
@@ -145,6 +151,14 @@ impl Pusher {
             .map(|(ended, told)| (ended.seq, told))
             .collect();
         if !told.is_empty() {
+            // The same sequence numbers the committing node logged.
+            tracing::info!(
+                first_seq = told.first().map(|(seq, _)| *seq),
+                last_seq = told.last().map(|(seq, _)| *seq),
+                endings = told.len(),
+                tabs = told.iter().map(|(_, tabs)| tabs).sum::<usize>(),
+                "Told this node's tabs of endings"
+            );
             lock(&self.tabs_told).extend(told);
         }
         let users: HashSet<&UserId> = batch.iter().map(|e| &e.user_id).collect();

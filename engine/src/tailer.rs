@@ -14,7 +14,9 @@ use tokio::sync::{broadcast, Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    clock::Clock,
     log::{Ended, Event, EventKind, EventLog},
+    measures::{self, LastRead},
     view::View,
 };
 
@@ -47,12 +49,20 @@ pub struct Tailer {
     /// Every event applied, a read's worth at a time (a bulk ending is a
     /// few messages, not one per session).
     events: broadcast::Sender<Arc<Batch>>,
+    /// For the lag: events carry the clock's timestamps.
+    clock: Arc<dyn Clock>,
+    /// When the log was last read (the metrics' staleness gauge).
+    last_read: LastRead,
 }
 
 impl Tailer {
     /// A tailer starting after the newest row already in the log: older
     /// endings are already reflected in the `sessions` rows.
-    pub async fn start_at_end(log: EventLog, view: View) -> anyhow::Result<Self> {
+    pub async fn start_at_end(
+        log: EventLog,
+        view: View,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let last = log.last_seq().await?;
         let (events, _) = broadcast::channel(1024);
         Ok(Tailer {
@@ -61,7 +71,14 @@ impl Tailer {
             applied: Arc::new(Mutex::new(last)),
             wake: Arc::new(Notify::new()),
             events,
+            clock,
+            last_read: LastRead::default(),
         })
+    }
+
+    /// When the log was last read.
+    pub fn last_read(&self) -> LastRead {
+        self.last_read.clone()
     }
 
     /// Subscribes to applied events.
@@ -75,13 +92,29 @@ impl Tailer {
     }
 
     /// Reads and applies every row past the last applied one. Returns how many
-    /// rows were applied.
+    /// rows were applied. Each read with rows is logged (at debug) with its
+    /// sequence numbers, which are the same on every node: with the commit's
+    /// and the push's lines they follow one ending across nodes.
+    #[tracing::instrument(name = "tail", level = "debug", skip_all)]
     pub async fn catch_up(&self) -> anyhow::Result<usize> {
         let mut applied = self.applied.lock().await;
         let mut count = 0;
         loop {
-            let (events, last, read) = self.log.read_after(*applied, BATCH).await?;
+            let after = *applied;
+            let (events, last, read) = self.log.read_after(after, BATCH).await?;
+            self.last_read.now();
             *applied = last;
+            if let Some(oldest) = events.first() {
+                let lag = self.clock.now().since(oldest.at);
+                metrics::histogram!(measures::TAILER_LAG).record(measures::seconds(lag));
+                tracing::debug!(
+                    first_seq = after + 1,
+                    last_seq = last,
+                    read,
+                    ?lag,
+                    "Applied the event log"
+                );
+            }
             let mut batch = Batch::default();
             for event in events {
                 match event.ended() {

@@ -345,6 +345,11 @@ impl View {
         }
     }
 
+    /// How many live sessions the view holds (for the metrics).
+    pub fn live_count(&self) -> usize {
+        self.read().live.len()
+    }
+
     /// Why the session ended, if this node has applied its ending.
     pub fn ended_reason(&self, id: &SessionId) -> Option<Reason> {
         self.read().ended_ids.get(id).map(|(reason, _)| *reason)

@@ -8,8 +8,8 @@
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    activity::ActivityWriter, deadlines::Deadlines, listener, pusher::Pusher, sweeper::Sweeper,
-    tailer::Tailer,
+    activity::ActivityWriter, deadlines::Deadlines, listener, measures::ListenerState,
+    pusher::Pusher, sweeper::Sweeper, tailer::Tailer,
 };
 
 /// The loops a [`Workers`] runs.
@@ -22,6 +22,8 @@ pub struct Loops {
     pub sweeper: Sweeper,
     /// The database to `LISTEN` on, when several nodes share PostgreSQL.
     pub listen_url: Option<String>,
+    /// Whether that `LISTEN` connection is up, for the readiness check.
+    pub listener_state: ListenerState,
 }
 
 /// The running background loops.
@@ -40,7 +42,12 @@ impl Workers {
         let endings = loops.tailer.subscribe();
         tracker.spawn(loops.pusher.run(endings, stop.clone()));
         if let Some(url) = loops.listen_url {
-            tracker.spawn(listener::run(url, loops.tailer.clone(), stop.clone()));
+            tracker.spawn(listener::run(
+                url,
+                loops.tailer.clone(),
+                loops.listener_state,
+                stop.clone(),
+            ));
         }
         tracker.spawn(loops.tailer.run(stop.clone()));
         tracker.spawn(loops.deadlines.run(stop.clone()));

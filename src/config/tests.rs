@@ -53,6 +53,10 @@ fn defaults_with_empty_sources() {
         ),
         (10_000, 1_000, secs(10), 20, 100)
     );
+    assert!(s.trusted_proxies.is_empty());
+    assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
+    assert_eq!((s.metrics_addr, s.log_format), (None, LogFormat::Text));
+    assert_eq!(s.shutdown_delay, secs(5));
 }
 
 /// Per setting: a value it accepts and one it refuses. Each source gives
@@ -66,7 +70,9 @@ fn every_setting_reads_both_sources_alike() {
         absolute_timeout,off,1h 30m|idle_warning,0,2weeks|auto_logout_message,Bye., |\
         retention,36h,23h|ip_privacy,truncate,none|reauth_window,3600,1.5h|\
         max_connections,500,0|max_connections_per_address,50,1000001|header_timeout,30s,0|\
-        max_tabs_per_session,4,-1|max_tabs_per_user,12,10001";
+        max_tabs_per_session,4,-1|max_tabs_per_user,12,10001|\
+        trusted_proxies,10.0.0.0/8,10.0.0.0/33|forwarded_header,forwarded,Forwarded|\
+        metrics_addr,127.0.0.1:9100,9100|log_format,json,JSON|shutdown_delay,0,1.5s";
     let cases: Vec<_> = cases
         .split('|')
         .map(|c| c.split(',').collect::<Vec<_>>())
@@ -338,5 +344,85 @@ fn public_origin_follows_addr_unless_set() {
     assert_eq!(
         load("ADDR=0.0.0.0:80", toml).public_origin.as_str(),
         "http://a.example"
+    );
+}
+
+#[test]
+fn trusted_proxies_forms() {
+    let s = load("TRUSTED_PROXIES=127.0.0.1, 10.0.0.0/8 ::1", None);
+    for trusted in ["127.0.0.1", "10.9.8.7", "::1"] {
+        assert!(s
+            .trusted_proxies
+            .trusts(trusted.parse().expect("an address")));
+    }
+    assert!(!s
+        .trusted_proxies
+        .trusts("127.0.0.2".parse().expect("an address")));
+    let toml = "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]";
+    assert_eq!(load("", Some(toml)).trusted_proxies, s.trusted_proxies);
+    assert_eq!(
+        load("", Some("trusted_proxies = []")).trusted_proxies,
+        Default::default()
+    );
+    assert!(load("TRUSTED_PROXIES=", None).trusted_proxies.is_empty());
+    // The refused entry is named, whichever source held it.
+    fails(
+        "TRUSTED_PROXIES=127.0.0.1,10.0.0.0/8,example.com",
+        None,
+        &[
+            "invalid BOUNCER_TRUSTED_PROXIES=",
+            "\"example.com\" is neither",
+        ],
+    );
+    fails(
+        "",
+        Some("trusted_proxies = [\"::1\", \"fe80::/129\"]"),
+        &[
+            "BOUNCER_TRUSTED_PROXIES",
+            "`trusted_proxies`",
+            "\"fe80::/129\"",
+        ],
+    );
+    fails(
+        "",
+        Some("trusted_proxies = [1, 2]"),
+        &["BOUNCER_TRUSTED_PROXIES", "CIDR ranges"],
+    );
+    // The header they write goes with them.
+    let s = load("TRUSTED_PROXIES=10.0.0.1;FORWARDED_HEADER=forwarded", None);
+    assert_eq!(s.proxies().header(), ForwardedHeader::Forwarded);
+}
+
+#[test]
+fn metrics_log_format_and_shutdown_delay_forms() {
+    let s = load(
+        "METRICS_ADDR=[::1]:9100;LOG_FORMAT=json;SHUTDOWN_DELAY=30s",
+        None,
+    );
+    assert_eq!(s.metrics_addr, Some("[::1]:9100".parse().expect("valid")));
+    assert_eq!(
+        (s.log_format, s.shutdown_delay),
+        (LogFormat::Json, secs(30))
+    );
+    let s = load("METRICS_ADDR=off;SHUTDOWN_DELAY=off", None);
+    assert_eq!((s.metrics_addr, s.shutdown_delay), (None, Duration::ZERO));
+    let msg = try_load("METRICS_ADDR=localhost:9100", None).expect_err("invalid");
+    let want = "invalid BOUNCER_METRICS_ADDR=\"localhost:9100\": expected a socket address \
+        like 127.0.0.1:9100 or [::1]:9100, or off";
+    assert_eq!(msg.to_string(), want);
+    fails(
+        "LOG_FORMAT=yaml",
+        None,
+        &["BOUNCER_LOG_FORMAT", "text or json"],
+    );
+    fails(
+        "SHUTDOWN_DELAY=soon",
+        None,
+        &["BOUNCER_SHUTDOWN_DELAY", "5s"],
+    );
+    fails(
+        "FORWARDED_HEADER=x-real-ip",
+        None,
+        &["BOUNCER_FORWARDED_HEADER", "x-forwarded-for or forwarded"],
     );
 }

@@ -13,16 +13,26 @@
 //! - `shutdown` — a stopping node.
 //! - `cli` — the `bouncer` binary.
 //! - `multinode` — several `bouncer` processes on one PostgreSQL database.
+//! - `proxies` — trusted proxies' forwarding headers, request ids.
+//! - `health` — `/healthz`, `/readyz`, and draining first when stopping.
+//! - `metrics` — the Prometheus metrics of a `bouncer` process.
+//! - `balancer` — two nodes on PostgreSQL behind a real nginx.
+//! - `logs` — JSON logs: request ids, one ending across two nodes.
 
 mod helpers;
 
 mod admin;
 mod auth;
+mod balancer;
 mod cli;
 mod front_door;
+mod health;
+mod logs;
+mod metrics;
 mod multinode;
 mod own_sessions;
 mod privacy;
+mod proxies;
 mod reauth;
 mod security;
 mod sessions;

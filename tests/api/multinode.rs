@@ -7,22 +7,15 @@
 //! CI they always run; elsewhere, without a reachable server, they are
 //! skipped with a notice.
 
-use std::{
-    net::TcpListener,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use bouncer_wire::{Reason, ServerMessage, CLOSE_SESSION_ENDED, CLOSE_SHUTTING_DOWN};
 use reqwest::StatusCode;
 
 use crate::helpers::{
     bouncer, cookie_header_from, is_announcement, shared_postgres_database, upgrade_status,
-    Browser, PostgresDatabase, Tab,
+    Browser, Node, PostgresDatabase, Tab,
 };
-
-/// The origin browsers see in front of every node (the load balancer's).
-const ORIGIN: &str = "http://bouncer.test";
 
 /// How soon a tab on another node must hear of an ending.
 const PUSH_WITHIN: Duration = Duration::from_secs(1);
@@ -36,123 +29,6 @@ const PASSWORD: &str = "correct-horse-battery";
 /// A fresh shared database, or `None` when the tests are skipped.
 async fn shared_database() -> Option<PostgresDatabase> {
     shared_postgres_database("the multi-node tests").await
-}
-
-/// One `bouncer serve` process.
-struct Node {
-    child: Child,
-    port: u16,
-    database_url: String,
-    env: Vec<(String, String)>,
-}
-
-impl Node {
-    /// Starts a node on a free port and waits until it answers.
-    async fn start(database_url: &str, env: &[(&str, &str)]) -> Node {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let env = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Node::start_on(database_url, port, env).await
-    }
-
-    async fn start_on(database_url: &str, port: u16, env: Vec<(String, String)>) -> Node {
-        let child = Command::new(env!("CARGO_BIN_EXE_bouncer"))
-            .arg("serve")
-            .env("BOUNCER_DATABASE_URL", database_url)
-            .env("BOUNCER_ADDR", format!("127.0.0.1:{port}"))
-            .env("BOUNCER_PUBLIC_ORIGIN", ORIGIN)
-            .env("RUST_LOG", "error")
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the node starts");
-        let node = Node {
-            child,
-            port,
-            database_url: database_url.to_owned(),
-            env,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while reqwest::get(format!("{}/api/auth/me", node.address()))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "node on {port} did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        node
-    }
-
-    fn address(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// A new browser whose requests this node serves.
-    fn browser(&self) -> Browser {
-        Browser::new(&self.address())
-    }
-
-    /// A client that presents `cookie` to this node.
-    fn holding(&self, cookie: &str) -> Browser {
-        Browser::holding(&self.address(), cookie)
-    }
-
-    /// Opens a tab's socket on this node, as a browser behind the balancer.
-    async fn connect(&self, cookie: &str) -> Result<Tab, tokio_tungstenite::tungstenite::Error> {
-        Tab::connect(&self.address(), Some(cookie), Some(ORIGIN)).await
-    }
-
-    /// Kills the process (no graceful shutdown: a crash).
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Stops the process as an orchestrator does (SIGTERM) and waits for it
-    /// to exit; true when it exited cleanly.
-    async fn terminate(&mut self) -> bool {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success(), "SIGTERM was sent");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("the node's status") {
-                return status.success();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the node did not stop on SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Starts the same node again, on the same port.
-    async fn restart(mut self) -> Node {
-        self.kill();
-        let env = std::mem::take(&mut self.env);
-        Node::start_on(&self.database_url, self.port, env).await
-    }
-
-    /// A tab of the session behind `cookie`, past its hello.
-    async fn open_tab(&self, cookie: &str) -> Tab {
-        let mut tab = self.connect(cookie).await.expect("the tab connects");
-        tab.hello(WAIT).await;
-        tab
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// `bouncer user add <args>` against the shared database, with [`PASSWORD`].

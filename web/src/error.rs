@@ -101,6 +101,7 @@ fn body(error: &str, message: impl Into<String>) -> ErrorBody {
         message: Some(message.into()),
         reason: None,
         sessions: None,
+        request_id: crate::request_id::current(),
     }
 }
 

@@ -120,7 +120,11 @@ impl Caller {
     }
 }
 
-/// The client's address (the TCP peer, from `ConnectInfo`) and `User-Agent`.
+/// The client's address and `User-Agent`. The address is the TCP peer's
+/// (`ConnectInfo`), or, when that peer is one of the edge's trusted proxies,
+/// the one its forwarding header names ([`crate::forwarded`]). It is worked
+/// out here, when a handler asks, so a request that never asks costs
+/// nothing; outside the session layer no proxy is trusted.
 #[derive(Debug, Clone)]
 pub struct Client(pub ClientInfo);
 
@@ -128,11 +132,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
-            .unwrap_or_else(|| "unknown".to_owned());
+            .map(|ConnectInfo(addr)| addr.ip());
+        let proxies = parts
+            .extensions
+            .get::<RequestSession>()
+            .map(|session| &session.edge.proxies);
+        let ip = match (peer, proxies) {
+            (Some(peer), Some(proxies)) => proxies.client_address(peer, &parts.headers).to_string(),
+            (Some(peer), None) => peer.to_canonical().to_string(),
+            (None, _) => "unknown".to_owned(),
+        };
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

@@ -32,7 +32,9 @@ use bouncer_engine::{ids::SecretHash, Engine, Visitor};
 use http_body_util::Limited;
 use tower::{Layer, Service};
 
-use crate::{cookie::SessionCookie, error::ApiError, origin::PublicOrigin};
+use crate::{
+    cookie::SessionCookie, error::ApiError, forwarded::TrustedProxies, origin::PublicOrigin,
+};
 
 /// What the layer and the extractors behind it share.
 #[derive(Debug)]
@@ -44,6 +46,9 @@ pub struct Edge {
     /// WebSocket upgrade): they neither extend the idle deadline nor count
     /// as the person being there.
     pub passive_paths: &'static [&'static str],
+    /// The proxies whose forwarding headers name the client (none unless
+    /// set with [`Edge::trusting`]).
+    pub proxies: TrustedProxies,
 }
 
 impl Edge {
@@ -59,7 +64,13 @@ impl Edge {
             cookie,
             origin,
             passive_paths,
+            proxies: TrustedProxies::default(),
         }
+    }
+
+    /// The same edge, believing `proxies` about the client's address.
+    pub fn trusting(self, proxies: TrustedProxies) -> Self {
+        Edge { proxies, ..self }
     }
 }
 

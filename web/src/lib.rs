@@ -8,6 +8,8 @@
 //!
 //! - [`cookie`] — the session cookie: minted, read back, removed.
 //! - [`origin`] — the public origin and the cross-site request rule.
+//! - [`forwarded`] — the client's address behind trusted proxies.
+//! - [`request_id`] — a request id on every request, in its logs and errors.
 //! - [`layer`] — [`SessionLayer`]: the origin check and the session check.
 //! - [`extract`] — [`Auth`], [`Authenticated`], [`Caller`], [`Client`].
 //! - [`auth`] — sign-in, sign-out and password changes through the cookie.
@@ -20,8 +22,10 @@ pub mod auth;
 pub mod cookie;
 pub mod error;
 pub mod extract;
+pub mod forwarded;
 pub mod layer;
 pub mod origin;
+pub mod request_id;
 pub mod script;
 pub mod socket;
 pub mod wire;
@@ -30,6 +34,8 @@ pub use crate::{
     auth::{Credentials, SetCookie},
     error::{ApiError, Json, Query},
     extract::{Auth, Authenticated, Caller, Client},
+    forwarded::{ForwardedHeader, TrustedProxies},
     layer::{Edge, SessionLayer},
     origin::PublicOrigin,
+    request_id::RequestIdLayer,
 };

@@ -17,17 +17,18 @@ use axum::{
     http::{header, HeaderMap},
     response::{IntoResponse, Response},
 };
-use bouncer_engine::{authz, hub::Push, view::LiveSession, Engine};
+use bouncer_engine::{authz, hub::Push, measures, view::LiveSession, Engine};
 use bouncer_wire::{
     ClientMessage, ServerMessage, CLOSE_SESSION_ENDED, CLOSE_TOO_BIG, MAX_CLIENT_FRAME,
 };
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::{
     error::ApiError,
-    extract::{Auth, Caller},
+    extract::{Auth, Caller, Client},
     wire,
 };
 
@@ -57,8 +58,11 @@ pub struct TabOwner {
 }
 
 /// The upgrade handler: mount it at `GET /api/ws` behind the session layer.
+/// The tab's socket runs in a `tab` span (inside the upgrade request's)
+/// naming its session and the client's address.
 pub async fn upgrade(
     auth: Auth,
+    Client(client): Client,
     headers: HeaderMap,
     caller: Result<Caller, ApiError>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -84,15 +88,16 @@ pub async fn upgrade(
         live: caller.live,
     };
     let engine = auth.engine().clone();
+    let span = tracing::info_span!("tab", session = %owner.live.id, client = %client.ip);
     upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
-        .on_upgrade(move |socket| async move {
+        .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
-            serve_tab(engine, owner, sink, stream).await;
+            serve_tab(engine, owner, sink, stream).instrument(span)
         })
 }
 
@@ -120,7 +125,8 @@ where
     sink.send(Message::Text(json(message).into())).await.is_ok()
 }
 
-async fn close<S>(sink: &mut S, code: u16, reason: &str)
+/// Sends a close frame; whether it was written.
+async fn close<S>(sink: &mut S, code: u16, reason: &str) -> bool
 where
     S: Sink<Message> + Unpin,
 {
@@ -128,7 +134,7 @@ where
         code,
         reason: reason.to_owned().into(),
     };
-    let _ = sink.send(Message::Close(Some(frame))).await;
+    sink.send(Message::Close(Some(frame))).await.is_ok()
 }
 
 /// Serves one tab until its session ends, the client leaves, or the hub drops it.
@@ -166,7 +172,7 @@ where
                 }
             }
             push = pushes.recv() => {
-                if !deliver(&mut sink, pushes, push).await {
+                if !deliver(&engine, &mut sink, pushes, push).await {
                     return;
                 }
             }
@@ -181,36 +187,45 @@ where
 
 /// Writes `push` and everything else already queued in one write: an ending
 /// is a message and a close, so a bulk ending costs one write per tab, not
-/// two. `false` once the socket is done.
-async fn deliver<S>(sink: &mut S, pushes: &mut mpsc::Receiver<Push>, mut push: Option<Push>) -> bool
+/// two. Once an ending's frame is written, the push's latency is recorded
+/// (`measures::PUSH_LATENCY`). `false` once the socket is done.
+async fn deliver<S>(
+    engine: &Engine,
+    sink: &mut S,
+    pushes: &mut mpsc::Receiver<Push>,
+    mut push: Option<Push>,
+) -> bool
 where
     S: Sink<Message> + Unpin,
 {
-    loop {
+    let mut ended_at = None;
+    let (written, open) = loop {
         match push {
             Some(Push::Message(message)) => {
                 if sink.feed(Message::Text(frame(&message))).await.is_err() {
                     return false;
                 }
+                ended_at = ended_at.or(message.ended_at());
             }
-            Some(Push::Close(code, reason)) => {
-                close(sink, code, reason).await;
-                return false;
-            }
+            Some(Push::Close(code, reason)) => break (close(sink, code, reason).await, false),
             // The hub dropped this tab (its queue was stuck): let the browser
             // reconnect and resync.
-            None => {
-                close(sink, 1013, "try again").await;
-                return false;
-            }
+            None => break (close(sink, 1013, "try again").await, false),
         }
         push = match pushes.try_recv() {
             Ok(next) => Some(next),
-            Err(mpsc::error::TryRecvError::Empty) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                let flushed = sink.flush().await.is_ok();
+                break (flushed, flushed);
+            }
             Err(mpsc::error::TryRecvError::Disconnected) => None,
         };
+    };
+    if let Some(at) = ended_at.filter(|_| written) {
+        let latency = engine.now().since(at);
+        metrics::histogram!(measures::PUSH_LATENCY).record(measures::seconds(latency));
     }
-    sink.flush().await.is_ok()
+    open
 }
 
 /// Handles one frame from the tab. `false` once the socket is done.

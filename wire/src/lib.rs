@@ -252,6 +252,29 @@ pub struct ErrorBody {
     pub reason: Option<Reason>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<Vec<Session>>,
+    /// The request's id (v2), as in its `X-Request-Id` response header: what
+    /// a person quotes to an operator, who finds it in every log line of
+    /// the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// `GET /readyz` (v2): each check's answer, `"ok"` or what is wrong; the
+/// status is 200 when every one is `"ok"`, else 503.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Readiness {
+    pub checks: std::collections::BTreeMap<String, String>,
+}
+
+impl Readiness {
+    /// What each passing check answers.
+    pub const OK: &'static str = "ok";
+
+    /// Whether every check passed.
+    pub fn ready(&self) -> bool {
+        self.checks.values().all(|answer| answer == Self::OK)
+    }
 }
 
 /// `POST /api/auth/password` body.
@@ -755,6 +778,7 @@ mod tests {
             message: None,
             reason: None,
             sessions: None,
+            request_id: None,
         };
         assert_eq!(
             serde_json::to_string(&body).expect("serialises"),

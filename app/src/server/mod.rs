@@ -55,6 +55,9 @@ pub struct Refusal {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<bouncer_wire::Reason>,
+    /// The request's id, as the API's error bodies carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl Refusal {
@@ -63,6 +66,7 @@ impl Refusal {
             error: error.to_owned(),
             message: message.into(),
             reason: None,
+            request_id: None,
         }
     }
 }
@@ -299,6 +303,7 @@ pub(crate) mod edge {
             message: Some(message.to_owned()),
             reason: None,
             sessions: None,
+            request_id: bouncer_web::request_id::current(),
         };
         answer((status, body, None))
     }
@@ -320,6 +325,7 @@ pub(crate) mod edge {
             error: body.error,
             message: body.message.unwrap_or_default(),
             reason: body.reason,
+            request_id: body.request_id,
         }
     }
 }

@@ -82,13 +82,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     // Server logs only when asked for (`RUST_LOG=info cargo test`): the
     // hostile-input tests would otherwise fill the output with warnings.
     if std::env::var_os("RUST_LOG").is_some() {
-        bouncer::telemetry::init();
+        bouncer::telemetry::init(Default::default());
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
     let database_url = fresh_database_url(dir.path()).await;
     let mut settings = Settings {
         addr: "127.0.0.1:0".parse().expect("a valid address"),
         database_url: database_url.clone(),
+        // Nothing to tell a balancer: stop at once (a test may set a delay).
+        shutdown_delay: Duration::ZERO,
         ..Settings::default()
     };
     settings.public_origin = PublicOrigin::for_listen_addr(settings.addr);
@@ -235,6 +237,18 @@ impl TestApp {
     pub async fn tombstones(&self) -> i64 {
         self.count("SELECT COUNT(*) FROM sessions WHERE ended_at IS NOT NULL")
             .await
+    }
+
+    /// Forgets the newest migration was applied, as in a database set up
+    /// by an older build.
+    pub async fn forget_last_migration(&self) {
+        sqlx::query(
+            "DELETE FROM _sqlx_migrations \
+             WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+        )
+        .execute(&self.pool)
+        .await
+        .expect("forgotten");
     }
 
     /// How many rows the event log holds.

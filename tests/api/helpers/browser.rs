@@ -29,6 +29,8 @@ pub struct Browser {
     address: String,
     /// Where its `Cookie` header comes from.
     cookies: Cookies,
+    /// Headers sent with every request besides (a forged `X-Forwarded-For`).
+    extra: header::HeaderMap,
 }
 
 /// A browser's cookies: its jar, or the one header a script holds.
@@ -42,12 +44,17 @@ impl Browser {
     /// A new browser on the server at `address`: its own cookie jar,
     /// Chrome's user agent.
     pub fn new(address: &str) -> Browser {
-        Browser::from_ip(address, None)
+        Browser::connecting_from(address, None)
     }
 
-    /// A new browser whose connections come from `local` (any of
-    /// 127.0.0.0/8 on Linux): another address as the server sees it.
-    pub fn from_ip(address: &str, local: Option<IpAddr>) -> Browser {
+    /// [`Browser::new`] on a machine of its own: its connections come from
+    /// `local` (any loopback address, `127.0.0.2`…), as another client's
+    /// would through a balancer.
+    pub fn new_from(address: &str, local: IpAddr) -> Browser {
+        Browser::connecting_from(address, Some(local))
+    }
+
+    fn connecting_from(address: &str, local: Option<IpAddr>) -> Browser {
         let jar = Arc::new(Jar::default());
         Browser {
             client: reqwest::Client::builder()
@@ -56,11 +63,20 @@ impl Browser {
                 .redirect(redirect::Policy::none())
                 .user_agent(CHROME_ON_LINUX)
                 .timeout(Duration::from_secs(30))
+                .local_address(local)
                 .build()
                 .expect("a client"),
             address: address.to_owned(),
             cookies: Cookies::Jar(jar),
+            extra: header::HeaderMap::new(),
         }
+    }
+
+    /// The same browser, sending `name: value` with every request too.
+    pub fn sending(mut self, name: &'static str, value: &str) -> Browser {
+        self.extra
+            .append(name, value.parse().expect("a header value"));
+        self
     }
 
     /// A client of the server at `address` that sends exactly this
@@ -80,6 +96,7 @@ impl Browser {
                 .expect("a client"),
             address: address.to_owned(),
             cookies: Cookies::Held(cookie.to_owned()),
+            extra: header::HeaderMap::new(),
         }
     }
 
@@ -114,6 +131,7 @@ impl Browser {
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.client
             .request(method, format!("{}{path}", self.address))
+            .headers(self.extra.clone())
     }
 
     /// `GET path`, raw (pages, headers).
@@ -135,7 +153,7 @@ impl TestApp {
 
     /// A new browser connecting from `127.0.0.<n>`: one of many addresses.
     pub fn browser_from(&self, n: u8) -> Browser {
-        Browser::from_ip(&self.address, Some(IpAddr::from([127, 0, 0, n])))
+        Browser::new_from(&self.address, IpAddr::from([127, 0, 0, n]))
     }
 
     /// A client that sends exactly this `Cookie` header: [`Browser::holding`].

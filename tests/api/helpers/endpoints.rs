@@ -7,15 +7,15 @@
 use std::fmt::Debug;
 
 use bouncer_wire::{
-    AuditEntry, LoginRequest, Me, PasswordChange, Reason, Reauthenticate, RevokeUsers, Revoked,
-    Session, User, UserList, UserPatch,
+    AuditEntry, LoginRequest, Me, PasswordChange, Readiness, Reason, Reauthenticate, RevokeUsers,
+    Revoked, Session, User, UserList, UserPatch,
 };
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::json;
 
 use super::{
-    answer::Answer,
+    answer::{exact, Answer},
     app::TestUser,
     browser::{send, Browser},
 };
@@ -190,5 +190,13 @@ impl Browser {
     pub async fn audit(&self, limit: u32) -> Answer<Vec<AuditEntry>> {
         self.call(Method::GET, &format!("/api/admin/audit?limit={limit}"))
             .await
+    }
+
+    /// `GET /readyz`: the status, and every check's answer (the same body
+    /// on 200 and 503).
+    pub async fn readyz(&self) -> (StatusCode, Readiness) {
+        let response = send(self.request(Method::GET, "/readyz")).await;
+        let status = response.status();
+        (status, exact(&response.text().await.expect("a body")))
     }
 }

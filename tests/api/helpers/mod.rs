@@ -13,6 +13,10 @@
 //! - `cookies` — `Set-Cookie` taken apart.
 //! - `tab` — `Tab`: a tab's WebSocket, reading `ServerMessage`s.
 //! - `command` — the `bouncer` binary as another process.
+//! - `node` — `Node`: `bouncer serve` as a process of its own.
+//! - `nginx` — `Nginx`: Debian's nginx in front of nodes.
+//! - `scrape` — a node's Prometheus metrics, read.
+//! - `wait` — `eventually`: asking until something has happened.
 
 mod answer;
 mod app;
@@ -20,7 +24,11 @@ mod browser;
 mod command;
 mod cookies;
 mod endpoints;
+mod nginx;
+mod node;
+mod scrape;
 mod tab;
+mod wait;
 
 pub use self::{
     answer::{assert_throttled, Answer},
@@ -29,9 +37,13 @@ pub use self::{
         PostgresDatabase, TestApp, TestUser,
     },
     browser::{send, Browser},
-    command::{bouncer, bouncer_with, text},
+    command::{add_users, bouncer, bouncer_with, database_with_users, text},
     cookies::{
         attribute, attributes, cookie_header_from, cookie_value, session_cookie, session_set_cookie,
     },
+    nginx::{Nginx, LOCATION as NGINX_LOCATION},
+    node::{free_port, Node, ORIGIN},
+    scrape::Metrics,
     tab::{is_announcement, upgrade_refusal, upgrade_status, Tab, WAIT},
+    wait::eventually,
 };
