@@ -24,6 +24,7 @@ use crate::{
     policy::Policy,
     privacy::approximate_ip,
     pusher::Pusher,
+    service_tokens::ServiceTokens,
     sessions::Sessions,
     snapshot::Snapshots,
     sweeper::Sweeper,
@@ -31,6 +32,7 @@ use crate::{
     tailer::Tailer,
     throttle::{Limits, LoginThrottle},
     timeouts::Timeouts,
+    tokens::TokenStore,
     users::{UserRecord, Users},
     view::{LiveSession, View},
     workers::{Loops, Workers},
@@ -57,6 +59,7 @@ struct Shared {
     console: Console,
     tabs: Tabs,
     snapshots: Snapshots,
+    tokens: ServiceTokens,
     /// The background loops' parts, until [`Engine::start_workers`].
     tailer: Tailer,
     pusher: Pusher,
@@ -105,7 +108,8 @@ impl Engine {
         }
         let view = View::default();
         let hub = Hub::default();
-        let tailer = Tailer::start_at_end(log.clone(), view.clone()).await?;
+        let tailer = Tailer::start_at_end(log.clone(), view.clone(), users.clone()).await?;
+        let tokens = ServiceTokens::new(Arc::clone(&clock), TokenStore::new(pool.clone()));
         let changes = Changes::new(pool, Arc::clone(&clock), tailer.clone());
         let timeouts = Timeouts::new(
             Arc::clone(&policy),
@@ -142,6 +146,7 @@ impl Engine {
                 Arc::clone(&clock),
                 view.clone(),
                 sessions.clone(),
+                users.clone(),
                 timeouts.clone(),
                 activity.clone(),
             ),
@@ -192,6 +197,7 @@ impl Engine {
             },
             accounts,
             snapshots,
+            tokens,
             tailer,
             deadlines,
             activity,
@@ -282,6 +288,11 @@ impl Engine {
 
     pub fn snapshots(&self) -> &Snapshots {
         &self.shared.snapshots
+    }
+
+    /// Service tokens: made, listed, revoked, and checked on the admin API.
+    pub fn tokens(&self) -> &ServiceTokens {
+        &self.shared.tokens
     }
 
     /// The in-memory view, for tests that check it against the database.

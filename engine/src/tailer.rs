@@ -1,6 +1,7 @@
 //! The tailer: applies the event log to this node's view, in order, exactly
-//! once per row, and announces each read's events to whoever acts on them
-//! (the pusher tells the tabs).
+//! once per row — endings leave the view, account changes update the
+//! identities its sessions carry — and announces each read's events to
+//! whoever acts on them (the pusher tells the tabs).
 //!
 //! Wake-ups are only hints: the same process wakes it directly after a
 //! commit, PostgreSQL's `NOTIFY` wakes it for other nodes (`listener`), and a
@@ -14,7 +15,9 @@ use tokio::sync::{broadcast, Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    identity::Identity,
     log::{Ended, Event, EventLog},
+    users::Users,
     view::View,
 };
 
@@ -39,6 +42,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub struct Tailer {
     log: EventLog,
     view: View,
+    /// Read only for an account event whose detail this version cannot read.
+    users: Users,
     /// The last sequence number applied. The mutex also serialises readers, so
     /// rows are applied in order and never twice.
     applied: Arc<Mutex<i64>>,
@@ -52,12 +57,13 @@ pub struct Tailer {
 impl Tailer {
     /// A tailer starting after the newest row already in the log: older
     /// endings are already reflected in the `sessions` rows.
-    pub async fn start_at_end(log: EventLog, view: View) -> anyhow::Result<Self> {
+    pub async fn start_at_end(log: EventLog, view: View, users: Users) -> anyhow::Result<Self> {
         let last = log.last_seq().await?;
         let (events, _) = broadcast::channel(1024);
         Ok(Tailer {
             log,
             view,
+            users,
             applied: Arc::new(Mutex::new(last)),
             wake: Arc::new(Notify::new()),
             events,
@@ -89,7 +95,10 @@ impl Tailer {
                         self.view.forget(&ended.session_id, ended.reason, ended.at);
                         batch.ended.push(ended);
                     }
-                    None => batch.others.push(event),
+                    None => {
+                        self.apply_account(&event).await;
+                        batch.others.push(event);
+                    }
                 }
             }
             let applied_now = batch.ended.len() + batch.others.len();
@@ -102,6 +111,30 @@ impl Tailer {
                 return Ok(count);
             }
         }
+    }
+
+    /// Gives the view the account's state after an account event. A detail
+    /// this version cannot read is not guessed at: the account is read from
+    /// the `users` table instead (it is at least as new as the event). It
+    /// never fails the read it is part of: the rows after it must still be
+    /// applied.
+    async fn apply_account(&self, event: &Event) {
+        let identity = match Identity::after(event) {
+            None => return,
+            Some(Ok(identity)) => identity,
+            Some(Err(e)) => {
+                tracing::error!(error = ?e, seq = event.seq, "An unreadable account event; reading the account");
+                match self.users.find_by_id(&event.user_id).await {
+                    Ok(Some(user)) => Identity::of(&user),
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::error!(error = ?e, user = %event.user_id, "Failed to read a changed account: its sessions here keep the identity they had");
+                        return;
+                    }
+                }
+            }
+        };
+        self.view.account_changed(&event.user_id, identity);
     }
 
     /// The background loop: read the log on every wake-up and at least every

@@ -5,8 +5,15 @@
 //! session leaves it only when the tailer applies its log row (or this node
 //! ends it and applies the row itself). It also remembers recent endings as
 //! tombstones, so a request whose session just ended learns why without a
-//! query. This module touches no database: the services fill it from the
-//! `sessions` store and the tailer empties it from the log.
+//! query.
+//!
+//! Each live session also holds its user's [`Identity`] (name, role,
+//! permissions), shared per user and kept true by the log's account events
+//! (see [`crate::identity`]), so the request path can say who the user is
+//! without a query.
+//!
+//! This module touches no database: the services fill it from the
+//! `sessions` and `users` stores and the tailer changes it from the log.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -21,6 +28,7 @@ use bouncer_wire::Reason;
 
 use crate::{
     clock::Timestamp,
+    identity::{Account, Identity},
     ids::{SecretHash, SessionId, UserId},
     sessions::SessionRow,
     sync,
@@ -38,6 +46,8 @@ pub struct LiveSession {
     pub ip: String,
     pub user_agent: String,
     pub device: String,
+    /// Who the user is, shared with the user's other sessions on this node.
+    account: Arc<Account>,
     /// The last request of any kind, in milliseconds.
     last_seen_at: AtomicI64,
     /// The last user activity (page load, API call, `activity` message).
@@ -62,8 +72,9 @@ pub enum Persist {
 }
 
 impl LiveSession {
-    /// The in-memory form of a live session's row.
-    pub fn from_row(row: SessionRow) -> anyhow::Result<Self> {
+    /// The in-memory form of a live session's row, with its user's
+    /// `account` (see [`View::account`]).
+    pub fn from_row(row: SessionRow, account: Arc<Account>) -> anyhow::Result<Self> {
         Ok(LiveSession {
             id: row.session_id()?,
             user_id: row.owner()?,
@@ -71,11 +82,17 @@ impl LiveSession {
             ip: row.ip,
             user_agent: row.user_agent,
             device: row.device,
+            account,
             last_seen_at: AtomicI64::new(row.last_seen_at),
             last_activity_at: AtomicI64::new(row.last_activity_at),
             persisted_at: AtomicI64::new(row.last_seen_at),
             write_owed: AtomicBool::new(false),
         })
+    }
+
+    /// Who the user is, as of the last account event this node applied.
+    pub fn identity(&self) -> Arc<Identity> {
+        self.account.identity()
     }
 
     pub fn last_seen_at(&self) -> Timestamp {
@@ -182,6 +199,22 @@ struct Maps {
     /// must not resurrect them.
     ended_ids: HashMap<SessionId, (Reason, Timestamp)>,
     unknown: HashSet<SecretHash>,
+    /// The identities of the users of live sessions, and of users the log
+    /// changed lately (see [`View::account_changed`]).
+    accounts: HashMap<UserId, Arc<Account>>,
+}
+
+impl Maps {
+    /// The user's account, made from `identity` if this node holds none: an
+    /// account already held was set by the log, or by a load no older than
+    /// this one, so it wins.
+    fn account(&mut self, user_id: &UserId, identity: Identity) -> Arc<Account> {
+        Arc::clone(
+            self.accounts
+                .entry(user_id.clone())
+                .or_insert_with(|| Arc::new(Account::new(identity))),
+        )
+    }
 }
 
 /// The view. Cheap to clone (shared).
@@ -214,11 +247,18 @@ impl View {
     }
 
     /// Takes in what the `sessions` table said about `secret` (`None`: no
-    /// such row) and answers as [`View::lookup`] would have.
+    /// such row), with its user's identity as the `users` table said when
+    /// the row is live, and answers as [`View::lookup`] would have.
     ///
     /// The tailer may have applied the session's ending between the query
-    /// and now; it recorded the id, so the ending wins.
-    pub fn learn(&self, secret: &SecretHash, row: Option<SessionRow>) -> anyhow::Result<Lookup> {
+    /// and now; it recorded the id, so the ending wins. Likewise an account
+    /// change it applied meanwhile wins over `identity`.
+    pub fn learn(
+        &self,
+        secret: &SecretHash,
+        row: Option<SessionRow>,
+        identity: Option<Identity>,
+    ) -> anyhow::Result<Lookup> {
         let mut maps = self.write();
         let Some(row) = row else {
             if maps.unknown.len() >= MAX_UNKNOWN_SECRETS {
@@ -235,7 +275,9 @@ impl View {
                 .insert(*secret, (reason, Timestamp::from_millis(ended_at)));
             return Ok(Lookup::Ended(reason));
         }
-        let live = Arc::new(LiveSession::from_row(row)?);
+        let identity = identity.context("Found a live session without its user")?;
+        let account = maps.account(&row.owner()?, identity);
+        let live = Arc::new(LiveSession::from_row(row, account)?);
         if let Some(ended) = maps.ended_ids.get(&live.id).copied() {
             maps.ended.insert(*secret, ended);
             return Ok(Lookup::Ended(ended.0));
@@ -243,6 +285,27 @@ impl View {
         maps.secret_of.insert(live.id.clone(), *secret);
         maps.live.insert(*secret, Arc::clone(&live));
         Ok(Lookup::Live(live))
+    }
+
+    /// The account a new session of this user shares: the one this node
+    /// holds, else one made from `identity` (read under the sign-in's lock).
+    pub fn account(&self, user_id: &UserId, identity: Identity) -> Arc<Account> {
+        self.write().account(user_id, identity)
+    }
+
+    /// Applies an account event from the log: the user's sessions here see
+    /// `identity` from now on. A user with no session here is remembered
+    /// too, so a load that read the row before the change cannot install
+    /// the old identity after it.
+    pub fn account_changed(&self, user_id: &UserId, identity: Identity) {
+        let mut maps = self.write();
+        match maps.accounts.get(user_id) {
+            Some(account) => account.set(identity),
+            None => {
+                maps.accounts
+                    .insert(user_id.clone(), Arc::new(Account::new(identity)));
+            }
+        }
     }
 
     /// Puts a session this node just created or re-keyed into the view.
@@ -299,11 +362,16 @@ impl View {
         }
     }
 
-    /// Drops tombstones older than `before`.
+    /// Drops tombstones older than `before`, and the accounts no live
+    /// session shares that no event changed since the last prune (the
+    /// sweeper prunes every minute: far longer than a load can race a
+    /// change).
     pub fn prune_tombstones(&self, before: Timestamp) {
         let mut maps = self.write();
         maps.ended.retain(|_, (_, at)| *at >= before);
         maps.ended_ids.retain(|_, (_, at)| *at >= before);
+        maps.accounts
+            .retain(|_, account| Arc::strong_count(account) > 1 || account.take_touched());
     }
 }
 
@@ -325,7 +393,13 @@ mod tests {
             ended_at: None,
             end_reason: None,
         };
-        let live = LiveSession::from_row(row).expect("valid row");
+        let identity = Identity {
+            username: crate::users::Username::parse("alice").expect("valid"),
+            role: bouncer_wire::Role::User,
+            permissions: Default::default(),
+            active: true,
+        };
+        let live = LiveSession::from_row(row, Arc::new(Account::new(identity))).expect("valid row");
         let interval = std::time::Duration::from_secs(30);
         let at = Timestamp::from_millis;
         // Held back, so a write is owed once, and not due before the interval.

@@ -19,6 +19,7 @@ use bouncer_engine::{
     devices::{EndOwnError, ReauthError},
     login::SignInError,
     messages::{self, UserFacing},
+    service_tokens::BearerError,
     users::CreateUserError,
 };
 use bouncer_wire::{ErrorBody, Reason};
@@ -51,6 +52,10 @@ pub enum ApiError {
     Console(#[from] ConsoleError),
     #[error(transparent)]
     CreateUser(#[from] CreateUserError),
+    /// A service token that does not hold (or an `Authorization` header
+    /// that is no token at all).
+    #[error(transparent)]
+    Bearer(#[from] BearerError),
     #[error("not found")]
     NotFound,
     /// The database cannot answer right now.
@@ -192,6 +197,10 @@ impl ApiError {
                 };
                 domain(status, error.code(), error.user_message())
             }
+            ApiError::Bearer(error) => match &error {
+                BearerError::Invalid => domain(S::UNAUTHORIZED, error.code(), error.user_message()),
+                BearerError::Store(e) => ApiError::internal(e),
+            },
             ApiError::NotFound => domain(S::NOT_FOUND, "not_found", messages::NOT_FOUND.into()),
             ApiError::Unavailable => domain(
                 S::SERVICE_UNAVAILABLE,
@@ -215,12 +224,20 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // RFC 6750: a refused bearer token says so, and says nothing more.
+        let bearer = matches!(self, ApiError::Bearer(BearerError::Invalid));
         let (status, body, wait) = self.parts();
         let mut response = (status, axum::Json(body)).into_response();
         if let Some(wait) = wait {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, wait.into());
+        }
+        if bearer {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
         }
         response
     }

@@ -11,6 +11,7 @@
 //! - [`layer`] — [`SessionLayer`]: the origin check and the session check.
 //! - [`extract`] — [`Auth`], [`Authenticated`], [`Caller`], [`Client`].
 //! - [`auth`] — sign-in, sign-out and password changes through the cookie.
+//! - [`operator`] — [`AdminCaller`]: a person or a service token on the admin API.
 //! - [`socket`] — the tab's WebSocket.
 //! - [`script`] — `GET /bouncer.js`, the same protocol for other apps' pages.
 //! - [`wire`] — domain values as the API's JSON objects.
@@ -21,6 +22,7 @@ pub mod cookie;
 pub mod error;
 pub mod extract;
 pub mod layer;
+pub mod operator;
 pub mod origin;
 pub mod script;
 pub mod socket;
@@ -31,5 +33,6 @@ pub use crate::{
     error::{ApiError, Json, Query},
     extract::{Auth, Authenticated, Caller, Client},
     layer::{Edge, SessionLayer},
+    operator::AdminCaller,
     origin::PublicOrigin,
 };
