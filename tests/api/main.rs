@@ -6,6 +6,8 @@
 //! - `own_sessions` — a user's own sessions, password change, activity.
 //! - `reauth` — re-authentication before ending one's other sessions.
 //! - `admin` — the admin API, its permissions and the audit log.
+//! - `forward` — `GET /api/auth/verify`, forward authentication for a proxy.
+//! - `tokens` — service tokens on the admin API, and nowhere else.
 //! - `socket` — `GET /api/ws`: who connects, what each tab is told.
 //! - `security` — the properties `docs/SECURITY.md` lists.
 //! - `privacy` — `BOUNCER_IP_PRIVACY`.
@@ -18,6 +20,7 @@ mod helpers;
 mod admin;
 mod auth;
 mod cli;
+mod forward;
 mod multinode;
 mod own_sessions;
 mod privacy;
@@ -26,3 +29,4 @@ mod security;
 mod sessions;
 mod shutdown;
 mod socket;
+mod tokens;

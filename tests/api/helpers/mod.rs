@@ -25,8 +25,8 @@ mod tab;
 pub use self::{
     answer::{assert_throttled, Answer},
     app::{
-        shared_postgres_database, spawn_app, spawn_app_with, spawn_https_app, IpPrivacy,
-        PostgresDatabase, TestApp, TestUser,
+        fresh_database, shared_postgres_database, spawn_app, spawn_app_with, spawn_https_app,
+        IpPrivacy, PostgresDatabase, TestApp, TestUser,
     },
     browser::{send, Browser},
     command::{bouncer, text},
