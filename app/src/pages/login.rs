@@ -10,8 +10,8 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     form::PostForm,
-    human_time,
-    server::{end_notice, error_text, SessionEndNotice, SignIn, SignInResult},
+    human_time, is_app_route,
+    server::{end_notice, error_text, safe_next, SessionEndNotice, SignIn, SignInResult},
 };
 
 #[component]
@@ -50,6 +50,17 @@ pub fn LoginPage() -> impl IntoView {
         Some(Ok(SignInResult::LimitReached(sessions))) => Some(sessions),
         _ => None,
     };
+    // Signed in for a path that is not one of this app's routes (the app
+    // behind the proxy, `/player`): the server sent no redirect, which the
+    // router would follow to its 404, so the page loads that path itself.
+    Effect::new(move || {
+        if let Some(Ok(SignInResult::SignedIn)) = sign_in.value().get() {
+            let next = safe_next(Some(&next()));
+            if !is_app_route(&next) {
+                let _ = window().location().replace(&next);
+            }
+        }
+    });
     let replace = move |id: String| {
         let value = |input: NodeRef<Input>| input.get().map(|i| i.value()).unwrap_or_default();
         sign_in.dispatch(SignIn {

@@ -40,6 +40,55 @@ export const USER_HEADERS = [
   'X-Bouncer-Permissions', 'X-Bouncer-Session-Id',
 ];
 
+/**
+ * Forward authentication in front of the app, for `siteConfig`'s `guard`:
+ * before each of the app's requests nginx asks Bouncer (`auth_request` to
+ * `GET /api/auth/verify`, answered from memory), passes the user headers
+ * from the answer to the app, and sends a browser without a live session to
+ * the sign-in page Bouncer names (`/login?reason=…&next=<the page>`), while
+ * the app's own scripts get the 401. `verify` is the URI nginx asks; add a
+ * query to require more of every request of the app (`?role=staff`).
+ */
+export function forwardAuth({ verify = '/api/auth/verify' } = {}) {
+  const variable = (name) => `$bouncer_${name.slice('X-Bouncer-'.length).toLowerCase().replaceAll('-', '_')}`;
+  const upstream = (name) => `$upstream_http_${name.toLowerCase().replaceAll('-', '_')}`;
+  return {
+    server: `# Forward authentication: the subrequest that asks Bouncer whether the
+# browser's session is live (the cookie goes with it; the body does not).
+location = /_bouncer/verify {
+    internal;
+    proxy_pass http://bouncer${verify};
+    proxy_pass_request_body off;
+    proxy_set_header Content-Length "";
+    proxy_set_header X-Original-URI $request_uri;
+    proxy_set_header Host $http_host;
+    proxy_set_header X-Forwarded-For $remote_addr;
+    proxy_set_header X-Forwarded-Proto $scheme;
+}
+
+# No live session: a page load goes to the sign-in page Bouncer names
+# (X-Bouncer-Login, with the reason and this page as next); anything
+# else (the app's scripts, curl) gets the 401.
+location @bouncer_login {
+    # The path as Bouncer wrote it (nginx would prefix its own idea of
+    # the scheme, host and port).
+    absolute_redirect off;
+    if ($http_accept !~ "text/html") {
+        return 401;
+    }
+    return 302 $bouncer_login;
+}`,
+    app: [
+      'auth_request /_bouncer/verify;',
+      ...[...USER_HEADERS, 'X-Bouncer-Login'].map((name) => `auth_request_set ${variable(name)} ${upstream(name)};`),
+      'error_page 401 = @bouncer_login;',
+      '# Who the user is, from Bouncer\'s answer: whatever a client sent as',
+      '# these headers is replaced (an empty value sends none).',
+      ...USER_HEADERS.map((name) => `proxy_set_header ${name} ${variable(name)};`),
+    ].join('\n'),
+  };
+}
+
 const indent = (text, spaces) => text.trim().split('\n').map((line) => (line ? ' '.repeat(spaces) + line : line)).join('\n');
 
 /**
