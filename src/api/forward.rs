@@ -17,6 +17,7 @@
 //!   never silently lets everyone through.
 
 use axum::{
+    extract::Request,
     http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -66,14 +67,15 @@ pub struct Requirements {
     permission: Option<Permission>,
 }
 
-/// `GET /api/auth/verify`.
+/// `GET /api/auth/verify`. The request comes last and whole, so its headers
+/// are read in place (a `HeaderMap` argument would copy them on every call).
 pub async fn verify(
     auth: Auth,
-    headers: HeaderMap,
     Query(required): Query<Requirements>,
+    request: Request,
 ) -> Response {
     let Visitor::Live(live) = auth.visitor() else {
-        return refused(&auth, &headers);
+        return refused(&auth, request.headers());
     };
     let identity = live.identity();
     let role_met = required
@@ -93,39 +95,58 @@ pub async fn verify(
     response
 }
 
-/// The headers that tell the app who the user is.
+/// The headers that tell the app who the user is. Every value is printable
+/// ASCII by construction (ids are a prefix and hex, role and permissions
+/// are vocabulary, the name is percent-encoded beyond ASCII), so none is
+/// ever left out; this runs on every request of the app, so nothing is
+/// formatted that need not be.
 fn user_headers(headers: &mut HeaderMap, live: &LiveSession, identity: &Identity) {
-    let permissions: Vec<&str> = identity.permissions.iter().map(|p| p.as_str()).collect();
-    let values = [
-        (USER_ID, live.user_id.to_string()),
-        (USERNAME, encode_username(identity.username.as_str())),
-        (ROLE, identity.role.as_str().to_owned()),
-        (PERMISSIONS, permissions.join(",")),
-        (SESSION_ID, live.id.to_string()),
-    ];
-    for (name, value) in values {
-        // Every value is printable ASCII by construction (ids are `u_`/`s_`
-        // and hex, the rest are vocabulary or percent-encoded).
-        if let Ok(value) = HeaderValue::try_from(value) {
-            headers.insert(name, value);
-        }
-    }
+    let permissions = match identity.permissions.len() {
+        0 => HeaderValue::from_static(""),
+        _ => text_value(
+            &identity
+                .permissions
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+    };
+    headers.insert(USER_ID, text_value(live.user_id.as_str()));
+    headers.insert(
+        USERNAME,
+        text_value(&encode_username(identity.username.as_str())),
+    );
+    headers.insert(ROLE, HeaderValue::from_static(identity.role.as_str()));
+    headers.insert(PERMISSIONS, permissions);
+    headers.insert(SESSION_ID, text_value(live.id.as_str()));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// A header value of printable ASCII (see [`user_headers`]); anything else
+/// would be a bug, and becomes an empty value rather than a wrong one.
+fn text_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// A username as a header value: unchanged when it is ASCII, else its
 /// UTF-8 bytes percent-encoded. Usernames are letters, digits and `_ . - @`
 /// only, so a `%` always starts an escape and never stands for itself.
-fn encode_username(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
+fn encode_username(name: &str) -> std::borrow::Cow<'_, str> {
+    let plain =
+        |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-' | b'@');
+    if name.bytes().all(plain) {
+        return name.into();
+    }
+    let mut out = String::with_capacity(name.len() * 3);
     for byte in name.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-' | b'@') {
+        if plain(byte) {
             out.push(char::from(byte));
         } else {
             out.push_str(&format!("%{byte:02X}"));
         }
     }
-    out
+    out.into()
 }
 
 /// The 401: the API's error, with the reason and the sign-in page as headers.
