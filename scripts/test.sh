@@ -61,6 +61,7 @@ scripts/bench.sh --smoke
 build_frontend debug
 cargo build -p bouncer
 ensure_browser_test_deps
-ensure_nginx  # the one-origin proxy of tests/bouncer-js.test.mjs
+ensure_nginx  # the one-origin proxy of tests/bouncer-js.test.mjs and tests/forward-auth.test.mjs
+ensure_caddy  # the Caddy equivalent in tests/forward-auth.test.mjs
 say "Browser tests (Chromium, and nginx in front of Bouncer and an app)"
 (cd end2end && BOUNCER_BIN="$TARGET_DIR/debug/bouncer" BOUNCER_SITE_ROOT="$ROOT/target/site" node --test --test-concurrency=1 tests/)

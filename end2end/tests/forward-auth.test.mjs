@@ -4,7 +4,8 @@
 // Chromium tabs of the app's /player page are kicked live, the app's next
 // request is refused at once, the app learns who the user is from the
 // headers, and nothing without a live session ever reaches it; a plain HTTP
-// client does the same with a service token.
+// client does the same with a service token. The plain HTTP tests run again
+// behind Caddy's `forward_auth` (support/caddy.mjs).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { describe, test } from 'node:test';
@@ -12,10 +13,11 @@ import { promisify } from 'node:util';
 import { apiLogin, markWorld, waitForHydration, waitForSocket } from './support.mjs';
 import { forwardAuth, USER_HEADERS } from './support/nginx.mjs';
 import {
-  adminRevoke, LIMIT, navigations, skip, useStack, userId, waitForLoginUrl,
+  adminRevoke, LIMIT, navigations, skip, skipCaddy, useStack, userId, waitForLoginUrl,
 } from './support/stack.mjs';
 
 if (skip) console.error(`\n*** SKIPPED: the forward authentication tests behind nginx (${skip}) ***\n`);
+if (skipCaddy) console.error(`\n*** SKIPPED: the forward authentication tests behind Caddy (${skipCaddy}) ***\n`);
 
 /** What the app's JSON endpoint says it received (the `X-Bouncer-*` headers among them). */
 async function echoed(page) {
@@ -54,9 +56,8 @@ async function signInOnThisPage(page, stack, username) {
   assert.equal(await page.locator('#time').count(), 1);
 }
 
-describe('an app behind nginx forward authentication', { skip }, () => {
-  const suite = useStack({}, { guard: forwardAuth() });
-
+/** The plain HTTP tests, which every proxy's configuration must pass. */
+function plainHttpTests(suite) {
   test('nothing without a live session reaches the app; a page load goes to the sign-in page', LIMIT, async () => {
     const { origin, upstream } = suite.stack;
     const mark = upstream.requests.length;
@@ -71,6 +72,61 @@ describe('an app behind nginx forward authentication', { skip }, () => {
     assert.equal(forgedCookie.status, 302);
     assert.deepEqual(since(upstream, mark), [], 'not one request reached the app');
   });
+
+  test('a service token ends a session through the admin API, and the app refuses it at once', LIMIT, async () => {
+    const { origin, server, upstream } = suite.stack;
+    const { cookie } = await apiLogin(origin, 'bob', server.passwords.bob);
+    const before = await fetch(`${origin}/api-upstream/data`, {
+      headers: { cookie, 'x-bouncer-role': 'admin', 'x-bouncer-permissions': 'revoke_admins' },
+    });
+    assert.equal(before.status, 200);
+    const seen = (await before.json()).headers;
+    assert.equal(seen['x-bouncer-username'], 'bob');
+    assert.equal(seen['x-bouncer-role'], 'user', 'a client\'s own value never reaches the app');
+    assert.ok([undefined, ''].includes(seen['x-bouncer-permissions']), seen['x-bouncer-permissions']);
+
+    const run = promisify(execFile);
+    const { stdout } = await run(process.env.BOUNCER_BIN, ['token', 'create', 'billing', '--permission', 'revoke_users'], {
+      env: { ...process.env, BOUNCER_DATABASE_URL: server.databaseUrl, RUST_LOG: 'error' },
+    });
+    const token = stdout.trim();
+    assert.match(token, /^bnc_[0-9a-f]{64}$/);
+    const bearer = { authorization: `Bearer ${token}` };
+
+    // The token is no session: it never passes forward authentication.
+    const mark = upstream.requests.length;
+    assert.equal((await fetch(`${origin}/api-upstream/data`, { headers: bearer })).status, 401);
+    assert.equal((await pageLoad(origin, '/player', bearer)).status, 302);
+    assert.deepEqual(since(upstream, mark), []);
+
+    // Through the proxy, as a billing system would: find bob, end his sessions.
+    const id = await userId(origin, bearer, 'bob');
+    const revoke = await fetch(`${origin}/api/admin/users/${id}/revoke`, { method: 'POST', headers: bearer });
+    assert.equal(revoke.status, 200);
+    assert.deepEqual(await revoke.json(), { revoked: 1 });
+    const after = await fetch(`${origin}/api-upstream/data`, { headers: { cookie } });
+    assert.equal(after.status, 401, 'at once');
+    const reload = await pageLoad(origin, '/player', { cookie });
+    assert.equal(reload.status, 302);
+    assert.equal(reload.headers.get('location'), '/login?reason=admin_revoked&next=/player');
+    assert.deepEqual(since(upstream, mark), [], 'bob\'s ended session never reached the app');
+
+    const root = await apiLogin(origin, 'root', server.passwords.root);
+    const audit = await (await fetch(`${origin}/api/admin/audit?limit=5`, { headers: { cookie: root.cookie } })).json();
+    const ending = audit.find((entry) => entry.target_user === 'bob');
+    assert.equal(ending.actor, 'token:billing');
+    assert.equal(ending.reason, 'admin_revoked');
+    const other = token.slice(0, -1) + (token.endsWith('0') ? '1' : '0');
+    const bad = await fetch(`${origin}/api/admin/users`, { headers: { authorization: `Bearer ${other}` } });
+    assert.equal(bad.status, 401);
+    assert.equal((await bad.json()).error, 'invalid_token');
+  });
+}
+
+describe('an app behind nginx forward authentication', { skip }, () => {
+  const suite = useStack({}, { guard: forwardAuth() });
+
+  plainHttpTests(suite);
 
   test('sign-in, two player tabs, the user headers; a revoke kicks both within a second and the app refuses the next request at once', LIMIT, async () => {
     const { origin, server, upstream } = suite.stack;
@@ -139,44 +195,10 @@ describe('an app behind nginx forward authentication', { skip }, () => {
     await context.close();
   });
 
-  test('a service token ends a session through the admin API, and the app refuses it at once', LIMIT, async () => {
-    const { origin, server, upstream } = suite.stack;
-    const { cookie } = await apiLogin(origin, 'bob', server.passwords.bob);
-    const before = await fetch(`${origin}/api-upstream/data`, { headers: { cookie } });
-    assert.equal(before.status, 200);
-    assert.equal((await before.json()).headers['x-bouncer-username'], 'bob');
+});
 
-    const run = promisify(execFile);
-    const { stdout } = await run(process.env.BOUNCER_BIN, ['token', 'create', 'billing', '--permission', 'revoke_users'], {
-      env: { ...process.env, BOUNCER_DATABASE_URL: server.databaseUrl, RUST_LOG: 'error' },
-    });
-    const token = stdout.trim();
-    assert.match(token, /^bnc_[0-9a-f]{64}$/);
-    const bearer = { authorization: `Bearer ${token}` };
+describe('an app behind Caddy forward_auth', { skip: skipCaddy }, () => {
+  const suite = useStack({}, { caddy: true });
 
-    // The token is no session: it never passes forward authentication.
-    const mark = upstream.requests.length;
-    assert.equal((await fetch(`${origin}/api-upstream/data`, { headers: bearer })).status, 401);
-    assert.equal((await pageLoad(origin, '/player', bearer)).status, 302);
-    assert.deepEqual(since(upstream, mark), []);
-
-    // Through the proxy, as a billing system would: find bob, end his sessions.
-    const id = await userId(origin, bearer, 'bob');
-    const revoke = await fetch(`${origin}/api/admin/users/${id}/revoke`, { method: 'POST', headers: bearer });
-    assert.equal(revoke.status, 200);
-    assert.deepEqual(await revoke.json(), { revoked: 1 });
-    const after = await fetch(`${origin}/api-upstream/data`, { headers: { cookie } });
-    assert.equal(after.status, 401, 'at once');
-    assert.deepEqual(since(upstream, mark), [], 'bob\'s ended session never reached the app');
-
-    const root = await apiLogin(origin, 'root', server.passwords.root);
-    const audit = await (await fetch(`${origin}/api/admin/audit?limit=5`, { headers: { cookie: root.cookie } })).json();
-    const ending = audit.find((entry) => entry.target_user === 'bob');
-    assert.equal(ending.actor, 'token:billing');
-    assert.equal(ending.reason, 'admin_revoked');
-    const other = token.slice(0, -1) + (token.endsWith('0') ? '1' : '0');
-    const bad = await fetch(`${origin}/api/admin/users`, { headers: { authorization: `Bearer ${other}` } });
-    assert.equal(bad.status, 401);
-    assert.equal((await bad.json()).error, 'invalid_token');
-  });
+  plainHttpTests(suite);
 });

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { startUpstream } from '../../upstream/server.mjs';
 import { apiLogin, freePort, launchBrowser, signIn, startServer, waitForSocket } from '../support.mjs';
+import { caddyInstalled, startCaddy } from './caddy.mjs';
 import { nginxInstalled, startNginx } from './nginx.mjs';
 
 // nginx is installed by scripts/test.sh (ensure_nginx); outside CI a machine
@@ -14,14 +15,21 @@ export const skip = !nginxInstalled() && !process.env.CI
   ? 'nginx is not installed: run scripts/test.sh, or source scripts/lib.sh and ensure_nginx'
   : false;
 
+/** Likewise for Caddy (`ensure_caddy`), which only the Caddy tests need. */
+export const skipCaddy = !caddyInstalled() && !process.env.CI
+  ? 'Caddy is not installed: run scripts/test.sh, or source scripts/lib.sh and ensure_caddy'
+  : false;
+
 /** A stuck step fails its test instead of holding the whole run. */
 export const LIMIT = { timeout: 60_000 };
 
 /**
  * Bouncer, the upstream app and nginx in front of both, on one origin;
  * `guard` is `siteConfig`'s (forward authentication in front of the app).
+ * With `caddy`, Caddy is the proxy instead, always with forward
+ * authentication (support/caddy.mjs).
  */
-export async function startStack(env = {}, { guard = null } = {}) {
+export async function startStack(env = {}, { guard = null, caddy = false } = {}) {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   // Stopped newest first, also when a later one fails to start.
@@ -34,9 +42,10 @@ export async function startStack(env = {}, { guard = null } = {}) {
     stops.push(() => upstream.close());
     const server = await startServer({ BOUNCER_PUBLIC_ORIGIN: origin, ...env });
     stops.push(() => server.stop());
-    const nginx = await startNginx({ port, bouncer: server.origin, app: upstream.origin, guard });
-    stops.push(() => nginx.stop());
-    return { origin, server, upstream, nginx, stop };
+    const where = { port, bouncer: server.origin, app: upstream.origin };
+    const proxy = await (caddy ? startCaddy(where) : startNginx({ ...where, guard }));
+    stops.push(() => proxy.stop());
+    return { origin, server, upstream, proxy, stop };
   } catch (error) {
     await stop();
     throw error;
