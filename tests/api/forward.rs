@@ -1,7 +1,8 @@
 //! `GET /api/auth/verify`, forward authentication for a reverse proxy: the
 //! user headers, the 401 with the reason and the sign-in page, the role and
 //! permission requirements, bad queries, that it is not user activity, that
-//! an account change reaches it at once, and that it costs no query.
+//! an account change reaches it at once, and that it costs no query; and the
+//! sign-in that brings the browser back to the app's page.
 
 use std::{
     fs::File,
@@ -10,6 +11,7 @@ use std::{
 };
 
 use bouncer_wire::{Permission, Reason, Role, UserPatch};
+use leptos::server_fn::ServerFn;
 use reqwest::{header, StatusCode};
 
 use crate::helpers::{bouncer, fresh_database, spawn_app, text, Answer, Browser};
@@ -449,4 +451,51 @@ async fn a_service_token_is_no_session_to_verify() {
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert_eq!(answer.error(), Some("unauthenticated"));
     assert_eq!(answer.headers.get(header::WWW_AUTHENTICATE), None);
+}
+
+/// The sign-in form's server function, as the login page's script calls it
+/// and as a browser posts it without one: a `next` that is one of
+/// Bouncer's own routes is a redirect either way, while another path of the
+/// origin (the app behind the proxy, where forward authentication sent the
+/// browser from) is left to the page's script, which loads it in full: the
+/// router's client-side navigation would show its 404 there.
+#[tokio::test]
+async fn signing_in_for_the_app_s_page_leaves_the_load_to_the_page() {
+    let app = spawn_app().await;
+    let alice = app.add_user("alice", Role::User, Some(0)).await;
+    let path = <app::server::SignIn as ServerFn>::PATH;
+    let cases = [
+        ("/player?t=1", "application/json", None),
+        ("/player?t=1", "text/html", Some("/player?t=1")),
+        ("/account", "application/json", Some("/account")),
+        ("/account", "text/html", Some("/account")),
+        ("//evil.example/", "text/html", Some("/")),
+    ];
+    for (next, accept, redirect) in cases {
+        let form = format!(
+            "username=alice&password={}&next={}",
+            alice.password,
+            next.replace('/', "%2F")
+                .replace('?', "%3F")
+                .replace('=', "%3D")
+        );
+        let answer = app
+            .browser()
+            .request(reqwest::Method::POST, path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, accept)
+            .body(form)
+            .send()
+            .await
+            .expect("answered");
+        assert!(
+            answer.headers().contains_key(header::SET_COOKIE),
+            "{next} {accept}: signed in"
+        );
+        let location = answer
+            .headers()
+            .get(header::LOCATION)
+            .map(|l| l.to_str().expect("ASCII"));
+        assert_eq!(location, redirect, "{next} {accept}");
+    }
 }
