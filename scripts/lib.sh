@@ -84,29 +84,43 @@ ensure_browser_test_deps() {
   fi
 }
 
-# Debian's nginx, for the browser tests' one-origin proxy: each test starts
-# its own instance on a loopback port (end2end/tests/support/nginx.mjs), so
-# the package's system service must never start. Without systemd its start
-# would fail the install, and with it, it would take port 80. A policy-rc.d
-# that refuses every service start (exit 101, see invoke-rc.d(8)) is put in
-# place for the install when the machine has none, and removed after it.
-NGINX_BIN="/usr/sbin/nginx"
-ensure_nginx() {
-  if [ -x "$NGINX_BIN" ]; then
-    return
-  fi
+# Installs Debian packages that ship a system service the tests must never
+# have running: each test starts its own instance on a loopback port. Without
+# systemd a service's start would fail the install, and with it, it would
+# take a port. A policy-rc.d that refuses every service start (exit 101, see
+# invoke-rc.d(8)) is put in place for the install when the machine has none,
+# and removed after it.
+apt_install_without_services() {
   local guard=/usr/sbin/policy-rc.d added=""
   if [ ! -e "$guard" ]; then
-    printf '#!/bin/sh\n# Bouncer scripts/lib.sh: no service starts while nginx installs.\nexit 101\n' > "$guard"
+    printf '#!/bin/sh\n# Bouncer scripts/lib.sh: no service starts while packages install.\nexit 101\n' > "$guard"
     chmod 755 "$guard"
     added=1
   fi
   local status=0
-  apt_install nginx || status=$?
+  apt_install "$@" || status=$?
   if [ -n "$added" ]; then
     rm -f "$guard"
   fi
   return "$status"
+}
+
+# Debian's nginx, for the browser tests' one-origin proxy
+# (end2end/tests/support/nginx.mjs).
+NGINX_BIN="/usr/sbin/nginx"
+ensure_nginx() {
+  if [ ! -x "$NGINX_BIN" ]; then
+    apt_install_without_services nginx
+  fi
+}
+
+# Debian's Caddy, for the forward-authentication test of docs/INTEGRATION.md's
+# Caddyfile (end2end/tests/support/caddy.mjs).
+CADDY_BIN="/usr/bin/caddy"
+ensure_caddy() {
+  if [ ! -x "$CADDY_BIN" ]; then
+    apt_install_without_services caddy
+  fi
 }
 
 # Builds the hydrate bundle into target/site/pkg: debug or release.

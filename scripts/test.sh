@@ -25,8 +25,10 @@ ensure_wasm_toolchain
 cargo clippy -p frontend -p app --target wasm32-unknown-unknown --features app/hydrate -- -D warnings
 
 # Debian's nginx: the balancer test of tests/api/ (two nodes behind it) and
-# the one-origin proxy of end2end/tests/bouncer-js.test.mjs.
+# the one-origin proxy of end2end/tests/bouncer-js.test.mjs and
+# forward-auth.test.mjs; Debian's Caddy: the same for forward-auth.test.mjs.
 ensure_nginx
+ensure_caddy
 
 # One package at a time: `--workspace` would unify app's ssr and hydrate features.
 for package in bouncer-wire bouncer-engine bouncer-web app bouncer bouncer-bench plain-axum; do

@@ -1,7 +1,9 @@
 //! The `bouncer` command line: `serve` (the default), `migrate`, `user add`,
-//! `user revoke`, `sessions list`. Every subcommand works on the configured
-//! database, also while a server runs on it: the server's tailer picks up a
-//! revocation made here within its poll interval and tells the open tabs.
+//! `user revoke`, `sessions list`, `token create|list|revoke`. Every
+//! subcommand works on the configured database, also while a server runs on
+//! it: the server's tailer picks up a revocation made here within its poll
+//! interval and tells the open tabs, and a token revoked here is refused at
+//! its next request.
 
 use std::{collections::BTreeSet, io::Read, sync::Arc};
 
@@ -15,7 +17,10 @@ use bouncer_engine::{
 use bouncer_wire::{Permission, Role};
 use clap::{Parser, Subcommand};
 
-use crate::{config::Settings, demo, startup};
+use crate::{
+    config::{parse_duration, Settings},
+    demo, startup,
+};
 
 /// Controls user sessions and ends them live, in every open tab.
 #[derive(Debug, Parser)]
@@ -41,6 +46,10 @@ pub enum Command {
     /// Inspects sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Manages service tokens: what scripts present on the admin API
+    /// (`Authorization: Bearer …`) instead of a person's password.
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +80,31 @@ pub enum SessionsCommand {
         #[arg(long)]
         user: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Makes a token and prints it, once, on standard output: store it now.
+    Create {
+        name: String,
+        /// What the token may do; at least one, and may be given more than once.
+        #[arg(long = "permission", value_parser = parse_permission, required = true)]
+        permissions: Vec<Permission>,
+        /// How long it holds, like 90d, 12h or 3600 (seconds); by default forever.
+        #[arg(long, value_parser = parse_lifetime)]
+        expires: Option<std::time::Duration>,
+    },
+    /// Lists the tokens: name, permissions, created, expires, last used, status.
+    List,
+    /// Revokes a token: its next request, on any node, is refused.
+    Revoke { name: String },
+}
+
+/// A token's lifetime: a duration as the settings take them, but never
+/// "off" (leave `--expires` out for a token that does not expire).
+fn parse_lifetime(raw: &str) -> Result<std::time::Duration, String> {
+    parse_duration(raw)?
+        .ok_or_else(|| "leave --expires out for a token that does not expire".to_owned())
 }
 
 fn parse_role(raw: &str) -> Result<Role, String> {
@@ -137,6 +171,72 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sessions(SessionsCommand::List { user }) => list_sessions(&settings, user).await,
+        Command::Token(command) => token(&settings, command).await,
+    }
+}
+
+/// `bouncer token …`.
+async fn token(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
+    let engine = startup::open_engine(settings, Arc::new(SystemClock)).await?;
+    let tokens = engine.tokens();
+    match command {
+        TokenCommand::Create {
+            name,
+            permissions,
+            expires,
+        } => {
+            let (token, secret) = tokens
+                .create(&name, permissions.into_iter().collect(), expires)
+                .await?;
+            // The token alone on standard output, so `TOKEN=$(bouncer token
+            // create …)` captures exactly it; the rest is for the person.
+            println!("{}", secret.expose());
+            eprintln!(
+                "Created token `{}` ({}), {}. It is shown only now: store it as a secret.",
+                token.name,
+                listed(token.permissions.iter().map(|p| p.as_str())),
+                match token.expires_at {
+                    Some(at) => format!("expires {}", at.to_rfc3339()),
+                    None => "does not expire".to_owned(),
+                }
+            );
+        }
+        TokenCommand::List => {
+            let now = engine.now();
+            println!(
+                "{:<24} {:<28} {:<22} {:<22} {:<22} STATUS",
+                "NAME", "PERMISSIONS", "CREATED", "EXPIRES", "LAST USED"
+            );
+            let time = |at: Option<bouncer_engine::clock::Timestamp>| {
+                at.map_or_else(|| "-".to_owned(), |at| at.to_rfc3339())
+            };
+            for token in tokens.list().await? {
+                println!(
+                    "{:<24} {:<28} {:<22} {:<22} {:<22} {}",
+                    token.name,
+                    listed(token.permissions.iter().map(|p| p.as_str())),
+                    token.created_at.to_rfc3339(),
+                    time(token.expires_at),
+                    time(token.last_used_at),
+                    token.status(now).as_str()
+                );
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            tokens.revoke(&name).await?;
+            println!("Revoked token `{name}`: its next request is refused");
+        }
+    }
+    Ok(())
+}
+
+/// Names separated by commas (`-` for none).
+fn listed<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.collect();
+    if names.is_empty() {
+        "-".to_owned()
+    } else {
+        names.join(",")
     }
 }
 

@@ -90,4 +90,20 @@ mod tests {
             None
         );
     }
+
+    /// The login page loads a path the router lacks instead of navigating
+    /// to it (`app::is_app_route`): the list must be the router's own.
+    #[tokio::test]
+    async fn the_app_s_route_list_is_its_router_s() {
+        let mut routed: Vec<String> = leptos_axum::generate_route_list(app::App)
+            .iter()
+            .map(|route| route.path().to_owned())
+            .collect();
+        routed.sort();
+        let mut listed = app::ROUTES.map(str::to_owned).to_vec();
+        listed.sort();
+        assert_eq!(routed, listed);
+        assert!(app::is_app_route("/watch?t=1"));
+        assert!(!app::is_app_route("/player"));
+    }
 }

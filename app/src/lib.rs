@@ -70,6 +70,18 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The paths of the routes [`App`] declares: a client-side navigation reaches
+/// only these. On an origin shared with another app (docs/INTEGRATION.md),
+/// every other path is that app's and needs a full page load. The server's
+/// tests hold this list equal to the router's (`src/pages.rs`).
+pub const ROUTES: [&str; 5] = ["/", "/login", "/watch", "/account", "/admin"];
+
+/// Whether `path` (its query and fragment aside) is one of [`ROUTES`].
+pub fn is_app_route(path: &str) -> bool {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    ROUTES.contains(&path)
+}
+
 /// The app: the router around [`Shell`].
 #[component]
 pub fn App() -> impl IntoView {

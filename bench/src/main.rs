@@ -11,16 +11,17 @@
 //!
 //! - this file: the arguments, the dispatch, and the original benchmarks
 //!   (push, end-user, throughput, two-nodes, wasm);
-//! - `chaos/`, `soak.rs`, `login_flood.rs`, `hostile.rs`: one benchmark each;
-//! - `chaos/`, `soak.rs`, `login_flood.rs`: one benchmark each;
-//!   `metrics_cost.rs`: row 5 with the metrics on and off;
+//! - `chaos/`, `soak.rs`, `login_flood.rs`, `hostile.rs`, `forward.rs`: one
+//!   benchmark each; `metrics_cost.rs`: row 5 with the metrics on and off;
 //! - `node.rs` (server processes), `postgres.rs` (a database per benchmark),
 //!   `seed.rs` (users and sessions), `tabs.rs` (tabs that listen once),
 //!   `watcher.rs` (tabs that reconnect and resync like the browser),
-//!   `memory.rs` (RSS over time), `queries.rs` (statement counter);
+//!   `memory.rs` (RSS over time), `queries.rs` (statement counter),
+//!   `versus.rs` (an endpoint of the app against a bare axum handler);
 //! - `stats.rs` and `report.rs`: percentiles, charts and BENCHMARKS.md.
 
 mod chaos;
+mod forward;
 mod hostile;
 mod login_flood;
 mod memory;
@@ -33,6 +34,7 @@ mod seed;
 mod soak;
 mod stats;
 mod tabs;
+mod versus;
 mod watcher;
 
 use std::{
@@ -65,8 +67,8 @@ struct Args {
     #[arg(long)]
     smoke: bool,
     /// Run only these benchmarks (`push`, `end-user`, `throughput`,
-    /// `two-nodes`, `wasm`, `chaos`, `soak`, `login-flood`, `hostile`); the report keeps
-    /// the others' figures from earlier runs.
+    /// `two-nodes`, `wasm`, `chaos`, `soak`, `login-flood`, `hostile`,
+    /// `forward-auth`); the report keeps the others' figures from earlier runs.
     #[arg(long)]
     only: Vec<String>,
     /// How long the soak runs, in minutes (default 10; 20 s with `--smoke`).
@@ -218,6 +220,15 @@ async fn main() -> anyhow::Result<()> {
         hostile::run(&args.server, &hostile::Scale::of(args.smoke), &mut report)
             .await
             .context("the hostile flood")?;
+    }
+    if wanted("forward-auth") {
+        forward::run(
+            Duration::from_secs(scale.throughput_secs),
+            &queries,
+            &mut report,
+        )
+        .await
+        .context("the forward authentication benchmark")?;
     }
     report.write(&args.out, !args.only.is_empty())?;
     println!("Wrote {}", args.out.display());
@@ -519,98 +530,29 @@ async fn throughput(
     queries: &queries::Counter,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    use bouncer::{config::Settings, startup::Application};
-    let dir = tempdir()?;
-    let database_url = format!("sqlite://{}", dir.join("throughput.db").display());
-    let settings = Settings {
-        addr: "127.0.0.1:0".parse()?,
-        database_url: database_url.clone(),
-        ..Settings::default()
-    };
-    let app = Application::build(settings).await?;
-    let app_port = app.port();
-    let pool = seed::open(&database_url).await?;
-    let users = seed::users(&pool, 1).await?;
-    let session = seed::sessions(&pool, &users, 1).await?.remove(0);
-    tokio::spawn(app.run_until(std::future::pending()));
-
-    let bare = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let bare_port = bare.local_addr()?.port();
-    let router = axum::Router::new().route(
+    let bare = axum::Router::new().route(
         "/bare",
         axum::routing::post(|| async { axum::http::StatusCode::NO_CONTENT }),
     );
-    tokio::spawn(async move { axum::serve(bare, router).await });
-
-    let seconds = Duration::from_secs(scale.throughput_secs);
-    let app_url = format!("http://127.0.0.1:{app_port}/api/auth/activity");
-    let bare_url = format!("http://127.0.0.1:{bare_port}/bare");
-    // Warm up both (the first check of a session reads it from the database).
-    hammer(&app_url, &session.cookie, Duration::from_secs(1)).await?;
-    hammer(&bare_url, "", Duration::from_secs(1)).await?;
-
-    let idle_before = queries.count();
-    tokio::time::sleep(seconds).await;
-    let background = queries.count() - idle_before;
-    let before = queries.count();
-    let app_requests = hammer(&app_url, &session.cookie, seconds).await?;
-    let app_queries = (queries.count() - before).saturating_sub(background);
-    let bare_requests = hammer(&bare_url, "", seconds).await?;
-    let ratio = app_requests as f64 / bare_requests as f64;
-    let per_request = app_queries as f64 / app_requests.max(1) as f64;
+    let contest = versus::Contest::start(bare).await?;
+    let outcome = contest
+        .run(
+            (axum::http::Method::POST, axum::http::StatusCode::NO_CONTENT),
+            "/api/auth/activity",
+            "/bare",
+            Duration::from_secs(scale.throughput_secs),
+            queries,
+        )
+        .await?;
     report.row(Row::new(
         "5",
         "Authenticated API call (POST /api/auth/activity) vs a bare axum handler",
         "≥ 0.7×, 0 queries per request",
-        format!(
-            "{:.0} vs {:.0} requests/s: {:.2}×; {app_queries} queries in {app_requests} requests \
-             ({per_request:.4} per request; {background} background queries per {}s subtracted)",
-            app_requests as f64 / seconds.as_secs_f64(),
-            bare_requests as f64 / seconds.as_secs_f64(),
-            ratio,
-            seconds.as_secs()
-        ),
-        Some(ratio >= 0.7 && app_queries == 0),
+        outcome.summary("request"),
+        Some(outcome.ratio() >= 0.7 && outcome.app_queries == 0),
         "throughput",
     ));
-    std::fs::remove_dir_all(&dir).ok();
     Ok(())
-}
-
-/// POSTs to `url` from 32 concurrent keep-alive clients for `how_long`;
-/// returns how many requests succeeded.
-async fn hammer(url: &str, cookie: &str, how_long: Duration) -> anyhow::Result<u64> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()?;
-    let deadline = Instant::now() + how_long;
-    let workers: Vec<_> = (0..32)
-        .map(|_| {
-            let client = client.clone();
-            let url = url.to_owned();
-            let cookie = cookie.to_owned();
-            tokio::spawn(async move {
-                let mut done = 0_u64;
-                while Instant::now() < deadline {
-                    let mut request = client.post(&url);
-                    if !cookie.is_empty() {
-                        request = request.header("cookie", &cookie);
-                    }
-                    let response = request.send().await?;
-                    if response.status() != 204 {
-                        bail!("{url} answered {}", response.status());
-                    }
-                    done += 1;
-                }
-                Ok(done)
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for worker in workers {
-        total += worker.await??;
-    }
-    Ok(total)
 }
 
 /// 6: two nodes on one PostgreSQL database; tabs on A, revocations through B.

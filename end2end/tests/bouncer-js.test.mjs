@@ -6,70 +6,16 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { startUpstream } from '../upstream/server.mjs';
-import { nginxInstalled, startNginx } from './support/nginx.mjs';
+import { apiLogin, markWorld, waitForSocket, worldKept } from './support.mjs';
 import {
-  apiLogin, freePort, launchBrowser, markWorld, signIn, startServer, waitForSocket, worldKept,
-} from './support.mjs';
+  adminRevoke, LIMIT, navigations, playerTab, skip, useStack, waitForLoginUrl,
+} from './support/stack.mjs';
 
 const SCRIPT = readFileSync(new URL('../../web/assets/bouncer.js', import.meta.url), 'utf8');
 
-// nginx is installed by scripts/test.sh (ensure_nginx); outside CI a machine
-// without it skips these tests, loudly. In CI a missing nginx fails them.
-const skip = !nginxInstalled() && !process.env.CI
-  ? 'nginx is not installed: run scripts/test.sh, or source scripts/lib.sh and ensure_nginx'
-  : false;
 if (skip) console.error(`\n*** SKIPPED: the /bouncer.js tests behind nginx (${skip}) ***\n`);
-
-/** A stuck step fails its test instead of holding the whole run. */
-const LIMIT = { timeout: 60_000 };
-
-/** Bouncer, the upstream app and nginx in front of both, on one origin. */
-async function startStack(env = {}) {
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
-  // Stopped newest first, also when a later one fails to start.
-  const stops = [];
-  const stop = async () => {
-    for (const stopOne of stops.splice(0).reverse()) await stopOne();
-  };
-  try {
-    const upstream = await startUpstream();
-    stops.push(() => upstream.close());
-    const server = await startServer({ BOUNCER_PUBLIC_ORIGIN: origin, ...env });
-    stops.push(() => server.stop());
-    const nginx = await startNginx({ port, bouncer: server.origin, app: upstream.origin });
-    stops.push(() => nginx.stop());
-    return { origin, server, upstream, nginx, stop };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-}
-
-/** A tab of the app's player page, signed in (through nginx and the Leptos login page) if the context is not yet. */
-async function playerTab(context, stack, username, path = '/player') {
-  const page = await context.newPage();
-  if (context.pages().length === 1) {
-    await signIn(page, stack.origin, username, stack.server.passwords[username]);
-    await page.waitForURL((url) => url.pathname === '/');
-  }
-  await page.goto(`${stack.origin}${path}`);
-  await waitForSocket(page);
-  return page;
-}
-
-/** Ends every session of `username` as an admin would, over the JSON API. */
-async function adminRevoke(server, username) {
-  const { cookie } = await apiLogin(server.origin, 'root', server.passwords.root);
-  const found = await (await fetch(`${server.origin}/api/admin/users?query=${username}`, { headers: { cookie } })).json();
-  const user = found.users.find((u) => u.username === username);
-  const revoke = await fetch(`${server.origin}/api/admin/users/${user.id}/revoke`, { method: 'POST', headers: { cookie } });
-  assert.equal(revoke.status, 200);
-  return Date.now();
-}
 
 /** Creates a user with no session limit over the admin API; returns the password. */
 async function addUser(server, username) {
@@ -82,18 +28,6 @@ async function addUser(server, username) {
   });
   assert.equal(created.status, 201, await created.text());
   server.passwords[username] = password;
-}
-
-/** Main-frame navigations of the page from now on. */
-function navigations(page) {
-  const urls = [];
-  page.on('framenavigated', (frame) => { if (frame === page.mainFrame()) urls.push(frame.url()); });
-  return urls;
-}
-
-/** Waits until the tab shows Bouncer's login page (a real navigation or a Leptos one). */
-function waitForLoginUrl(page, timeout) {
-  return page.waitForURL((url) => url.pathname === '/login', { timeout, waitUntil: 'commit' });
 }
 
 /** Makes the tab's session socket deaf: it opens and says hello, but no ending reaches the page. */
@@ -116,20 +50,6 @@ function rawGet(url, headers) {
       response.on('end', () => resolve({ status: response.statusCode, headers: response.headers, body: Buffer.concat(chunks) }));
     }).on('error', reject).end();
   });
-}
-
-/** A browser and a stack for the suite it is called in, started before its tests and stopped after. */
-function useStack(env = {}) {
-  const suite = {};
-  before(async () => {
-    suite.browser = await launchBrowser();
-    suite.stack = await startStack(env);
-  }, LIMIT);
-  after(async () => {
-    await suite.browser?.close();
-    await suite.stack?.stop();
-  }, LIMIT);
-  return suite;
 }
 
 describe('/bouncer.js behind nginx, with the default policy', { skip }, () => {

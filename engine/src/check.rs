@@ -1,7 +1,8 @@
-//! The request-path check: how the session behind a cookie stands, answered
-//! from this node's view in the steady state. Only a secret this node has
-//! never seen costs a query; a session past a deadline is ended here, as the
-//! request finds it.
+//! The request-path check: how the session behind a cookie stands, and whose
+//! it is, answered from this node's view in the steady state. Only a secret
+//! this node has never seen costs queries (its session, and its user's
+//! identity when it is live); a session past a deadline is ended here, as
+//! the request finds it.
 
 use std::sync::Arc;
 
@@ -10,9 +11,11 @@ use bouncer_wire::Reason;
 use crate::{
     activity::ActivityWriter,
     clock::Clock,
+    identity::Identity,
     ids::SecretHash,
     sessions::{Sessions, ROTATION_GRACE},
     timeouts::Timeouts,
+    users::Users,
     view::{LiveSession, Lookup, View},
 };
 
@@ -43,6 +46,7 @@ pub struct Check {
     clock: Arc<dyn Clock>,
     view: View,
     sessions: Sessions,
+    users: Users,
     timeouts: Timeouts,
     activity: ActivityWriter,
 }
@@ -52,6 +56,7 @@ impl Check {
         clock: Arc<dyn Clock>,
         view: View,
         sessions: Sessions,
+        users: Users,
         timeouts: Timeouts,
         activity: ActivityWriter,
     ) -> Self {
@@ -59,6 +64,7 @@ impl Check {
             clock,
             view,
             sessions,
+            users,
             timeouts,
             activity,
         }
@@ -96,7 +102,15 @@ impl Check {
                     .sessions
                     .find_by_secret(secret, now, ROTATION_GRACE)
                     .await?;
-                self.view.learn(secret, found)?
+                let identity = match &found {
+                    Some(found) if found.row.ended_at.is_none() => self
+                        .users
+                        .find_by_id(&found.row.owner()?)
+                        .await?
+                        .map(|user| Identity::of(&user)),
+                    _ => None,
+                };
+                self.view.learn(secret, found, identity)?
             }
         };
         let live = match lookup {

@@ -1,7 +1,8 @@
 //! The operator's operations: list users and sessions, end sessions, manage
-//! accounts, read the audit log — each checking `authz` first. The JSON API,
-//! the console's server functions and the command line all call these, so the
-//! rules live in one place.
+//! accounts, read the audit log — each checking `authz` first. The JSON API
+//! (for a signed-in person or a service token), the console's server
+//! functions and the command line all call these, so the rules live in one
+//! place.
 
 use std::sync::Arc;
 
@@ -10,13 +11,14 @@ use serde_json::json;
 
 use crate::{
     accounts::{AccountError, Accounts, UserPatch},
-    authz,
+    authz::{self, Grants},
     change::Changes,
     clock::{Clock, Timestamp},
     hub::Hub,
     ids::{SessionId, UserId},
     log::{Actor, AuditFilter, EventLog},
     messages,
+    service_tokens::ServiceToken,
     sessions::{Scope, Sessions},
     snapshot::{SessionSnapshot, Snapshots},
     users::{CreateUserError, NewUser, UserRecord, Users},
@@ -79,6 +81,10 @@ pub enum Operator<'a> {
         user: &'a UserRecord,
         session: &'a SessionId,
     },
+    /// A service token (`Authorization: Bearer`): it has no session of its
+    /// own, reads what staff read and does what its permissions allow. The
+    /// log names it `token:<name>`.
+    Token(&'a ServiceToken),
     /// The `bouncer` command line, run by whoever holds the server's
     /// configuration and database: allowed everything.
     CommandLine,
@@ -90,6 +96,10 @@ impl Operator<'_> {
             Operator::Person { user, .. } => {
                 Actor::user(user.id.clone(), user.username.to_string())
             }
+            Operator::Token(token) => Actor {
+                id: None,
+                name: format!("token:{}", token.name),
+            },
             Operator::CommandLine => Actor::command_line(),
         }
     }
@@ -98,32 +108,42 @@ impl Operator<'_> {
     fn own_session(&self) -> Option<&SessionId> {
         match self {
             Operator::Person { session, .. } => Some(session),
+            Operator::Token(_) | Operator::CommandLine => None,
+        }
+    }
+
+    /// What the operator holds, for the rules; the command line holds
+    /// everything and is never asked.
+    fn grants(&self) -> Option<&dyn Grants> {
+        match self {
+            Operator::Person { user, .. } => Some(*user),
+            Operator::Token(token) => Some(*token),
             Operator::CommandLine => None,
         }
     }
 
     fn allowed(
         &self,
-        rule: impl FnOnce(&UserRecord) -> bool,
+        rule: impl FnOnce(&dyn Grants) -> bool,
         why: &'static str,
     ) -> Result<(), ConsoleError> {
-        match self {
-            Operator::Person { user, .. } if !rule(user) => Err(ConsoleError::Forbidden(why)),
+        match self.grants() {
+            Some(grants) if !rule(grants) => Err(ConsoleError::Forbidden(why)),
             _ => Ok(()),
         }
     }
 
     fn require_staff(&self) -> Result<(), ConsoleError> {
-        self.allowed(authz::is_staff, NOT_STAFF)
+        self.allowed(|g| authz::is_staff(g), NOT_STAFF)
     }
 
     fn require_admin(&self) -> Result<(), ConsoleError> {
-        self.allowed(authz::can_manage_users, NOT_ADMIN)
+        self.allowed(|g| authz::can_manage_users(g), NOT_ADMIN)
     }
 
     fn require_revoke(&self, target: Role) -> Result<(), ConsoleError> {
-        self.allowed(|user| authz::can_revoke(user, Role::User), NO_REVOKE)?;
-        self.allowed(|user| authz::can_revoke(user, target), NO_REVOKE_ADMINS)
+        self.allowed(|g| authz::can_revoke(g, Role::User), NO_REVOKE)?;
+        self.allowed(|g| authz::can_revoke(g, target), NO_REVOKE_ADMINS)
     }
 }
 

@@ -26,6 +26,7 @@ use crate::{
     policy::Policy,
     privacy::approximate_ip,
     pusher::Pusher,
+    service_tokens::ServiceTokens,
     sessions::Sessions,
     snapshot::Snapshots,
     sweeper::Sweeper,
@@ -33,6 +34,7 @@ use crate::{
     tailer::Tailer,
     throttle::{Limits, LoginThrottle},
     timeouts::Timeouts,
+    tokens::TokenStore,
     users::{UserRecord, Users},
     view::{LiveSession, View},
     workers::{Loops, Workers},
@@ -59,6 +61,7 @@ struct Shared {
     console: Console,
     tabs: Tabs,
     snapshots: Snapshots,
+    tokens: ServiceTokens,
     /// The background loops' parts, until [`Engine::start_workers`].
     tailer: Tailer,
     pusher: Pusher,
@@ -117,7 +120,9 @@ impl Engine {
         }
         let view = View::default();
         let hub = Hub::new(policy.tab_limits);
-        let tailer = Tailer::start_at_end(log.clone(), view.clone(), Arc::clone(&clock)).await?;
+        let tailer =
+            Tailer::start_at_end(log.clone(), view.clone(), users.clone(), Arc::clone(&clock))
+                .await?;
         let listener_state = ListenerState::default();
         let listener = listen_url.as_ref().map(|_| listener_state.clone());
         let health = Health {
@@ -133,6 +138,7 @@ impl Engine {
             last_read: tailer.last_read(),
             hashes: hasher.clone(),
         };
+        let tokens = ServiceTokens::new(Arc::clone(&clock), TokenStore::new(pool.clone()));
         let changes = Changes::new(pool, Arc::clone(&clock), tailer.clone());
         let timeouts = Timeouts::new(
             Arc::clone(&policy),
@@ -169,6 +175,7 @@ impl Engine {
                 Arc::clone(&clock),
                 view.clone(),
                 sessions.clone(),
+                users.clone(),
                 timeouts.clone(),
                 activity.clone(),
             ),
@@ -221,6 +228,7 @@ impl Engine {
             },
             accounts,
             snapshots,
+            tokens,
             tailer,
             deadlines,
             activity,
@@ -325,6 +333,11 @@ impl Engine {
     /// Sets the metrics' gauges to their levels now (a scrape calls it).
     pub fn record_gauges(&self) {
         self.shared.gauges.record();
+    }
+
+    /// Service tokens: made, listed, revoked, and checked on the admin API.
+    pub fn tokens(&self) -> &ServiceTokens {
+        &self.shared.tokens
     }
 
     /// The in-memory view, for tests that check it against the database.

@@ -20,10 +20,12 @@
 //! Stores, one per table (each the only code that names its table):
 //! - [`users`] — `users`.
 //! - [`sessions`] — `sessions`.
-//! - [`log`] — `revocations`, the append-only log of endings.
+//! - [`log`] — `events`, the append-only event log (endings and the rest).
+//! - [`tokens`] — `service_tokens`.
 //!
 //! In memory:
 //! - [`view`] — the live sessions and tombstones the request path reads.
+//! - [`identity`] — who each live session's user is, kept true by the log.
 //! - [`hub`] — the tabs connected to this node and their bounded queues.
 //!
 //! Services, one job each:
@@ -37,6 +39,7 @@
 //! - [`accounts`] — new users, password changes, admin edits.
 //! - [`devices`] — a person's own sessions and recent authentication.
 //! - [`console`] — the operator's calls, permission checks included.
+//! - [`service_tokens`] — tokens for scripts: made, revoked, checked.
 //! - [`snapshot`] — a session described for lists.
 //! - [`tabs`] — what a connected tab may do.
 //! - [`pusher`], [`deadlines`], [`sweeper`], [`listener`] — background loops,
@@ -59,6 +62,7 @@ pub mod engine;
 pub mod hash_queue;
 pub mod health;
 pub mod hub;
+pub mod identity;
 pub mod ids;
 pub mod listener;
 pub mod log;
@@ -69,6 +73,7 @@ pub mod password;
 pub mod policy;
 pub mod privacy;
 pub mod pusher;
+pub mod service_tokens;
 pub mod sessions;
 pub mod snapshot;
 pub mod sql;
@@ -80,6 +85,7 @@ pub mod tailer;
 pub mod test_util;
 pub mod throttle;
 pub mod timeouts;
+pub mod tokens;
 pub mod users;
 pub mod view;
 pub mod workers;

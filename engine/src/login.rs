@@ -16,6 +16,7 @@ use crate::{
     check::Visitor,
     clock::{Clock, Timestamp},
     credentials::{Credentials, CredentialsError},
+    identity::Identity,
     ids::{SecretHash, SessionId},
     log::{Actor, EventKind, NewEvent},
     measures,
@@ -301,7 +302,8 @@ impl Login {
             "login"
         };
         change.record(started(user, &row, how));
-        let live = Arc::new(LiveSession::from_row(row)?);
+        let account = self.view.account(&user.id, Identity::of(user));
+        let live = Arc::new(LiveSession::from_row(row, account)?);
         self.changes.commit(change).await?;
         self.view.remember(secret, Arc::clone(&live));
         Ok(live)

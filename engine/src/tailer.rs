@@ -1,6 +1,7 @@
 //! The tailer: applies the event log to this node's view, in order, exactly
-//! once per row, and announces each read's events to whoever acts on them
-//! (the pusher tells the tabs).
+//! once per row — endings leave the view, account changes update the
+//! identities its sessions carry — and announces each read's events to
+//! whoever acts on them (the pusher tells the tabs).
 //!
 //! Wake-ups are only hints: the same process wakes it directly after a
 //! commit, PostgreSQL's `NOTIFY` wakes it for other nodes (`listener`), and a
@@ -15,8 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     clock::Clock,
+    identity::Identity,
     log::{Ended, Event, EventKind, EventLog},
     measures::{self, LastRead},
+    users::Users,
     view::View,
 };
 
@@ -41,6 +44,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 pub struct Tailer {
     log: EventLog,
     view: View,
+    /// Read only for an account event whose detail this version cannot read.
+    users: Users,
     /// The last sequence number applied. The mutex also serialises readers, so
     /// rows are applied in order and never twice.
     applied: Arc<Mutex<i64>>,
@@ -61,6 +66,7 @@ impl Tailer {
     pub async fn start_at_end(
         log: EventLog,
         view: View,
+        users: Users,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let last = log.last_seq().await?;
@@ -68,6 +74,7 @@ impl Tailer {
         Ok(Tailer {
             log,
             view,
+            users,
             applied: Arc::new(Mutex::new(last)),
             wake: Arc::new(Notify::new()),
             events,
@@ -126,6 +133,7 @@ impl Tailer {
                         if event.kind == EventKind::UserRoleChanged {
                             self.view.owe_rotation(&event.user_id);
                         }
+                        self.apply_account(&event).await;
                         batch.others.push(event);
                     }
                 }
@@ -140,6 +148,30 @@ impl Tailer {
                 return Ok(count);
             }
         }
+    }
+
+    /// Gives the view the account's state after an account event. A detail
+    /// this version cannot read is not guessed at: the account is read from
+    /// the `users` table instead (it is at least as new as the event). It
+    /// never fails the read it is part of: the rows after it must still be
+    /// applied.
+    async fn apply_account(&self, event: &Event) {
+        let identity = match Identity::after(event) {
+            None => return,
+            Some(Ok(identity)) => identity,
+            Some(Err(e)) => {
+                tracing::error!(error = ?e, seq = event.seq, "An unreadable account event; reading the account");
+                match self.users.find_by_id(&event.user_id).await {
+                    Ok(Some(user)) => Identity::of(&user),
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::error!(error = ?e, user = %event.user_id, "Failed to read a changed account: its sessions here keep the identity they had");
+                        return;
+                    }
+                }
+            }
+        };
+        self.view.account_changed(&event.user_id, identity);
     }
 
     /// The background loop: read the log on every wake-up and at least every

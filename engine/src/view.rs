@@ -5,8 +5,15 @@
 //! session leaves it only when the tailer applies its log row (or this node
 //! ends it and applies the row itself). It also remembers recent endings as
 //! tombstones, so a request whose session just ended learns why without a
-//! query. This module touches no database: the services fill it from the
-//! `sessions` store and the tailer empties it from the log.
+//! query.
+//!
+//! Each live session also holds its user's [`Identity`] (name, role,
+//! permissions), shared per user and kept true by the log's account events
+//! (see [`crate::identity`]), so the request path can say who the user is
+//! without a query.
+//!
+//! This module touches no database: the services fill it from the
+//! `sessions` and `users` stores and the tailer changes it from the log.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -21,6 +28,7 @@ use bouncer_wire::Reason;
 
 use crate::{
     clock::Timestamp,
+    identity::{Account, Identity},
     ids::{SecretHash, SessionId, UserId},
     sessions::{Found, SessionRow},
     sync,
@@ -38,6 +46,8 @@ pub struct LiveSession {
     pub ip: String,
     pub user_agent: String,
     pub device: String,
+    /// Who the user is, shared with the user's other sessions on this node.
+    account: Arc<Account>,
     /// The last request of any kind, in milliseconds.
     last_seen_at: AtomicI64,
     /// The last user activity (page load, API call, `activity` message).
@@ -65,8 +75,9 @@ pub enum Persist {
 }
 
 impl LiveSession {
-    /// The in-memory form of a live session's row.
-    pub fn from_row(row: SessionRow) -> anyhow::Result<Self> {
+    /// The in-memory form of a live session's row, with its user's
+    /// `account` (see [`View::account`]).
+    pub fn from_row(row: SessionRow, account: Arc<Account>) -> anyhow::Result<Self> {
         Ok(LiveSession {
             id: row.session_id()?,
             user_id: row.owner()?,
@@ -74,6 +85,7 @@ impl LiveSession {
             ip: row.ip,
             user_agent: row.user_agent,
             device: row.device,
+            account,
             last_seen_at: AtomicI64::new(row.last_seen_at),
             last_activity_at: AtomicI64::new(row.last_activity_at),
             persisted_at: AtomicI64::new(row.last_seen_at),
@@ -89,6 +101,11 @@ impl LiveSession {
 
     pub fn set_rotation(&self, owed: bool) {
         self.rotate.store(owed, Ordering::Relaxed);
+    }
+
+    /// Who the user is, as of the last account event this node applied.
+    pub fn identity(&self) -> Arc<Identity> {
+        self.account.identity()
     }
 
     pub fn last_seen_at(&self) -> Timestamp {
@@ -199,6 +216,35 @@ struct Maps {
     /// (requests already in flight with them), and the other way round.
     aliases: HashMap<SecretHash, (Arc<LiveSession>, Timestamp)>,
     alias_of: HashMap<SessionId, SecretHash>,
+    /// The identities of the users of live sessions, and of users the log
+    /// changed lately (see [`View::account_changed`]).
+    accounts: HashMap<UserId, Arc<Account>>,
+}
+
+impl Maps {
+    /// The session with this id, under its own secret or a replaced one.
+    fn held(&self, id: &SessionId) -> Option<Arc<LiveSession>> {
+        let own = self
+            .secret_of
+            .get(id)
+            .and_then(|secret| self.live.get(secret));
+        let replaced = || {
+            let alias = self.alias_of.get(id)?;
+            self.aliases.get(alias).map(|(live, _)| live)
+        };
+        own.or_else(replaced).cloned()
+    }
+
+    /// The user's account, made from `identity` if this node holds none: an
+    /// account already held was set by the log, or by a load no older than
+    /// this one, so it wins.
+    fn account(&mut self, user_id: &UserId, identity: Identity) -> Arc<Account> {
+        Arc::clone(
+            self.accounts
+                .entry(user_id.clone())
+                .or_insert_with(|| Arc::new(Account::new(identity))),
+        )
+    }
 }
 
 /// The view. Cheap to clone (shared).
@@ -234,11 +280,18 @@ impl View {
     }
 
     /// Takes in what the `sessions` table said about `secret` (`None`: no
-    /// such row) and answers as [`View::lookup`] would have.
+    /// such row), with its user's identity as the `users` table said when
+    /// the row is live, and answers as [`View::lookup`] would have.
     ///
     /// The tailer may have applied the session's ending between the query
-    /// and now; it recorded the id, so the ending wins.
-    pub fn learn(&self, secret: &SecretHash, found: Option<Found>) -> anyhow::Result<Lookup> {
+    /// and now; it recorded the id, so the ending wins. Likewise an account
+    /// change it applied meanwhile wins over `identity`.
+    pub fn learn(
+        &self,
+        secret: &SecretHash,
+        found: Option<Found>,
+        identity: Option<Identity>,
+    ) -> anyhow::Result<Lookup> {
         let mut maps = self.write();
         let Some(Found {
             row,
@@ -260,21 +313,43 @@ impl View {
                 .insert(*secret, (reason, Timestamp::from_millis(ended_at)));
             return Ok(Lookup::Ended(reason));
         }
-        let live = Arc::new(LiveSession::from_row(row)?);
+        let identity = identity.context("Found a live session without its user")?;
+        let account = maps.account(&row.owner()?, identity);
+        let live = Arc::new(LiveSession::from_row(row, account)?);
         live.set_rotation(rotate);
         if let Some(ended) = maps.ended_ids.get(&live.id).copied() {
             maps.ended.insert(*secret, ended);
             return Ok(Lookup::Ended(ended.0));
         }
+        // A session this node already holds under another secret (one a
+        // rotation, here or elsewhere, replaced) keeps its in-memory state.
+        let live = match maps.held(&live.id) {
+            Some(held) => {
+                held.set_rotation(rotate);
+                held
+            }
+            None => live,
+        };
         match alias_until {
             // A secret a rotation replaced: valid for its grace only, and
             // not the session's own (its own is learned when presented).
             Some(until) => {
-                maps.alias_of.insert(live.id.clone(), *secret);
+                if let Some(previous) = maps.alias_of.insert(live.id.clone(), *secret) {
+                    if previous != *secret {
+                        maps.aliases.remove(&previous);
+                    }
+                }
                 maps.aliases.insert(*secret, (Arc::clone(&live), until));
             }
+            // The session's own: a secret this node held as its own before
+            // was replaced by a rotation elsewhere, and goes (the database
+            // says whether it is still in its grace when it is presented).
             None => {
-                maps.secret_of.insert(live.id.clone(), *secret);
+                if let Some(old) = maps.secret_of.insert(live.id.clone(), *secret) {
+                    if old != *secret {
+                        maps.live.remove(&old);
+                    }
+                }
                 maps.live.insert(*secret, Arc::clone(&live));
             }
         }
@@ -312,6 +387,27 @@ impl View {
         }
     }
 
+    /// The account a new session of this user shares: the one this node
+    /// holds, else one made from `identity` (read under the sign-in's lock).
+    pub fn account(&self, user_id: &UserId, identity: Identity) -> Arc<Account> {
+        self.write().account(user_id, identity)
+    }
+
+    /// Applies an account event from the log: the user's sessions here see
+    /// `identity` from now on. A user with no session here is remembered
+    /// too, so a load that read the row before the change cannot install
+    /// the old identity after it.
+    pub fn account_changed(&self, user_id: &UserId, identity: Identity) {
+        let mut maps = self.write();
+        match maps.accounts.get(user_id) {
+            Some(account) => account.set(identity),
+            None => {
+                maps.accounts
+                    .insert(user_id.clone(), Arc::new(Account::new(identity)));
+            }
+        }
+    }
+
     /// Puts a session this node just created or re-keyed into the view.
     ///
     /// A concurrent login may already have ended it and had the tailer apply
@@ -345,6 +441,25 @@ impl View {
         }
     }
 
+    /// Applies a rotation from the log (any node's): the secret this node
+    /// holds as the session's own was replaced, so it becomes an alias,
+    /// valid until `until` (the rotation's grace) like any replaced secret.
+    /// The new secret is learned from the database when it is presented,
+    /// and the session keeps its in-memory state (see [`View::learn`]).
+    pub fn secret_replaced(&self, id: &SessionId, until: Timestamp) {
+        let mut maps = self.write();
+        let Some(secret) = maps.secret_of.remove(id) else {
+            return;
+        };
+        let Some(live) = maps.live.remove(&secret) else {
+            return;
+        };
+        if let Some(previous) = maps.alias_of.insert(id.clone(), secret) {
+            maps.aliases.remove(&previous);
+        }
+        maps.aliases.insert(secret, (live, until));
+    }
+
     /// How many live sessions the view holds (for the metrics).
     pub fn live_count(&self) -> usize {
         self.read().live.len()
@@ -357,11 +472,7 @@ impl View {
 
     /// The in-memory session with this public id, if this node holds it.
     pub fn by_id(&self, id: &SessionId) -> Option<Arc<LiveSession>> {
-        let maps = self.read();
-        maps.secret_of
-            .get(id)
-            .and_then(|secret| maps.live.get(secret))
-            .cloned()
+        self.read().held(id)
     }
 
     /// Takes in the stored activity of sessions (`(id, last_seen_at,
@@ -375,8 +486,10 @@ impl View {
         }
     }
 
-    /// Drops tombstones older than `before`, and replaced secrets whose
-    /// grace ended before `now`.
+    /// Drops tombstones older than `before`, replaced secrets whose grace
+    /// ended before `now`, and the accounts no live session shares that no
+    /// event changed since the last prune (the sweeper prunes every minute:
+    /// far longer than a load can race a change).
     pub fn prune(&self, before: Timestamp, now: Timestamp) {
         let mut maps = self.write();
         maps.ended.retain(|_, (_, at)| *at >= before);
@@ -386,6 +499,8 @@ impl View {
         } = &mut *maps;
         aliases.retain(|_, (_, until)| *until > now);
         alias_of.retain(|_, secret| aliases.contains_key(secret));
+        maps.accounts
+            .retain(|_, account| Arc::strong_count(account) > 1 || account.take_touched());
     }
 }
 
@@ -407,7 +522,13 @@ mod tests {
             ended_at: None,
             end_reason: None,
         };
-        let live = LiveSession::from_row(row).expect("valid row");
+        let identity = Identity {
+            username: crate::users::Username::parse("alice").expect("valid"),
+            role: bouncer_wire::Role::User,
+            permissions: Default::default(),
+            active: true,
+        };
+        let live = LiveSession::from_row(row, Arc::new(Account::new(identity))).expect("valid row");
         let interval = std::time::Duration::from_secs(30);
         let at = Timestamp::from_millis;
         // Held back, so a write is owed once, and not due before the interval.

@@ -1,12 +1,13 @@
 //! Property tests of the session engine: random interleavings of logins,
-//! logouts, revocations, password changes, deactivations, tabs, clock jumps,
+//! logouts, revocations, password changes, deactivations, role changes, tabs, clock jumps,
 //! sweeps and deadline ticks, across users and browsers, keep the invariants
 //! (see `properties/invariants.rs`):
 //!
 //! 1. never more live sessions than the limit;
 //! 2. an ended session never validates again;
 //! 3. every ending has a log row and a reason;
-//! 4. no spurious endings.
+//! 4. no spurious endings;
+//! 5. every live session carries its user's current identity.
 //!
 //! Each case runs on the real `Engine` and a real database (in-memory SQLite,
 //! or PostgreSQL with `BOUNCER_TEST_BACKEND=postgres`), next to a small model

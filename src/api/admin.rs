@@ -1,11 +1,12 @@
-//! `/api/admin/*`: the console's calls over JSON. Thin adapters over
+//! `/api/admin/*`: the console's calls over JSON, for a signed-in person or
+//! a service token (`bouncer_web::AdminCaller`). Thin adapters over
 //! `bouncer_engine::console`, which checks every permission rule.
 
 use axum::{
     extract::{rejection::JsonRejection, Path},
     http::StatusCode,
 };
-use bouncer_web::{wire, ApiError, Auth, Caller, Json, Query};
+use bouncer_web::{wire, AdminCaller, ApiError, Auth, Json, Query};
 use bouncer_wire::{AuditEntry, RevokeAll, RevokeUsers, Revoked, Session, User, UserList};
 use serde::Deserialize;
 
@@ -20,7 +21,7 @@ pub struct UsersQuery {
 /// `GET /api/admin/users?query=&limit=&offset=`.
 pub async fn list_users(
     auth: Auth,
-    caller: Caller,
+    caller: AdminCaller,
     Query(query): Query<UsersQuery>,
 ) -> Result<axum::Json<UserList>, ApiError> {
     let (users, total) = auth
@@ -40,7 +41,7 @@ pub async fn list_users(
 /// `POST /api/admin/users` (admins): 201 User.
 pub async fn create_user(
     auth: Auth,
-    caller: Caller,
+    caller: AdminCaller,
     Json(new): Json<bouncer_wire::NewUser>,
 ) -> Result<(StatusCode, axum::Json<User>), ApiError> {
     let console = auth.engine().console();
@@ -53,7 +54,7 @@ pub async fn create_user(
 /// `PATCH /api/admin/users/{id}` (admins).
 pub async fn update_user(
     auth: Auth,
-    caller: Caller,
+    caller: AdminCaller,
     Path(id): Path<String>,
     Json(patch): Json<bouncer_wire::UserPatch>,
 ) -> Result<axum::Json<User>, ApiError> {
@@ -73,7 +74,7 @@ pub struct SessionsQuery {
 /// `GET /api/admin/sessions?user_id=&online=`.
 pub async fn list_sessions(
     auth: Auth,
-    caller: Caller,
+    caller: AdminCaller,
     Query(query): Query<SessionsQuery>,
 ) -> Result<axum::Json<Vec<Session>>, ApiError> {
     let console = auth.engine().console();
@@ -87,7 +88,7 @@ pub async fn list_sessions(
                 .online
                 .is_none_or(|online| (l.session.online_tabs > 0) == online)
         })
-        .map(|l| wire::listed_session(l, Some(&caller.live.id)))
+        .map(|l| wire::listed_session(l, caller.session()))
         .collect();
     Ok(axum::Json(sessions))
 }
@@ -95,7 +96,7 @@ pub async fn list_sessions(
 /// `DELETE /api/admin/sessions/{id}` (`admin_revoked`).
 pub async fn end_session(
     auth: Auth,
-    caller: Caller,
+    caller: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let console = auth.engine().console();
@@ -106,7 +107,7 @@ pub async fn end_session(
 /// `POST /api/admin/users/{id}/revoke`.
 pub async fn revoke_user(
     auth: Auth,
-    caller: Caller,
+    caller: AdminCaller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Revoked>, ApiError> {
     let console = auth.engine().console();
@@ -117,7 +118,7 @@ pub async fn revoke_user(
 /// `POST /api/admin/revoke`: all or nothing.
 pub async fn revoke_users(
     auth: Auth,
-    caller: Caller,
+    caller: AdminCaller,
     Json(request): Json<RevokeUsers>,
 ) -> Result<axum::Json<Revoked>, ApiError> {
     let console = auth.engine().console();
@@ -130,7 +131,7 @@ pub async fn revoke_users(
 /// `POST /api/admin/revoke-all`: every session but the caller's own.
 pub async fn revoke_all(
     auth: Auth,
-    caller: Caller,
+    caller: AdminCaller,
     body: Result<axum::Json<RevokeAll>, JsonRejection>,
 ) -> Result<axum::Json<Revoked>, ApiError> {
     // An empty body means the defaults.
@@ -158,7 +159,7 @@ pub struct AuditQuery {
 /// `GET /api/admin/audit?limit=&user=&reason=`: newest first.
 pub async fn audit(
     auth: Auth,
-    caller: Caller,
+    caller: AdminCaller,
     Query(query): Query<AuditQuery>,
 ) -> Result<axum::Json<Vec<AuditEntry>>, ApiError> {
     let console = auth.engine().console();

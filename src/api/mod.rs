@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+pub mod forward;
 mod sessions;
 
 use axum::{
@@ -12,8 +13,10 @@ use axum::{
 };
 use bouncer_web::{socket, ApiError};
 
-/// Paths whose requests are not user activity (see `bouncer_web::Edge`).
-pub const PASSIVE_PATHS: &[&str] = &["/api/auth/me", "/api/ws"];
+/// Paths whose requests are not user activity (see `bouncer_web::Edge`):
+/// the tab's own checks, and a reverse proxy's (`/api/auth/verify`, asked
+/// before every request of the app it guards, whatever the person does).
+pub const PASSIVE_PATHS: &[&str] = &["/api/auth/me", "/api/ws", "/api/auth/verify"];
 
 /// The API routes, for any router state: the handlers take what they need
 /// from what the session layer (origin and session check, put around these
@@ -26,6 +29,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/auth/password", post(auth::change_password))
         .route("/api/auth/activity", post(auth::activity))
         .route("/api/auth/reauthenticate", post(auth::reauthenticate))
+        .route("/api/auth/verify", get(forward::verify))
         .route("/api/ws", get(socket::upgrade))
         .route("/api/sessions", get(sessions::list))
         .route("/api/sessions/revoke-others", post(sessions::revoke_others))

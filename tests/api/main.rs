@@ -6,6 +6,8 @@
 //! - `own_sessions` — a user's own sessions, password change, activity.
 //! - `reauth` — re-authentication before ending one's other sessions.
 //! - `admin` — the admin API, its permissions and the audit log.
+//! - `forward` — `GET /api/auth/verify`, forward authentication for a proxy.
+//! - `tokens` — service tokens on the admin API, and nowhere else.
 //! - `socket` — `GET /api/ws`: who connects, what each tab is told.
 //! - `front_door` — the attacks on round 1's front door (issue 15), replayed.
 //! - `security` — the properties `docs/SECURITY.md` lists.
@@ -25,6 +27,7 @@ mod admin;
 mod auth;
 mod balancer;
 mod cli;
+mod forward;
 mod front_door;
 mod health;
 mod logs;
@@ -38,3 +41,4 @@ mod security;
 mod sessions;
 mod shutdown;
 mod socket;
+mod tokens;

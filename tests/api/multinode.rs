@@ -1,7 +1,8 @@
 //! Several `bouncer` processes on one PostgreSQL database, as behind a load
 //! balancer without sticky sessions: an ending committed through one node
 //! reaches the tabs connected to another, through a dropped listener
-//! connection and a restart.
+//! connection and a restart, and an account change reaches another node's
+//! forward authentication.
 //!
 //! These need PostgreSQL (`TEST_DATABASE_URL`, default the local server). In
 //! CI they always run; elsewhere, without a reachable server, they are
@@ -9,7 +10,9 @@
 
 use std::time::{Duration, Instant};
 
-use bouncer_wire::{Reason, ServerMessage, CLOSE_SESSION_ENDED, CLOSE_SHUTTING_DOWN};
+use bouncer_wire::{
+    Permission, Reason, Role, ServerMessage, UserPatch, CLOSE_SESSION_ENDED, CLOSE_SHUTTING_DOWN,
+};
 use reqwest::StatusCode;
 
 use crate::helpers::{
@@ -314,5 +317,43 @@ async fn activity_through_one_node_keeps_a_tab_on_another_signed_in() {
     match message.expect("the idle ending reaches the tab") {
         ServerMessage::SessionEnded { reason, .. } => assert_eq!(reason, Reason::IdleTimeout),
         other => panic!("not an ending: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_account_change_through_one_node_reaches_forward_auth_on_another() {
+    let Some(Cluster {
+        a, b: _b, admin, ..
+    }) = cluster("1").await
+    else {
+        return;
+    };
+    let (cookie, _) = sign_in(&a.browser(), "alice").await;
+    let alice = a.holding(&cookie);
+    assert_eq!(
+        alice.verify("role=staff", None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let found = admin.admin_users("query=alice").await.expect("listed");
+    let promoted = UserPatch {
+        role: Some(Role::Staff),
+        permissions: Some(vec![Permission::RevokeUsers]),
+        ..UserPatch::default()
+    };
+    admin
+        .patch_user(&found.users[0].user.id, &promoted)
+        .await
+        .expect("promoted through B");
+    // A hears of it from the log, as of an ending.
+    let deadline = Instant::now() + PUSH_WITHIN;
+    loop {
+        let answer = alice.verify("role=staff", None).await;
+        if answer.status == StatusCode::OK {
+            let permissions = answer.headers["x-bouncer-permissions"].to_str();
+            assert_eq!(permissions.expect("ASCII"), "revoke_users");
+            break;
+        }
+        assert!(Instant::now() < deadline, "A still says {}", answer.status);
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

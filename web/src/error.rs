@@ -19,6 +19,7 @@ use bouncer_engine::{
     devices::{EndOwnError, ReauthError},
     login::SignInError,
     messages::{self, UserFacing},
+    service_tokens::BearerError,
     users::CreateUserError,
 };
 use bouncer_wire::{ErrorBody, Reason};
@@ -52,6 +53,10 @@ pub enum ApiError {
     Console(#[from] ConsoleError),
     #[error(transparent)]
     CreateUser(#[from] CreateUserError),
+    /// A service token that does not hold (or an `Authorization` header
+    /// that is no token at all).
+    #[error(transparent)]
+    Bearer(#[from] BearerError),
     #[error("not found")]
     NotFound,
     /// The route exists, not with this method.
@@ -206,6 +211,15 @@ impl HttpStatus for ConsoleError {
     }
 }
 
+impl HttpStatus for BearerError {
+    fn outcome(&self) -> Outcome<'_> {
+        match self {
+            BearerError::Invalid => Refused(S::UNAUTHORIZED, None),
+            BearerError::Store(e) => Failed(e),
+        }
+    }
+}
+
 /// A domain error's status, body and wait in whole seconds: what the API
 /// answers, and what the pages' server functions answer too.
 pub fn domain<E: HttpStatus>(error: &E) -> (StatusCode, ErrorBody, Option<u64>) {
@@ -275,6 +289,7 @@ impl ApiError {
                 };
                 plain(S::PAYLOAD_TOO_LARGE, "payload_too_large", &message)
             }
+            ApiError::Bearer(error) => domain(&error),
             ApiError::Unavailable => plain(
                 S::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -287,12 +302,20 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // RFC 6750: a refused bearer token says so, and says nothing more.
+        let bearer = matches!(self, ApiError::Bearer(BearerError::Invalid));
         let (status, body, wait) = self.parts();
         let mut response = (status, axum::Json(body)).into_response();
         if let Some(wait) = wait {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, wait.into());
+        }
+        if bearer {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
         }
         response
     }

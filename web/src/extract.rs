@@ -40,6 +40,11 @@ impl Auth {
         self.0.edge.origin.next_path(next)
     }
 
+    /// The origin browsers use (`BOUNCER_PUBLIC_ORIGIN`).
+    pub fn public_origin(&self) -> &crate::PublicOrigin {
+        &self.0.edge.origin
+    }
+
     /// The session cookie's name and flags.
     pub fn cookie(&self) -> &crate::cookie::SessionCookie {
         &self.0.edge.cookie

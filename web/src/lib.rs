@@ -13,6 +13,7 @@
 //! - [`layer`] — [`SessionLayer`]: the origin check and the session check.
 //! - [`extract`] — [`Auth`], [`Authenticated`], [`Caller`], [`Client`].
 //! - [`auth`] — sign-in, sign-out and password changes through the cookie.
+//! - [`operator`] — [`AdminCaller`]: a person or a service token on the admin API.
 //! - [`socket`] — the tab's WebSocket.
 //! - [`script`] — `GET /bouncer.js`, the same protocol for other apps' pages.
 //! - [`wire`] — domain values as the API's JSON objects.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod extract;
 pub mod forwarded;
 pub mod layer;
+pub mod operator;
 pub mod origin;
 pub mod request_id;
 pub mod script;
@@ -36,6 +38,7 @@ pub use crate::{
     extract::{Auth, Authenticated, Caller, Client},
     forwarded::{ForwardedHeader, TrustedProxies},
     layer::{Edge, SessionLayer},
+    operator::AdminCaller,
     origin::PublicOrigin,
     request_id::RequestIdLayer,
 };

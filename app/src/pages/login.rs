@@ -14,6 +14,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     form::PostForm,
+    is_app_route,
     next::after_sign_in,
     pages::device_limit::DeviceLimit,
     server::{end_notice, error_text, SessionEndNotice, SignIn, SignInResult},
@@ -128,8 +129,11 @@ fn after_sign_in_effects(
             let _ = field.focus();
         }
     });
-    // The server's answer to a sign-in redirects to `next` (never `/login`);
-    // what this page adds is telling the other tabs and leaving nothing typed.
+    // The server's answer to a sign-in redirects to `next` (never `/login`)
+    // when `next` is one of this app's routes; what this page adds is
+    // telling the other tabs and leaving nothing typed. Any other path of
+    // the origin (the app behind the same proxy, `/player`) would be the
+    // router's 404, so the server sends no redirect and the page loads it.
     Effect::new(move |_| {
         if let Some(Ok(SignInResult::SignedIn)) = sign_in.value().get() {
             let name = username
@@ -139,6 +143,10 @@ fn after_sign_in_effects(
             announce_sign_in(&name);
             if let Some(field) = password.get_untracked() {
                 field.set_value("");
+            }
+            let next = next();
+            if !is_app_route(&next) {
+                let _ = window().location().replace(&next);
             }
         }
     });
@@ -161,13 +169,18 @@ fn after_sign_in_effects(
         });
         leptos::task::spawn_local(async move {
             if let Ok(Some(_)) = crate::server::current_user().await {
-                if still_here.get() {
-                    let options = NavigateOptions {
-                        replace: true,
-                        ..NavigateOptions::default()
-                    };
-                    navigate(&target, options);
+                if !still_here.get() {
+                    return;
                 }
+                if !is_app_route(&target) {
+                    let _ = window().location().replace(&target);
+                    return;
+                }
+                let options = NavigateOptions {
+                    replace: true,
+                    ..NavigateOptions::default()
+                };
+                navigate(&target, options);
             }
         });
     }

@@ -201,7 +201,14 @@ pub async fn sign_in(
     match auth.sign_in(credentials, &client).await {
         Ok((_, cookie)) => {
             edge::set_cookie(cookie);
-            leptos_axum::redirect(&auth.next_path(next.as_deref()));
+            let next = auth.next_path(next.as_deref());
+            // The page's script follows a redirect client-side, which reaches
+            // only this app's routes; another path of the origin (the app
+            // behind the same proxy) is left to the page, which loads it
+            // (`LoginPage`). A form posted without a script follows it itself.
+            if crate::is_app_route(&next) || edge::posted_without_script().await? {
+                leptos_axum::redirect(&next);
+            }
             Ok(SignInResult::SignedIn)
         }
         Err((SignInError::LimitReached(sessions), cookie)) => {
@@ -271,6 +278,16 @@ pub(crate) mod edge {
         let headers: axum::http::HeaderMap = extract().await?;
         let auth = auth().await?;
         Ok(auth.cookie().secret_of(&headers))
+    }
+
+    /// Whether the browser posted the form itself, no script running: it
+    /// asks for HTML (the test `leptos_axum::redirect` makes too).
+    pub async fn posted_without_script() -> Result<bool, Refusal> {
+        let headers: axum::http::HeaderMap = extract().await?;
+        Ok(headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html")))
     }
 
     /// Puts a `Set-Cookie` on the server function's response (none: nothing).

@@ -7,22 +7,17 @@
 // it as a child on a free loopback port. Every file it writes (config, logs,
 // pid, temporary bodies) is inside its own temporary directory.
 import { spawn } from 'node:child_process';
-import { accessSync, chmodSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../support.mjs';
+import { executable, runUntilListening } from './proxy.mjs';
 
 export const NGINX_BIN = process.env.NGINX_BIN || '/usr/sbin/nginx';
 
 /** Whether nginx can be run here. */
 export function nginxInstalled() {
-  try {
-    accessSync(NGINX_BIN, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return executable(NGINX_BIN);
 }
 
 /**
@@ -39,6 +34,55 @@ export const USER_HEADERS = [
   'X-Bouncer-User-Id', 'X-Bouncer-Username', 'X-Bouncer-Role',
   'X-Bouncer-Permissions', 'X-Bouncer-Session-Id',
 ];
+
+/**
+ * Forward authentication in front of the app, for `siteConfig`'s `guard`:
+ * before each of the app's requests nginx asks Bouncer (`auth_request` to
+ * `GET /api/auth/verify`, answered from memory), passes the user headers
+ * from the answer to the app, and sends a browser without a live session to
+ * the sign-in page Bouncer names (`/login?reason=…&next=<the page>`), while
+ * the app's own scripts get the 401. `verify` is the URI nginx asks; add a
+ * query to require more of every request of the app (`?role=staff`).
+ */
+export function forwardAuth({ verify = '/api/auth/verify' } = {}) {
+  const variable = (name) => `$bouncer_${name.slice('X-Bouncer-'.length).toLowerCase().replaceAll('-', '_')}`;
+  const upstream = (name) => `$upstream_http_${name.toLowerCase().replaceAll('-', '_')}`;
+  return {
+    server: `# Forward authentication: the subrequest that asks Bouncer whether the
+# browser's session is live (the cookie goes with it; the body does not).
+location = /_bouncer/verify {
+    internal;
+    proxy_pass http://bouncer${verify};
+    proxy_pass_request_body off;
+    proxy_set_header Content-Length "";
+    proxy_set_header X-Original-URI $request_uri;
+    proxy_set_header Host $http_host;
+    proxy_set_header X-Forwarded-For $remote_addr;
+    proxy_set_header X-Forwarded-Proto $scheme;
+}
+
+# No live session: a page load goes to the sign-in page Bouncer names
+# (X-Bouncer-Login, with the reason and this page as next); anything
+# else (the app's scripts, curl) gets the 401.
+location @bouncer_login {
+    # The path as Bouncer wrote it (nginx would prefix its own idea of
+    # the scheme, host and port).
+    absolute_redirect off;
+    if ($http_accept !~ "text/html") {
+        return 401;
+    }
+    return 302 $bouncer_login;
+}`,
+    app: [
+      'auth_request /_bouncer/verify;',
+      ...[...USER_HEADERS, 'X-Bouncer-Login'].map((name) => `auth_request_set ${variable(name)} ${upstream(name)};`),
+      'error_page 401 = @bouncer_login;',
+      '# Who the user is, from Bouncer\'s answer: whatever a client sent as',
+      '# these headers is replaced (an empty value sends none).',
+      ...USER_HEADERS.map((name) => `proxy_set_header ${name} ${variable(name)};`),
+    ].join('\n'),
+  };
+}
 
 const indent = (text, spaces) => text.trim().split('\n').map((line) => (line ? ' '.repeat(spaces) + line : line)).join('\n');
 
@@ -167,17 +211,8 @@ export function checkConfig(site) {
   }));
 }
 
-/** Whether something accepts TCP connections on the loopback `port`. */
-function accepts(port) {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 /** `host:port` of an `http://host:port` origin (or a `host:port` already). */
-const address = (origin) => origin.replace(/^https?:\/\//, '').replace(/\/$/, '');
+export const address = (origin) => origin.replace(/^https?:\/\//, '').replace(/\/$/, '');
 
 /**
  * Starts nginx in front of `bouncer` and `app` (origins or `host:port`) on a
@@ -195,31 +230,15 @@ export async function startNginx({ bouncer, app, guard = null, port = null }) {
   const configPath = join(dir, 'nginx.conf');
   writeFileSync(configPath, config);
   // -e: the log nginx writes before it has read the config, also in here.
-  const child = spawn(NGINX_BIN, ['-p', dir, '-e', join(dir, 'error.log'), '-c', configPath, '-g', 'daemon off;'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const { origin, stop } = await runUntilListening({
+    name: 'nginx',
+    bin: NGINX_BIN,
+    args: ['-p', dir, '-e', join(dir, 'error.log'), '-c', configPath, '-g', 'daemon off;'],
+    port: listenPort,
+    dir,
+    config,
   });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => { stderr += chunk; });
-  const origin = `http://127.0.0.1:${listenPort}`;
   const read = (name) => { try { return readFileSync(join(dir, name), 'utf8'); } catch { return ''; } };
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`nginx exited with ${child.exitCode}:\n${stderr}\n${config}`);
-    }
-    // A connection, not a request: the app's log of requests stays the test's.
-    if (await accepts(listenPort)) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`nginx did not listen on ${origin} in 10 s:\n${stderr}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 
   return {
     origin,
@@ -232,12 +251,6 @@ export async function startNginx({ bouncer, app, guard = null, port = null }) {
      * the master closes every connection (open sockets too, which a graceful
      * SIGQUIT would wait for) and waits for its workers.
      */
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }

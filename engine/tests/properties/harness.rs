@@ -26,7 +26,7 @@ use bouncer_engine::{
     view::LiveSession,
     Engine, Visitor,
 };
-use bouncer_wire::Role;
+use bouncer_wire::{Permission, Role};
 
 use crate::{
     model::{Answer, Model, Outcome, Refusal, Seen},
@@ -271,6 +271,19 @@ impl World {
             Op::SetActive { user, active } => {
                 let patch = UserPatch {
                     active: Some(active),
+                    ..UserPatch::default()
+                };
+                self.update_user(user, patch).await?;
+                Outcome::Done
+            }
+            Op::SetStaff { user, staff } => {
+                let (role, permissions) = match staff {
+                    true => (Role::Staff, vec![Permission::RevokeUsers]),
+                    false => (Role::User, vec![]),
+                };
+                let patch = UserPatch {
+                    role: Some(role),
+                    permissions: Some(permissions.into_iter().collect()),
                     ..UserPatch::default()
                 };
                 self.update_user(user, patch).await?;

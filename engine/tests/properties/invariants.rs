@@ -10,6 +10,9 @@
 //!    reason, and its `sessions` row says ended, with the same reason and time.
 //! 4. A session the model holds live and inside its deadlines validates: no
 //!    spurious endings.
+//! 5. Every live session in the view carries its user's identity as the
+//!    `users` table holds it (name, role, permissions, active): what
+//!    forward authentication answers from memory is never stale.
 //!
 //! The model is compared too: the set of live sessions, each ending's reason,
 //! what was forgotten after the retention.
@@ -44,11 +47,22 @@ pub struct LogRow {
     pub at: i64,
 }
 
-/// The two tables, read after an operation.
+/// A `users` row, as stored (`active` as 0/1, which both backends read).
+#[derive(Debug, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub role: String,
+    pub permissions: String,
+    pub active: i64,
+}
+
+/// The three tables, read after an operation.
 #[derive(Debug)]
 pub struct Stored {
     pub sessions: BTreeMap<String, SessionRow>,
     pub log: Vec<LogRow>,
+    pub users: BTreeMap<String, UserRow>,
 }
 
 impl Stored {
@@ -63,9 +77,16 @@ impl Stored {
         )
         .fetch_all(pool)
         .await?;
+        let users: Vec<UserRow> = sqlx::query_as(
+            "SELECT id, username, role, permissions, \
+             CASE WHEN active THEN 1 ELSE 0 END AS active FROM users",
+        )
+        .fetch_all(pool)
+        .await?;
         Ok(Stored {
             sessions: sessions.into_iter().map(|s| (s.id.clone(), s)).collect(),
             log,
+            users: users.into_iter().map(|u| (u.id.clone(), u)).collect(),
         })
     }
 
@@ -86,6 +107,7 @@ pub async fn check(world: &mut World, model: &Model, stored: &Stored) -> Result<
     session_limits(world, model, stored)?;
     log_and_rows(stored)?;
     model_matches_the_database(world, model, stored)?;
+    identities(world, model, stored)?;
     secrets(world, model).await
 }
 
@@ -119,6 +141,44 @@ fn session_limits(world: &World, model: &Model, stored: &Stored) -> Result<(), S
             return Err(format!(
                 "invariant 1: user {user} (limit {limit}) holds {in_database} live sessions in the database, {} in the view",
                 in_view.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Invariant 5: the view's identities are the stored accounts.
+fn identities(world: &World, model: &Model, stored: &Stored) -> Result<(), String> {
+    for secret in model.sessions.iter().flat_map(|s| &s.secrets) {
+        let Some(Lookup::Live(live)) = world.engine.view().lookup(secret, world.now()) else {
+            continue;
+        };
+        let identity = live.identity();
+        let held = (
+            identity.username.as_str(),
+            identity.role.as_str(),
+            identity
+                .permissions
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            identity.active,
+        );
+        let row = stored
+            .users
+            .get(live.user_id.as_str())
+            .ok_or_else(|| format!("invariant 5: session {} has no user row", live.id))?;
+        let stored = (
+            row.username.as_str(),
+            row.role.as_str(),
+            row.permissions.clone(),
+            row.active != 0,
+        );
+        if held != stored {
+            return Err(format!(
+                "invariant 5: session {} carries {held:?}, its user is {stored:?}",
+                live.id
             ));
         }
     }

@@ -94,6 +94,10 @@ pub enum Op {
     AdminSetPassword { user: usize },
     /// An admin deactivates or reactivates the user.
     SetActive { user: usize, active: bool },
+    /// An admin makes the user staff with `revoke_users`, or a plain user
+    /// again: nothing ends, but every live session of theirs must carry the
+    /// new identity (what forward authentication says about them).
+    SetStaff { user: usize, staff: bool },
     /// Time passes.
     AdvanceClock { by: Duration },
     /// The periodic sweep: ends timed-out sessions, deletes old tombstones.
@@ -118,6 +122,7 @@ impl Op {
             Op::AdminRevokeEveryone => "AdminRevokeEveryone",
             Op::AdminSetPassword { .. } => "AdminSetPassword",
             Op::SetActive { .. } => "SetActive",
+            Op::SetStaff { .. } => "SetStaff",
             Op::AdvanceClock { .. } => "AdvanceClock",
             Op::Sweep => "Sweep",
             Op::DeadlineTick => "DeadlineTick",
@@ -201,6 +206,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => user.clone().prop_map(|user| Op::AdminRevokeUser { user }),
         1 => Just(Op::AdminRevokeEveryone),
         1 => user.clone().prop_map(|user| Op::AdminSetPassword { user }),
+        2 => (user.clone(), any::<bool>()).prop_map(|(user, staff)| Op::SetStaff { user, staff }),
         2 => (user, prop::bool::weighted(0.6)).prop_map(|(user, active)| Op::SetActive { user, active }),
         10 => jump().prop_map(|by| Op::AdvanceClock { by }),
         3 => Just(Op::Sweep),

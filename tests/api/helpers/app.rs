@@ -129,6 +129,15 @@ pub async fn spawn_https_app() -> TestApp {
     .await
 }
 
+/// A fresh database of the suite's backend for `bouncer` processes a test
+/// starts itself, and the directory that holds it (a SQLite file) until the
+/// test ends.
+pub async fn fresh_database() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = fresh_database_url(dir.path()).await;
+    (dir, url)
+}
+
 /// A fresh PostgreSQL database for `bouncer` processes a test starts
 /// itself; `None` (after a notice) when no PostgreSQL answers outside CI,
 /// a panic in CI. `what` names the tests that need it.
@@ -195,6 +204,23 @@ impl TestApp {
             username: name.to_owned(),
             password,
         }
+    }
+
+    /// Makes a service token, as `bouncer token create` would but on the
+    /// server's clock (so a test can let it expire); returns the token.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        permissions: &[Permission],
+        lifetime: Option<Duration>,
+    ) -> String {
+        let (_, secret) = self
+            .engine
+            .tokens()
+            .create(name, permissions.iter().copied().collect(), lifetime)
+            .await
+            .expect("the token is made");
+        secret.expose().to_owned()
     }
 
     /// How many live sessions the user holds, read from the database.

@@ -88,6 +88,23 @@ impl Browser {
         if !cookie.is_empty() {
             headers.insert(header::COOKIE, cookie.parse().expect("a header value"));
         }
+        Browser::script(address, headers, cookie)
+    }
+
+    /// A script on the server at `address` that sends exactly this
+    /// `Authorization` header (a service token is `Bearer bnc_…`; any bytes
+    /// go) and no cookie.
+    pub fn authorized(address: &str, authorization: &[u8]) -> Browser {
+        let mut headers = header::HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            header::HeaderValue::from_bytes(authorization).expect("a header value"),
+        );
+        Browser::script(address, headers, "")
+    }
+
+    /// A client with these headers on every request and no cookie jar.
+    fn script(address: &str, headers: header::HeaderMap, cookie: &str) -> Browser {
         Browser {
             client: reqwest::Client::builder()
                 .redirect(redirect::Policy::none())
@@ -159,6 +176,11 @@ impl TestApp {
     /// A client that sends exactly this `Cookie` header: [`Browser::holding`].
     pub fn browser_holding(&self, cookie: &str) -> Browser {
         Browser::holding(&self.address, cookie)
+    }
+
+    /// A script presenting the service token `token`.
+    pub fn with_token(&self, token: &str) -> Browser {
+        Browser::authorized(&self.address, format!("Bearer {token}").as_bytes())
     }
 
     /// A request made by hand, with no cookie and no user agent (foreign

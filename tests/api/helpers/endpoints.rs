@@ -112,6 +112,16 @@ impl Browser {
             .await
     }
 
+    /// `GET /api/auth/verify?{query}`, as a reverse proxy asks it, with the
+    /// path the browser asked for in `X-Original-URI` when given.
+    pub async fn verify(&self, query: &str, original_uri: Option<&str>) -> Answer<()> {
+        let mut request = self.request(Method::GET, &format!("/api/auth/verify?{query}"));
+        if let Some(uri) = original_uri {
+            request = request.header("x-original-uri", uri);
+        }
+        Answer::read(send(request).await).await
+    }
+
     /// `GET /api/sessions`.
     pub async fn sessions(&self) -> Answer<Vec<Session>> {
         self.call(Method::GET, "/api/sessions").await

@@ -33,8 +33,8 @@ mod wait;
 pub use self::{
     answer::{assert_throttled, Answer},
     app::{
-        shared_postgres_database, spawn_app, spawn_app_with, spawn_https_app, IpPrivacy,
-        PostgresDatabase, TestApp, TestUser,
+        fresh_database, shared_postgres_database, spawn_app, spawn_app_with, spawn_https_app,
+        IpPrivacy, PostgresDatabase, TestApp, TestUser,
     },
     browser::{send, Browser},
     command::{add_users, bouncer, bouncer_with, database_with_users, text},
