@@ -66,7 +66,10 @@ impl Identity {
             | EventKind::UserDeactivated
             | EventKind::UserReactivated
             | EventKind::UserPasswordChanged => Some(Self::from_detail(&event.detail)),
-            EventKind::SessionStarted | EventKind::SessionEnded | EventKind::UserCreated => None,
+            EventKind::SessionStarted
+            | EventKind::SessionEnded
+            | EventKind::SessionRotated
+            | EventKind::UserCreated => None,
         }
     }
 
@@ -188,6 +191,7 @@ mod tests {
         for kind in [
             EventKind::SessionStarted,
             EventKind::SessionEnded,
+            EventKind::SessionRotated,
             EventKind::UserCreated,
         ] {
             assert!(Identity::after(&event(kind, json!({}))).is_none(), "{kind}");

@@ -65,6 +65,11 @@ impl Actor {
 pub enum EventKind {
     SessionStarted,
     SessionEnded,
+    /// The session's cookie got a new secret (its holder signed in again,
+    /// changed the password, or their rights changed): every node drops the
+    /// secret it held, so the old cookie dies everywhere, not only on the
+    /// node that made the new one.
+    SessionRotated,
     UserCreated,
     UserDeactivated,
     UserReactivated,
@@ -74,9 +79,10 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::SessionStarted,
         EventKind::SessionEnded,
+        EventKind::SessionRotated,
         EventKind::UserCreated,
         EventKind::UserDeactivated,
         EventKind::UserReactivated,
@@ -88,6 +94,7 @@ impl EventKind {
         match self {
             EventKind::SessionStarted => "session.started",
             EventKind::SessionEnded => "session.ended",
+            EventKind::SessionRotated => "session.rotated",
             EventKind::UserCreated => "user.created",
             EventKind::UserDeactivated => "user.deactivated",
             EventKind::UserReactivated => "user.reactivated",

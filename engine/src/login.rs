@@ -115,6 +115,18 @@ fn started(user: &UserRecord, row: &SessionRow, how: &str) -> NewEvent {
     }
 }
 
+/// The `session.rotated` event of `live`, whose replaced secret stays valid
+/// for `grace` (requests already in flight with it).
+fn rotated(live: &LiveSession, why: &str, grace: Duration) -> NewEvent {
+    NewEvent {
+        kind: EventKind::SessionRotated,
+        user_id: live.user_id.clone(),
+        session_id: Some(live.id.clone()),
+        actor: Actor::system(),
+        detail: json!({ "why": why, "grace_ms": grace.as_millis() }),
+    }
+}
+
 /// A sign-in request, as the edge received it.
 #[derive(Debug)]
 pub struct SignIn<'a> {
@@ -331,6 +343,14 @@ impl Login {
         if let Some(user) = signed_in_again {
             change.record(started(user, &row, "continued"));
         }
+        // The old secret dies at once (it was proved with the password
+        // again, or the password changed): on every node.
+        let why = if signed_in_again.is_some() {
+            "signed_in_again"
+        } else {
+            "password_changed"
+        };
+        change.record(rotated(live, why, Duration::ZERO));
         self.changes.commit(change).await?;
         self.view.remember(*new_secret, Arc::clone(live));
         Ok(true)
@@ -372,14 +392,17 @@ impl Login {
         old: &SecretHash,
         new: &SecretHash,
     ) -> anyhow::Result<bool> {
-        let now = self.clock.now();
-        let rotated = self.sessions.rotate(&live.id, old, new, now).await?;
-        if rotated {
-            live.set_rotation(false);
-            self.view
-                .rotated(*old, *new, live, now.plus(ROTATION_GRACE));
+        let mut change = self.changes.begin().await?;
+        let now = change.now();
+        if !Sessions::rotate_in(&mut change.tx, &live.id, old, new, now).await? {
+            return Ok(false);
         }
-        Ok(rotated)
+        change.record(rotated(live, "rights_changed", ROTATION_GRACE));
+        self.changes.commit(change).await?;
+        live.set_rotation(false);
+        self.view
+            .rotated(*old, *new, live, now.plus(ROTATION_GRACE));
+        Ok(true)
     }
 
     /// Whether `live`'s holder proved the password within the

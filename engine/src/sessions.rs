@@ -226,12 +226,12 @@ impl Sessions {
         Ok(())
     }
 
-    /// Gives a live session the secret `new` in place of `old`, keeping
-    /// `old` as its previous one (valid for a grace after `now`). `false`
+    /// Gives a live session the secret `new` in place of `old` inside `tx`,
+    /// keeping `old` as its previous one (valid for a grace after `now`). `false`
     /// when the session is no longer live or no longer goes by `old` (a
     /// concurrent request rotated it first).
-    pub async fn rotate(
-        &self,
+    pub async fn rotate_in(
+        tx: &mut Tx<'_>,
         id: &SessionId,
         old: &SecretHash,
         new: &SecretHash,
@@ -246,7 +246,7 @@ impl Sessions {
         .bind(new.to_hex())
         .bind(id.as_str())
         .bind(old.to_hex())
-        .execute(&self.pool)
+        .execute(&mut **tx)
         .await
         .context("Failed to give a session a fresh secret")?
         .rows_affected();

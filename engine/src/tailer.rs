@@ -11,6 +11,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use serde_json::Value;
 use tokio::sync::{broadcast, Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -130,8 +131,16 @@ impl Tailer {
                         batch.ended.push(ended);
                     }
                     None => {
-                        if event.kind == EventKind::UserRoleChanged {
-                            self.view.owe_rotation(&event.user_id);
+                        match (event.kind, &event.session_id) {
+                            (EventKind::UserRoleChanged, _) => {
+                                self.view.owe_rotation(&event.user_id);
+                            }
+                            (EventKind::SessionRotated, Some(id)) => {
+                                let grace = event.detail.get("grace_ms").and_then(Value::as_u64);
+                                let grace = Duration::from_millis(grace.unwrap_or(0));
+                                self.view.secret_replaced(id, event.at.plus(grace));
+                            }
+                            _ => {}
                         }
                         self.apply_account(&event).await;
                         batch.others.push(event);

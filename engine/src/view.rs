@@ -436,8 +436,15 @@ impl View {
             maps.ended.insert(secret, (reason, at));
         }
         if let Some(alias) = maps.alias_of.remove(id) {
-            maps.aliases.remove(&alias);
-            maps.ended.insert(alias, (reason, at));
+            // A replaced secret still in its grace was the session's too; one
+            // past it was already nobody's, as the database would say.
+            if maps
+                .aliases
+                .remove(&alias)
+                .is_some_and(|(_, until)| at < until)
+            {
+                maps.ended.insert(alias, (reason, at));
+            }
         }
     }
 

@@ -16,8 +16,8 @@ use bouncer_wire::{
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    bouncer, cookie_header_from, is_announcement, shared_postgres_database, upgrade_status,
-    Browser, Node, PostgresDatabase, Tab,
+    bouncer, cookie_header_from, eventually, is_announcement, shared_postgres_database,
+    upgrade_status, Browser, Node, PostgresDatabase, Tab,
 };
 
 /// How soon a tab on another node must hear of an ending.
@@ -356,4 +356,45 @@ async fn an_account_change_through_one_node_reaches_forward_auth_on_another() {
         assert!(Instant::now() < deadline, "A still says {}", answer.status);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A new cookie made through one node kills the old one on every node: a
+/// sign-in again in the same browser and a password change each replace
+/// the session's secret, and node B, which had the old cookie in memory,
+/// refuses it as soon as it reads the log — while the new one works there.
+/// (Before, B went on accepting the old cookie for the session's life.)
+#[tokio::test]
+async fn a_new_cookie_through_one_node_retires_the_old_one_on_every_node() {
+    let Some(Cluster { a, b, .. }) = cluster("0").await else {
+        return;
+    };
+    let retired_on_b = |old: String| {
+        let on_b = b.holding(&old);
+        async move {
+            eventually(
+                PUSH_WITHIN,
+                Duration::from_millis(20),
+                async || (on_b.me().await.status == StatusCode::UNAUTHORIZED).then_some(()),
+                || "B still accepts the replaced cookie".to_owned(),
+            )
+            .await;
+        }
+    };
+
+    let laptop = a.browser();
+    let (first, _) = sign_in(&laptop, "alice").await;
+    assert_eq!(b.holding(&first).me().await.status, StatusCode::OK);
+    let (second, _) = sign_in(&laptop, "alice").await;
+    assert_ne!(first, second, "signing in again gives a new cookie");
+    retired_on_b(first).await;
+    assert_eq!(b.holding(&second).me().await.status, StatusCode::OK);
+
+    let changed = laptop
+        .change_password(PASSWORD, "a-new-long-password")
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT);
+    let third = cookie_header_from(&changed.headers);
+    assert_ne!(third, second);
+    retired_on_b(second).await;
+    assert_eq!(b.holding(&third).me().await.status, StatusCode::OK);
 }
