@@ -153,16 +153,16 @@ impl Outcome {
 }
 
 /// Where the load goes.
-struct Target<'a> {
-    url: String,
+pub struct Target<'a> {
+    pub url: String,
     /// Sent as `Cookie` unless empty.
-    cookie: &'a str,
+    pub cookie: &'a str,
 }
 
 impl Target<'_> {
     /// Sends `method` from 32 concurrent keep-alive clients for `how_long`;
     /// returns how many requests answered `expect` (any other answer fails).
-    async fn hammer(
+    pub async fn hammer(
         &self,
         (method, expect): (&Method, StatusCode),
         how_long: Duration,
