@@ -9,7 +9,7 @@ use anyhow::Context;
 use app::{shell, App};
 use axum::{
     extract::FromRef,
-    http::{header, HeaderValue},
+    http::{header, HeaderValue, StatusCode},
     middleware,
     routing::get,
     Router,
@@ -27,8 +27,8 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::{net::TcpListener, sync::watch};
 use tokio_util::sync::CancellationToken;
 use tower_http::{
-    services::ServeDir, set_header::SetResponseHeaderLayer, timeout::RequestBodyTimeoutLayer,
-    trace::TraceLayer,
+    classify::ServerErrorsFailureClass, services::ServeDir, set_header::SetResponseHeaderLayer,
+    timeout::RequestBodyTimeoutLayer, trace::TraceLayer,
 };
 
 use crate::{
@@ -421,9 +421,22 @@ fn router(state: AppState, readiness: Readiness) -> Router {
     // The health checks are outside the trace layer too: a draining node's
     // 503 to every probe is its answer, not a failure to log.
     security_headers(dynamic.merge(assets))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().on_failure(log_failure))
         .merge(health::routes(readiness))
         .layer(request_ids)
+}
+
+/// A failed request, as the trace layer reports it: a 503 is the server
+/// refusing on purpose (the password queue is full, the database cannot
+/// answer) and, in a flood, thousands a second; only real failures are
+/// errors. A 500's cause is logged where it happened (`bouncer_web::error`).
+fn log_failure(class: ServerErrorsFailureClass, latency: Duration, _: &tracing::Span) {
+    match class {
+        ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => {
+            tracing::debug!(?latency, "Refused for now (503)");
+        }
+        class => tracing::error!(%class, ?latency, "Response failed"),
+    }
 }
 
 /// Headers every answer carries: no page may be framed by another site

@@ -7,6 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     clock::Clock,
+    hash_queue::Lane,
     password::{HashError, Password, PasswordHasher},
     throttle::{address_key, LoginThrottle},
     users::{UserRecord, Users, MAX_USERNAME_BYTES},
@@ -96,7 +97,15 @@ impl Credentials {
         let hash = user.as_ref().map(|u| u.password_hash.as_str());
         // Without a user, a dummy hash is verified: the same cost. A check
         // that never ran (a busy queue) drops its attempt: it counts for nothing.
-        let matches = self.hasher.verify(password, hash, address_key(ip)).await?;
+        let lane = if attempt.known() {
+            Lane::Known
+        } else {
+            Lane::Open
+        };
+        let matches = self
+            .hasher
+            .verify(password, hash, (address_key(ip), lane))
+            .await?;
         match user {
             Some(user) if matches => {
                 attempt.succeeded(self.clock.now());

@@ -20,7 +20,7 @@ use argon2::{
 };
 use tokio::sync::OnceCell;
 
-use crate::hash_queue::{Asker, Busy, HashQueue};
+use crate::hash_queue::{Asker, Busy, HashQueue, Lane};
 
 /// How many hashes may wait per one running: with argon2 at tens of
 /// milliseconds of a core, a person behind a full queue waits well under a
@@ -143,7 +143,7 @@ impl PasswordHasher {
 
     /// Hashes a new password into a PHC string, queued as `asker`.
     pub async fn hash(&self, password: &Password, asker: Asker) -> Result<String, HashError> {
-        let _slot = self.queue.slot(asker).await?;
+        let _slot = self.queue.slot(asker, Lane::Open).await?;
         let password = password.clone();
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
@@ -157,20 +157,20 @@ impl PasswordHasher {
         .map_err(HashError::Failed)
     }
 
-    /// Whether `password` matches the stored PHC `hash`, queued as `asker`.
-    /// With `None` (no such user) it spends the same time on a dummy hash
-    /// and answers `false`.
+    /// Whether `password` matches the stored PHC `hash`, queued as `asker`
+    /// in `lane`. With `None` (no such user) it spends the same time on a
+    /// dummy hash and answers `false`.
     pub async fn verify(
         &self,
         password: &Password,
         hash: Option<&str>,
-        asker: Asker,
+        (asker, lane): (Asker, Lane),
     ) -> Result<bool, HashError> {
         let (hash, real) = match hash {
             Some(hash) => (hash.to_owned(), true),
             None => (self.dummy_hash().await?, false),
         };
-        let _slot = self.queue.slot(asker).await?;
+        let _slot = self.queue.slot(asker, lane).await?;
         let password = password.clone();
         let work_areas = Arc::clone(&self.work_areas);
         let matches = tokio::task::spawn_blocking(move || {
@@ -255,7 +255,11 @@ mod tests {
             let hasher = hasher.clone();
             async move {
                 hasher
-                    .verify(&Password::new(password), hash.as_deref(), INTERNAL)
+                    .verify(
+                        &Password::new(password),
+                        hash.as_deref(),
+                        (INTERNAL, Lane::Open),
+                    )
                     .await
                     .expect("verifies")
             }
@@ -270,8 +274,16 @@ mod tests {
         let hasher = PasswordHasher::new(2);
         // Stand in for two hashes already running: the bound is reached.
         let running = (
-            hasher.queue.slot(INTERNAL).await.expect("a slot"),
-            hasher.queue.slot(INTERNAL).await.expect("a slot"),
+            hasher
+                .queue
+                .slot(INTERNAL, Lane::Open)
+                .await
+                .expect("a slot"),
+            hasher
+                .queue
+                .slot(INTERNAL, Lane::Open)
+                .await
+                .expect("a slot"),
         );
         let password = Password::new("correct horse");
         let mut waiting = Box::pin(hasher.hash(&password, [1; 16]));
@@ -314,7 +326,7 @@ mod tests {
                 ("our cost", &small, false),
             ] {
                 let verified = hasher
-                    .verify(&Password::new(password), Some(hash), INTERNAL)
+                    .verify(&Password::new(password), Some(hash), (INTERNAL, Lane::Open))
                     .await;
                 assert_eq!(
                     verified.expect("verifies"),
@@ -328,7 +340,7 @@ mod tests {
         assert_eq!(areas, [19 * 1024]);
         let x = Password::new("x");
         let broken = hasher
-            .verify(&x, Some("$argon2id$v=19$m=8,t=1,p=1$"), INTERNAL)
+            .verify(&x, Some("$argon2id$v=19$m=8,t=1,p=1$"), (INTERNAL, Lane::Open))
             .await;
         assert!(
             broken.is_err(),

@@ -192,6 +192,12 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// Whether the address signed in to the account before (within
+    /// `known_for`): the owner at home, as far as the throttle can tell.
+    pub fn known(&self) -> bool {
+        !self.counted_on_account
+    }
+
     /// The password was wrong (or the account does not exist): a failure
     /// of the address, the pair and the account alike.
     pub fn failed(mut self, now: Timestamp) {
