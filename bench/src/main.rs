@@ -334,6 +334,15 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
             _ => lost += 1,
         }
     }
+    // Each tab kept reading after its ending, to the server's close.
+    let mut last_closed = last;
+    let mut not_closed = 0;
+    for tab in remaining.iter_mut() {
+        match tab.closed(Duration::from_secs(30)).await {
+            Some(at) => last_closed = last_closed.max(at),
+            None => not_closed += 1,
+        }
+    }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let all_told = last - sent;
     let call = answered - sent;
@@ -343,13 +352,16 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
         "every tab told within 150 ms",
         format!(
             "last tab told {:.0} ms after the request: {:.0} ms for the API call ({} sessions ended), \
-             then {:.0} ms until the last tab was told (the first {:.0} ms after the request); {} not told",
+             then {:.0} ms until the last tab was told (the first {:.0} ms after the request); {} not told; \
+             the last socket closed by the server {:.0} ms after the request ({} not closed)",
             ms(all_told),
             ms(call),
             revoked["revoked"],
             ms(last.saturating_duration_since(answered)),
             ms(first.unwrap_or(last) - sent),
-            lost
+            lost,
+            ms(last_closed - sent),
+            not_closed
         ),
         Some(all_told <= Duration::from_millis(150) && lost == 0),
         "push",

@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use tokio::{
     net::{TcpSocket, TcpStream},
-    sync::watch,
+    sync::{oneshot, watch},
 };
 use tokio_tungstenite::{
     tungstenite::{client::IntoClientRequest, protocol::WebSocketConfig, Message},
@@ -24,9 +24,15 @@ pub struct Told {
     pub reason: String,
 }
 
-/// One connected tab: its ending, once it hears of it.
+/// One connected tab: its ending, once it hears of it, and when the server
+/// closed the connection after it. The tab keeps its socket open until it is
+/// dropped, so a benchmark's own teardown of thousands of sockets happens
+/// after it has read its figures, not in the middle of the server's push.
 pub struct Tab {
     told: watch::Receiver<Option<Told>>,
+    closed: watch::Receiver<Option<Instant>>,
+    /// Dropped with the tab: the socket is closed then.
+    _release: oneshot::Sender<()>,
 }
 
 impl Tab {
@@ -37,6 +43,13 @@ impl Tab {
             Ok(Ok(told)) => told.clone(),
             _ => None,
         }
+    }
+
+    /// Waits up to `wait` for the server to close the connection (after an
+    /// ending); when it did.
+    pub async fn closed(&mut self, wait: Duration) -> Option<Instant> {
+        let result = tokio::time::timeout(wait, self.closed.wait_for(Option::is_some)).await;
+        result.ok().and_then(|closed| *closed.ok()?)
     }
 }
 
@@ -108,21 +121,57 @@ async fn connect(port: u16, cookie: String, source: Ipv4Addr) -> anyhow::Result<
         other => bail!("expected hello, got {other:?}"),
     }
     let (sender, told) = watch::channel(None);
+    let (closer, closed) = watch::channel(None);
+    let (release, released) = oneshot::channel::<()>();
     tokio::spawn(async move {
+        let mut ended = false;
         while let Some(Ok(message)) = socket.next().await {
             let Message::Text(text) = message else {
                 continue;
             };
             let at = Instant::now();
-            let Ok(json) = serde_json::from_str::<serde_json::Value>(text.as_str()) else {
-                continue;
-            };
-            if json["type"] == "session_ended" {
-                let reason = json["reason"].as_str().unwrap_or_default().to_owned();
+            if let Some(reason) = ending_reason(text.as_str()) {
                 let _ = sender.send(Some(Told { at, reason }));
+                ended = true;
                 break;
             }
         }
+        if ended {
+            // Read on to the server's close (the close frame, then the end
+            // of the stream), without closing this side.
+            while let Some(Ok(_)) = socket.next().await {}
+            let _ = closer.send(Some(Instant::now()));
+        }
+        let _ = released.await;
+        drop(socket);
     });
-    Ok(Tab { told })
+    Ok(Tab {
+        told,
+        closed,
+        _release: release,
+    })
+}
+
+/// The reason of a `session_ended` message, read without building a JSON
+/// tree (thousands arrive at once; the generator shares the server's cores).
+fn ending_reason(text: &str) -> Option<String> {
+    if !text.contains(r#""type":"session_ended""#) {
+        return None;
+    }
+    let after = text.split_once(r#""reason":""#)?.1;
+    Some(after.split('"').next()?.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_reason_is_read_from_an_ending_only() {
+        let ended =
+            r#"{"type":"session_ended","reason":"admin_revoked","message":"x","detail":{}}"#;
+        assert_eq!(
+            super::ending_reason(ended).as_deref(),
+            Some("admin_revoked")
+        );
+        assert_eq!(super::ending_reason(r#"{"type":"sessions_changed"}"#), None);
+    }
 }

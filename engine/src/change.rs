@@ -19,7 +19,7 @@ use crate::{
     clock::{Clock, Timestamp},
     db::{Pool, Tx},
     ids::{SessionId, UserId},
-    log::{Actor, Append, EventLog, NewEvent},
+    log::{Actor, Append, Event, EventKind, EventLog, NewEvent},
     measures,
     sessions::{Scope, Sessions},
     tailer::Tailer,
@@ -31,7 +31,9 @@ struct Pending {
     ended: Vec<(SessionId, UserId)>,
     reason: Reason,
     actor: Actor,
+    /// The tabs' detail, as stored (a JSON object's text) and as read.
     detail: String,
+    detail_value: Value,
 }
 
 /// A transaction that ends sessions and records events. Rows are marked
@@ -63,15 +65,17 @@ impl Change<'_> {
         let ended = Sessions::end_in(&mut self.tx, scope, reason, self.now).await?;
         let count = ended.len();
         if count > 0 {
+            let detail = if detail.is_object() {
+                detail.clone()
+            } else {
+                Value::Object(serde_json::Map::new())
+            };
             self.pending.push(Pending {
                 ended,
                 reason,
                 actor: actor.clone(),
-                detail: if detail.is_object() {
-                    detail.to_string()
-                } else {
-                    "{}".to_owned()
-                },
+                detail: detail.to_string(),
+                detail_value: detail,
             });
         }
         Ok(count)
@@ -88,7 +92,7 @@ impl Change<'_> {
     }
 
     /// The endings by reason, and how many log rows the commit appends.
-    fn summary(&self) -> (Vec<(Reason, usize)>, usize) {
+    fn summary(&self) -> Vec<(Reason, usize)> {
         let mut reasons: Vec<(Reason, usize)> = Vec::new();
         for pending in &self.pending {
             match reasons
@@ -99,37 +103,105 @@ impl Change<'_> {
                 None => reasons.push((pending.reason, pending.ended.len())),
             }
         }
-        (reasons, self.ended() + self.events.len())
+        reasons
     }
 
-    /// Appends the log and commits. Returns the sequence number of the last
-    /// row appended, if any.
-    async fn commit(mut self) -> anyhow::Result<Option<i64>> {
+    /// Appends the log rows and commits. Returns the rows as the tailer
+    /// would read them back (none when there were none).
+    async fn commit(self) -> anyhow::Result<Option<Written>> {
+        let Change {
+            mut tx,
+            now,
+            pending,
+            events,
+        } = self;
+        let rows = pending.iter().map(|p| p.ended.len()).sum::<usize>() + events.len();
         let mut last_seq = None;
-        if self.ended() > 0 || !self.events.is_empty() {
-            let appends: Vec<Append<'_>> = self
-                .pending
+        if rows > 0 {
+            let appends: Vec<Append<'_>> = pending
                 .iter()
                 .map(|pending| Append {
                     ended: &pending.ended,
                     reason: pending.reason,
                     actor: &pending.actor,
                     detail: &pending.detail,
-                    at: self.now,
+                    at: now,
                 })
                 .collect();
-            last_seq =
-                Some(EventLog::append_in(&mut self.tx, &appends, &self.events, self.now).await?);
+            last_seq = Some(EventLog::append_in(&mut tx, &appends, &events, now).await?);
         }
-        self.tx
-            .commit()
+        tx.commit()
             .await
             .context("Failed to commit ended sessions")?;
-        Ok(last_seq)
+        Ok(last_seq.map(|last| {
+            let first = last - i64::try_from(rows).unwrap_or(i64::MAX) + 1;
+            Written {
+                first,
+                last,
+                events: written(now, pending, events, first),
+            }
+        }))
     }
 }
 
 /// Starts, commits and applies changes. Cheap to clone.
+/// The log rows a committed change appended: `first..=last`.
+#[derive(Debug)]
+struct Written {
+    first: i64,
+    last: i64,
+    events: Vec<Event>,
+}
+
+/// The log rows a change appends, as the tailer would read them back,
+/// numbered from `first_seq` in the order `EventLog::append_in` appends
+/// them: the events, then each reason's endings. (The rows of one append
+/// are consecutive: appends are serialised, by the table lock on
+/// PostgreSQL and by the single writer on SQLite.)
+fn written(
+    at: Timestamp,
+    pending: Vec<Pending>,
+    events: Vec<NewEvent>,
+    first_seq: i64,
+) -> Vec<Event> {
+    let events = events.into_iter().map(|event| Event {
+        seq: 0,
+        kind: event.kind,
+        user_id: event.user_id,
+        session_id: event.session_id,
+        reason: None,
+        actor_id: event.actor.id,
+        actor_name: event.actor.name,
+        at,
+        detail: event.detail,
+    });
+    let endings = pending.into_iter().flat_map(|pending| {
+        let Pending {
+            ended,
+            reason,
+            actor,
+            detail_value,
+            ..
+        } = pending;
+        ended.into_iter().map(move |(session_id, user_id)| Event {
+            seq: 0,
+            kind: EventKind::SessionEnded,
+            user_id,
+            session_id: Some(session_id),
+            reason: Some(reason),
+            actor_id: actor.id.clone(),
+            actor_name: actor.name.clone(),
+            at,
+            detail: detail_value.clone(),
+        })
+    });
+    events
+        .chain(endings)
+        .zip(first_seq..)
+        .map(|(event, seq)| Event { seq, ..event })
+        .collect()
+}
+
 #[derive(Debug, Clone)]
 pub struct Changes {
     pool: Pool,
@@ -168,12 +240,16 @@ impl Changes {
     /// (a request's id): every node's pusher logs the same numbers when it
     /// tells its tabs.
     pub async fn commit(&self, change: Change<'_>) -> anyhow::Result<usize> {
-        let (reasons, rows) = change.summary();
+        let reasons = change.summary();
         let ended = change.ended();
-        let Some(last_seq) = change.commit().await? else {
+        let Some(Written {
+            first: first_seq,
+            last: last_seq,
+            events,
+        }) = change.commit().await?
+        else {
             return Ok(ended);
         };
-        let first_seq = last_seq - i64::try_from(rows).unwrap_or(i64::MAX) + 1;
         if ended > 0 {
             for (reason, count) in &reasons {
                 metrics::counter!(measures::SESSIONS_ENDED, "reason" => reason.as_str())
@@ -187,7 +263,10 @@ impl Changes {
         } else {
             tracing::debug!(first_seq, last_seq, "Events recorded");
         }
-        self.tailer.catch_up().await?;
+        // What was written is known: applied from memory, not read back.
+        self.tailer
+            .apply_committed(first_seq, last_seq, events)
+            .await?;
         Ok(ended)
     }
 

@@ -49,6 +49,8 @@ pub struct Edge {
     /// The proxies whose forwarding headers name the client (none unless
     /// set with [`Edge::trusting`]).
     pub proxies: TrustedProxies,
+    /// Where tabs' closed sockets wait to be freed (see `socket`).
+    pub reaper: crate::socket::Reaper,
 }
 
 impl Edge {
@@ -65,6 +67,7 @@ impl Edge {
             origin,
             passive_paths,
             proxies: TrustedProxies::default(),
+            reaper: crate::socket::Reaper::default(),
         }
     }
 

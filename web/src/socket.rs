@@ -8,7 +8,10 @@
 //! sends can end or extend another session: the only message understood is
 //! `activity`, and it applies to this socket's own session.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use axum::{
     extract::ws::{
@@ -88,6 +91,7 @@ pub async fn upgrade(
         live: caller.live,
     };
     let engine = auth.engine().clone();
+    let edge = Arc::clone(&auth.0.edge);
     let span = tracing::info_span!("tab", session = %owner.live.id, client = %client.ip);
     upgrade
         .read_buffer_size(READ_BUFFER)
@@ -97,7 +101,12 @@ pub async fn upgrade(
         .max_frame_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
-            serve_tab(engine, owner, sink, stream).instrument(span)
+            async move {
+                if let Some(closed) = serve_tab(engine, owner, sink, stream).await {
+                    edge.reaper.retire(closed);
+                }
+            }
+            .instrument(span)
         })
 }
 
@@ -138,7 +147,16 @@ where
 }
 
 /// Serves one tab until its session ends, the client leaves, or the hub drops it.
-pub async fn serve_tab<Tx, Rx>(engine: Engine, owner: TabOwner, mut sink: Tx, mut stream: Rx)
+/// When this side closed the socket (a close frame written: the session
+/// ended, the node is stopping…) the socket is handed back, for the caller
+/// to free once the burst of pushes that closed it is written (see
+/// [`Reaper`]); otherwise it is freed here.
+pub async fn serve_tab<Tx, Rx>(
+    engine: Engine,
+    owner: TabOwner,
+    mut sink: Tx,
+    mut stream: Rx,
+) -> Option<(Tx, Rx)>
 where
     Tx: Sink<Message> + Unpin,
     Rx: Stream<Item = Result<Message, axum::Error>> + Unpin,
@@ -149,83 +167,155 @@ where
     if let Some(ended) = tabs.ended_message(&live) {
         send_json(&mut sink, &wire::server_message(&ended)).await;
         close(&mut sink, CLOSE_SESSION_ENDED, "session ended").await;
-        return;
+        return None;
     }
     let session = wire::session(&engine.snapshots().of_live(&live), &owner.username, true);
     let hello = ServerMessage::Hello {
         session: Box::new(session),
     };
     if !send_json(&mut sink, &hello).await {
-        return;
+        return None;
     }
     tab.announce_online();
-    let Some(pushes) = tab.pushes() else {
-        return;
-    };
+    let pushes = tab.pushes()?;
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
     loop {
         tokio::select! {
             _ = heartbeat.tick() => {
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    return;
+                    return None;
                 }
             }
             push = pushes.recv() => {
-                if !deliver(&engine, &mut sink, pushes, push).await {
-                    return;
+                match deliver(&engine, &mut sink, pushes, push).await {
+                    Delivered::Open => {}
+                    Delivered::Closed => {
+                        // The tab leaves the hub now; the socket waits.
+                        drop(tab);
+                        return Some((sink, stream));
+                    }
+                    Delivered::Failed => return None,
                 }
             }
             frame = stream.next() => {
                 if !receive(&engine, &live, &mut sink, frame).await {
-                    return;
+                    return None;
                 }
             }
         }
     }
 }
 
+/// How a [`deliver`] left the socket.
+enum Delivered {
+    /// Written; the tab goes on.
+    Open,
+    /// A close frame was written: this side is done with the socket.
+    Closed,
+    /// The socket failed.
+    Failed,
+}
+
 /// Writes `push` and everything else already queued in one write: an ending
 /// is a message and a close, so a bulk ending costs one write per tab, not
 /// two. Once an ending's frame is written, the push's latency is recorded
-/// (`measures::PUSH_LATENCY`). `false` once the socket is done.
+/// (`measures::PUSH_LATENCY`).
 async fn deliver<S>(
     engine: &Engine,
     sink: &mut S,
     pushes: &mut mpsc::Receiver<Push>,
     mut push: Option<Push>,
-) -> bool
+) -> Delivered
 where
     S: Sink<Message> + Unpin,
 {
     let mut ended_at = None;
-    let (written, open) = loop {
+    let delivered = loop {
         match push {
             Some(Push::Message(message)) => {
                 if sink.feed(Message::Text(frame(&message))).await.is_err() {
-                    return false;
+                    return Delivered::Failed;
                 }
                 ended_at = ended_at.or(message.ended_at());
             }
-            Some(Push::Close(code, reason)) => break (close(sink, code, reason).await, false),
+            Some(Push::Close(code, reason)) => break closed(close(sink, code, reason).await),
             // The hub dropped this tab (its queue was stuck): let the browser
             // reconnect and resync.
-            None => break (close(sink, 1013, "try again").await, false),
+            None => break closed(close(sink, 1013, "try again").await),
         }
         push = match pushes.try_recv() {
             Ok(next) => Some(next),
-            Err(mpsc::error::TryRecvError::Empty) => {
-                let flushed = sink.flush().await.is_ok();
-                break (flushed, flushed);
-            }
+            Err(mpsc::error::TryRecvError::Empty) => match sink.flush().await {
+                Ok(()) => break Delivered::Open,
+                Err(_) => return Delivered::Failed,
+            },
             Err(mpsc::error::TryRecvError::Disconnected) => None,
         };
     };
-    if let Some(at) = ended_at.filter(|_| written) {
+    if let Some(at) = ended_at.filter(|_| matches!(delivered, Delivered::Closed)) {
         let latency = engine.now().since(at);
         metrics::histogram!(measures::PUSH_LATENCY).record(measures::seconds(latency));
     }
-    open
+    delivered
+}
+
+fn closed(written: bool) -> Delivered {
+    if written {
+        Delivered::Closed
+    } else {
+        Delivered::Failed
+    }
+}
+
+/// Sockets this side closed, freed once the burst that closed them is out.
+///
+/// Freeing a socket costs about as much as writing to it (the poller's
+/// deregistration, `close`, the FIN and the buffers), and when a bulk ending
+/// tells thousands of tabs at once, freeing each right after its write made
+/// every later tab wait for the earlier ones' teardowns. So a tab whose
+/// socket this side closed hands it here; the reaper keeps what arrives
+/// until none has come for [`QUIET`] (or [`MAX_HELD`] are held), then frees
+/// them all. The close frames are already written: the browsers have been
+/// told; only the TCP teardown waits.
+#[derive(Debug, Default)]
+pub struct Reaper {
+    sender: OnceLock<mpsc::UnboundedSender<Retired>>,
+}
+
+type Retired = Box<dyn Send>;
+
+/// How long the reaper waits for more sockets before freeing what it holds.
+const QUIET: Duration = Duration::from_millis(10);
+/// The most it holds before freeing regardless.
+const MAX_HELD: usize = 50_000;
+
+impl Reaper {
+    /// Hands over a closed socket (started on first use, on the runtime
+    /// serving the tabs).
+    pub fn retire<T: Send + 'static>(&self, socket: T) {
+        let sender = self.sender.get_or_init(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(reap(receiver));
+            sender
+        });
+        // The reaper is gone (the runtime is stopping): free it here.
+        let _ = sender.send(Box::new(socket));
+    }
+}
+
+async fn reap(mut retired: mpsc::UnboundedReceiver<Retired>) {
+    let mut held = Vec::new();
+    while retired.recv_many(&mut held, 1024).await > 0 {
+        while held.len() < MAX_HELD {
+            match tokio::time::timeout(QUIET, retired.recv_many(&mut held, 1024)).await {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        held.clear();
+    }
 }
 
 /// Handles one frame from the tab. `false` once the socket is done.
