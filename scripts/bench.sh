@@ -4,8 +4,9 @@
 #
 #   scripts/bench.sh                 every benchmark, full scale, release builds (~30 minutes)
 #   scripts/bench.sh --only chaos    one benchmark (push, end-user, throughput, two-nodes,
-#                                    wasm, chaos, soak, login-flood); the report keeps the
-#                                    others' figures. --only may be repeated.
+#                                    wasm, chaos, soak, login-flood, hostile, idle,
+#                                    forward-auth); the report keeps the others' figures.
+#                                    --only may be repeated.
 #   scripts/bench.sh --only soak --soak-minutes 30
 #   scripts/bench.sh --smoke         small numbers on debug builds, report under
 #                                    target/bench-smoke/ (CI runs this so the harness keeps

@@ -279,7 +279,7 @@ pub async fn run(
         && wrong_accepted == 0;
     let total = tally.total();
     report.row(Row::new(
-        "11",
+        "13",
         format!(
             "Hostile flood: {} logins in flight from {} addresses for {} s (1 MB fields, guesses \
              at one account, unknown names) while the account's owner signs in every second",

@@ -60,6 +60,11 @@ impl Node {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// The CPU time the node has used so far.
+    pub fn cpu(&self) -> anyhow::Result<Duration> {
+        cpu_of(self.pid())
+    }
+
     /// The resident set size, in bytes.
     pub fn rss(&self) -> anyhow::Result<u64> {
         rss_of(self.pid())
@@ -106,6 +111,25 @@ impl Node {
         }
         Ok(())
     }
+}
+
+/// The CPU time process `pid` has used so far (user and system).
+pub fn cpu_of(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces; the fields after its `)`
+    // start with field 3, so utime and stime (14, 15) are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("no ) in /proc/<pid>/stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        Ok(fields.get(i).context("a short /proc/<pid>/stat")?.parse()?)
+    };
+    let per_second = rustix::param::clock_ticks_per_second();
+    let total = ticks(11)? + ticks(12)?;
+    Ok(Duration::from_secs_f64(total as f64 / per_second as f64))
 }
 
 /// The resident set size of process `pid`, in bytes.

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::stats::{cdf_svg, line_svg, Samples};
 
 /// Every benchmark, in the report's order.
-pub const BENCHMARKS: [&str; 10] = [
+pub const BENCHMARKS: [&str; 11] = [
     "push",
     "end-user",
     "throughput",
@@ -30,6 +30,7 @@ pub const BENCHMARKS: [&str; 10] = [
     "soak",
     "login-flood",
     "hostile",
+    "idle",
     "forward-auth",
 ];
 

@@ -1,0 +1,122 @@
+//! The idle cost (`--only idle`): what a node with thousands of connected,
+//! quiet tabs spends on its own, and how much of it is the deadline clock.
+//!
+//! The same seeded sessions are held open twice for the same time by a
+//! fresh node: once with the default timeouts (every session has an idle
+//! and an absolute deadline, none due during the run) and once with both
+//! timeouts off (no deadlines at all). Both nodes ping every tab alike (the
+//! heartbeat), so the difference is the deadline clock's cost; the first
+//! run's total is the whole idle cost.
+
+use std::{path::Path, time::Duration};
+
+use crate::{
+    node::Node,
+    report::{Report, Row, Section},
+    seed, tabs, tempdir,
+};
+
+/// The target: the deadline clock's share of a core with every tab idle.
+const TARGET: f64 = 0.005;
+
+/// The size of one run.
+#[derive(Debug, Clone)]
+pub struct Scale {
+    tabs: usize,
+    seconds: u64,
+}
+
+impl Scale {
+    pub fn of(smoke: bool) -> Scale {
+        if smoke {
+            Scale {
+                tabs: 200,
+                seconds: 3,
+            }
+        } else {
+            Scale {
+                tabs: 15_000,
+                seconds: 60,
+            }
+        }
+    }
+}
+
+pub async fn run(server: &Path, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
+    let dir = tempdir()?;
+    let url = format!("sqlite://{}", dir.join("idle.db").display());
+    let pool = seed::open(&url).await?;
+    let users = seed::users(&pool, scale.tabs.div_ceil(10)).await?;
+    let sessions = seed::sessions(&pool, &users, 10).await?;
+    pool.close().await;
+    let cookies: Vec<String> = sessions[..scale.tabs]
+        .iter()
+        .map(|s| s.cookie.clone())
+        .collect();
+
+    let with = idle_share(server, &url, &cookies, scale, &[]).await?;
+    let timeouts_off = [
+        ("BOUNCER_IDLE_TIMEOUT", "off"),
+        ("BOUNCER_ABSOLUTE_TIMEOUT", "off"),
+    ];
+    let without = idle_share(server, &url, &cookies, scale, &timeouts_off).await?;
+    std::fs::remove_dir_all(&dir).ok();
+
+    let clock = (with - without).max(0.0);
+    let percent = |share: f64| share * 100.0;
+    report.row(Row::new(
+        "14",
+        format!("Deadline clock CPU with {} idle tabs", scale.tabs),
+        "≤ 0.5 % of a core",
+        format!(
+            "{:.2} % of a core (the node: {:.2} % with the timeouts on, {:.2} % with them off, \
+             over {} s each)",
+            percent(clock),
+            percent(with),
+            percent(without),
+            scale.seconds
+        ),
+        Some(clock <= TARGET),
+        "idle",
+    ));
+    report.section(
+        "idle",
+        Section {
+            title: "Idle tabs".to_owned(),
+            body: format!(
+                "A fresh node on SQLite holds {} seeded sessions, one quiet tab each, for {} s \
+                 after a settling pause; its CPU time is read from `/proc/<pid>/stat` before and \
+                 after. Twice: with the default timeouts (30 min idle, 12 h absolute; none falls \
+                 due during the run) and with both off, so there is no deadline to keep. Both \
+                 nodes ping every tab every 25 s (the heartbeat) and write nothing else. The \
+                 deadline clock (`engine/src/deadlines.rs`) keeps the deadlines in order and \
+                 sleeps until the next one is due, so with every tab idle it does nothing: the \
+                 difference between the two runs is its cost, within the measurement's \
+                 resolution (one clock tick, 10 ms, of {} s).",
+                scale.tabs, scale.seconds, scale.seconds
+            ),
+            chart: None,
+        },
+    );
+    Ok(())
+}
+
+/// Connects the tabs to a fresh node started with `env`, lets it settle,
+/// and returns the share of a core it used over `scale.seconds`.
+async fn idle_share(
+    server: &Path,
+    url: &str,
+    cookies: &[String],
+    scale: &Scale,
+    env: &[(&str, &str)],
+) -> anyhow::Result<f64> {
+    let node = Node::start_with(server, url, env).await?;
+    let tabs = tabs::connect_all(node.port, cookies, 4, 256).await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before = node.cpu()?;
+    tokio::time::sleep(Duration::from_secs(scale.seconds)).await;
+    let used = node.cpu()?.saturating_sub(before);
+    drop(tabs);
+    drop(node);
+    Ok(used.as_secs_f64() / scale.seconds as f64)
+}
