@@ -15,9 +15,12 @@ use crate::{
     credentials::Credentials,
     db::{Backend, Pool},
     deadlines::Deadlines,
+    delivery::{Delivery, Transport},
     devices::Devices,
+    feed::Feed,
     hub::Hub,
     ids::SecretHash,
+    leases::Leases,
     log::EventLog,
     login::Login,
     password::PasswordHasher,
@@ -33,6 +36,7 @@ use crate::{
     timeouts::Timeouts,
     users::{UserRecord, Users},
     view::{LiveSession, View},
+    webhooks::Webhooks,
     workers::{Loops, Workers},
 };
 
@@ -57,12 +61,14 @@ struct Shared {
     console: Console,
     tabs: Tabs,
     snapshots: Snapshots,
+    feed: Feed,
     /// The background loops' parts, until [`Engine::start_workers`].
     tailer: Tailer,
     pusher: Pusher,
     deadlines: Deadlines,
     activity: ActivityWriter,
     sweeper: Sweeper,
+    delivery: Delivery,
     /// Where other nodes' endings are announced (PostgreSQL's LISTEN), if shared.
     listen_url: Option<String>,
 }
@@ -106,6 +112,22 @@ impl Engine {
         let view = View::default();
         let hub = Hub::default();
         let tailer = Tailer::start_at_end(log.clone(), view.clone()).await?;
+        let webhooks = Webhooks::new(pool.clone());
+        let delivery = Delivery {
+            webhooks: webhooks.clone(),
+            leases: Leases::new(pool.clone(), backend),
+            log: log.clone(),
+            tailer: tailer.clone(),
+            clock: Arc::clone(&clock),
+            node: crate::delivery::node_name(),
+        };
+        let feed = Feed {
+            clock: Arc::clone(&clock),
+            log: log.clone(),
+            users: users.clone(),
+            webhooks,
+            tailer: tailer.clone(),
+        };
         let changes = Changes::new(pool, Arc::clone(&clock), tailer.clone());
         let timeouts = Timeouts::new(
             Arc::clone(&policy),
@@ -192,6 +214,8 @@ impl Engine {
             },
             accounts,
             snapshots,
+            feed,
+            delivery,
             tailer,
             deadlines,
             activity,
@@ -208,7 +232,18 @@ impl Engine {
     }
 
     /// Starts the background loops; the caller owns them and stops them.
+    /// No webhook is delivered (see [`Engine::start_workers_delivering`]).
     pub fn start_workers(&self) -> Workers {
+        self.workers(None)
+    }
+
+    /// Starts the background loops, webhook delivery included, whose
+    /// requests `transport` sends.
+    pub fn start_workers_delivering(&self, transport: Arc<dyn Transport>) -> Workers {
+        self.workers(Some(transport))
+    }
+
+    fn workers(&self, transport: Option<Arc<dyn Transport>>) -> Workers {
         let shared = &self.shared;
         Workers::start(Loops {
             tailer: shared.tailer.clone(),
@@ -217,6 +252,7 @@ impl Engine {
             activity: shared.activity.clone(),
             sweeper: shared.sweeper.clone(),
             listen_url: shared.listen_url.clone(),
+            delivery: transport.map(|transport| (shared.delivery.clone(), transport)),
         })
     }
 
@@ -282,6 +318,11 @@ impl Engine {
 
     pub fn snapshots(&self) -> &Snapshots {
         &self.shared.snapshots
+    }
+
+    /// The event feed and the webhook endpoints.
+    pub fn feed(&self) -> &Feed {
+        &self.shared.feed
     }
 
     /// The in-memory view, for tests that check it against the database.

@@ -19,7 +19,9 @@
 //! Stores, one per table (each the only code that names its table):
 //! - [`users`] — `users`.
 //! - [`sessions`] — `sessions`.
-//! - [`log`] — `revocations`, the append-only log of endings.
+//! - [`log`] — `events`, the append-only event log (endings and the rest).
+//! - [`webhooks`] — `webhooks`, the endpoints and their delivery progress.
+//! - [`leases`] — `leases`, which node does a job only one may do.
 //!
 //! In memory:
 //! - [`view`] — the live sessions and tombstones the request path reads.
@@ -37,6 +39,8 @@
 //! - [`devices`] — a person's own sessions and recent authentication.
 //! - [`console`] — the operator's calls, permission checks included.
 //! - [`snapshot`] — a session described for lists.
+//! - [`feed`] — the event feed (pages, live) and the webhooks' management.
+//! - [`delivery`] — webhooks delivered in order, at least once, from one node.
 //! - [`tabs`] — what a connected tab may do.
 //! - [`pusher`], [`deadlines`], [`sweeper`], [`listener`] — background loops,
 //!   run by [`workers`].
@@ -52,10 +56,13 @@ pub mod console;
 pub mod credentials;
 pub mod db;
 pub mod deadlines;
+pub mod delivery;
 pub mod devices;
 pub mod engine;
+pub mod feed;
 pub mod hub;
 pub mod ids;
+pub mod leases;
 pub mod listener;
 pub mod log;
 pub mod login;
@@ -77,6 +84,7 @@ pub mod throttle;
 pub mod timeouts;
 pub mod users;
 pub mod view;
+pub mod webhooks;
 pub mod workers;
 
 pub use crate::{check::Visitor, engine::Engine, snapshot::SessionSnapshot};

@@ -89,6 +89,7 @@ fn body(error: &str, message: impl Into<String>) -> ErrorBody {
         message: Some(message.into()),
         reason: None,
         sessions: None,
+        oldest: None,
     }
 }
 
