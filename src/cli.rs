@@ -1,5 +1,5 @@
 //! The `bouncer` command line: `serve` (the default), `migrate`, `user add`,
-//! `user revoke`, `sessions list`. Every subcommand works on the configured
+//! `user revoke`, `sessions list`, `webhook add|list|remove|test`. Every subcommand works on the configured
 //! database, also while a server runs on it: the server's tailer picks up a
 //! revocation made here within its poll interval and tells the open tabs.
 
@@ -16,6 +16,8 @@ use bouncer_wire::{Permission, Role};
 use clap::{Parser, Subcommand};
 
 use crate::{config::Settings, demo, startup};
+
+pub mod webhook;
 
 /// Controls user sessions and ends them live, in every open tab.
 #[derive(Debug, Parser)]
@@ -41,6 +43,9 @@ pub enum Command {
     /// Inspects sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Manages webhook endpoints (signed per Standard Webhooks).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +139,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sessions(SessionsCommand::List { user }) => list_sessions(&settings, user).await,
+        Command::Webhook(command) => webhook::run(&settings, command).await,
     }
 }
 

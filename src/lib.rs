@@ -11,6 +11,7 @@
 //! - [`cli`] — the `bouncer` subcommands.
 //! - [`demo`] — the `--demo` accounts.
 //! - [`telemetry`] — logging.
+//! - [`webhooks`] — webhook requests: signing, the address check, reqwest.
 
 pub mod api;
 pub mod cli;
@@ -19,3 +20,4 @@ pub mod demo;
 pub mod pages;
 pub mod startup;
 pub mod telemetry;
+pub mod webhooks;

@@ -37,6 +37,7 @@ use crate::{
     api,
     config::{PublicOrigin, Settings},
     pages,
+    webhooks::HttpTransport,
 };
 
 /// What every handler can reach. Cheap to clone: every `State` extractor
@@ -118,6 +119,8 @@ pub struct Application {
     engine: Engine,
     port: u16,
     public_origin: PublicOrigin,
+    /// What sends the webhooks this node delivers.
+    webhooks: HttpTransport,
 }
 
 impl Application {
@@ -174,6 +177,7 @@ impl Application {
             engine,
             port,
             public_origin,
+            webhooks: HttpTransport::new()?,
         })
     }
 
@@ -210,7 +214,9 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let workers = self.engine.start_workers();
+        let workers = self
+            .engine
+            .start_workers_delivering(Arc::new(self.webhooks.clone()));
         let (stopping_tx, mut stopping) = watch::channel(false);
         let signal = {
             let engine = self.engine.clone();
@@ -222,6 +228,7 @@ impl Application {
                     "Shutting down: closing the tabs' sockets"
                 );
                 tabs.close_all(CLOSE_SHUTTING_DOWN, "server shutting down");
+                engine.feed().close_streams();
                 let _ = stopping_tx.send(true);
             }
         };

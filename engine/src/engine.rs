@@ -127,6 +127,7 @@ impl Engine {
             users: users.clone(),
             webhooks,
             tailer: tailer.clone(),
+            stopping: tokio_util::sync::CancellationToken::new(),
         };
         let changes = Changes::new(pool, Arc::clone(&clock), tailer.clone());
         let timeouts = Timeouts::new(

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use bouncer_wire::Permission;
 use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     clock::Clock,
@@ -92,9 +93,18 @@ pub struct Feed {
     pub(crate) users: Users,
     pub(crate) webhooks: Webhooks,
     pub(crate) tailer: Tailer,
+    /// Cancelled when the node stops: every live feed ends, so a stream
+    /// does not hold the node's shutdown open.
+    pub(crate) stopping: CancellationToken,
 }
 
 impl Feed {
+    /// Ends every live feed (a stopping node; the readers reconnect, to
+    /// any node, with their `Last-Event-ID`).
+    pub fn close_streams(&self) {
+        self.stopping.cancel();
+    }
+
     /// Whether `op` may read the feed.
     pub fn authorize(&self, op: &Operator<'_>) -> Result<(), FeedError> {
         Ok(op.require_permission(Permission::ReadEvents, NO_READ_EVENTS)?)
@@ -158,6 +168,7 @@ impl Feed {
             session: op.own_session().cloned(),
             user: op.person().map(|user| user.id.clone()),
             closing: false,
+            stopping: self.stopping.clone(),
         })
     }
 
@@ -230,6 +241,7 @@ pub struct Following {
     user: Option<UserId>,
     /// Set once the stream must end after what it has returned.
     closing: bool,
+    stopping: CancellationToken,
 }
 
 impl Following {
@@ -242,7 +254,7 @@ impl Following {
     /// `None` once the stream must close.
     pub async fn next(&mut self) -> anyhow::Result<Option<Vec<Event>>> {
         loop {
-            if self.closing {
+            if self.closing || self.stopping.is_cancelled() {
                 return Ok(None);
             }
             let (events, last, _) = self.log.read_after(self.cursor, STREAM_STEP).await?;
@@ -270,6 +282,7 @@ impl Following {
                     Err(RecvError::Closed) => return Ok(None),
                 },
                 _ = tokio::time::sleep(POLL_INTERVAL * 4) => {}
+                _ = self.stopping.cancelled() => return Ok(None),
             }
         }
     }

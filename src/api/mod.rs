@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod events;
 mod sessions;
 
 use axum::{
@@ -13,7 +14,7 @@ use axum::{
 use bouncer_web::{socket, ApiError};
 
 /// Paths whose requests are not user activity (see `bouncer_web::Edge`).
-pub const PASSIVE_PATHS: &[&str] = &["/api/auth/me", "/api/ws"];
+pub const PASSIVE_PATHS: &[&str] = &["/api/auth/me", "/api/ws", "/api/admin/events/stream"];
 
 /// The API routes, for any router state: the handlers take what they need
 /// from what the session layer (origin and session check, put around these
@@ -41,6 +42,9 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/admin/revoke", post(admin::revoke_users))
         .route("/api/admin/revoke-all", post(admin::revoke_all))
         .route("/api/admin/audit", get(admin::audit))
+        .route("/api/admin/events", get(events::page))
+        .route("/api/admin/events/stream", get(events::stream))
+        .route("/api/admin/events/status", get(events::status))
         .route("/api", any(not_found))
         .route("/api/", any(not_found))
         .route("/api/{*rest}", any(not_found))

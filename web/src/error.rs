@@ -17,6 +17,7 @@ use bouncer_engine::{
     accounts::AccountError,
     console::ConsoleError,
     devices::{EndOwnError, ReauthError},
+    feed::FeedError,
     login::SignInError,
     messages::{self, UserFacing},
     users::CreateUserError,
@@ -51,6 +52,8 @@ pub enum ApiError {
     Console(#[from] ConsoleError),
     #[error(transparent)]
     CreateUser(#[from] CreateUserError),
+    #[error(transparent)]
+    Feed(#[from] FeedError),
     #[error("not found")]
     NotFound,
     /// The database cannot answer right now.
@@ -192,6 +195,22 @@ impl ApiError {
                     CreateUserError::Store(e) => return ApiError::internal(e),
                 };
                 domain(status, error.code(), error.user_message())
+            }
+            ApiError::Feed(FeedError::Console(error)) => ApiError::Console(error).parts(),
+            ApiError::Feed(FeedError::Store(e)) => ApiError::internal(&e),
+            ApiError::Feed(error) => {
+                let (status, oldest) = match &error {
+                    FeedError::Gone { oldest, .. } => (S::GONE, Some(*oldest)),
+                    _ => (S::BAD_REQUEST, None),
+                };
+                (
+                    status,
+                    ErrorBody {
+                        oldest,
+                        ..body(error.code(), error.user_message())
+                    },
+                    None,
+                )
             }
             ApiError::NotFound => domain(S::NOT_FOUND, "not_found", messages::NOT_FOUND.into()),
             ApiError::Unavailable => domain(
