@@ -287,16 +287,25 @@ impl Following {
         }
     }
 
-    /// Acts on a batch at once, before reading it: a stream far behind
-    /// still closes the moment its session ends.
+    /// Acts on a batch's news about the reader at once when the stream is
+    /// too far behind to read it next: it still closes the moment its
+    /// session ends. Otherwise the next read shows the event, then closes.
     async fn notice_batch(&mut self, batch: &Batch) -> anyhow::Result<()> {
         if let Some(session) = &self.session {
-            if batch.ended.iter().any(|ended| &ended.session_id == session) {
+            let own = batch
+                .ended
+                .iter()
+                .find(|ended| &ended.session_id == session);
+            // Close at once unless the next read reaches the ending itself,
+            // which the reader is then shown last.
+            if own.is_some_and(|ended| ended.seq - self.cursor > STREAM_STEP) {
                 self.closing = true;
             }
         }
         for event in &batch.others {
-            self.notice(event.kind, &event.user_id, None).await?;
+            if event.seq - self.cursor > STREAM_STEP {
+                self.notice(event.kind, &event.user_id, None).await?;
+            }
         }
         Ok(())
     }

@@ -11,6 +11,8 @@
 //! - `privacy` — `BOUNCER_IP_PRIVACY`.
 //! - `shutdown` — a stopping node.
 //! - `cli` — the `bouncer` binary.
+//! - `events` — the event feed and its live stream.
+//! - `webhooks` — webhook endpoints: the command line, delivery, signatures.
 //! - `multinode` — several `bouncer` processes on one PostgreSQL database.
 
 mod helpers;
@@ -18,6 +20,7 @@ mod helpers;
 mod admin;
 mod auth;
 mod cli;
+mod events;
 mod multinode;
 mod own_sessions;
 mod privacy;

@@ -7,8 +7,8 @@
 use std::fmt::Debug;
 
 use bouncer_wire::{
-    AuditEntry, LoginRequest, Me, PasswordChange, Reason, Reauthenticate, RevokeUsers, Revoked,
-    Session, User, UserList, UserPatch,
+    AuditEntry, EventPage, EventStatus, LoginRequest, Me, PasswordChange, Reason, Reauthenticate,
+    RevokeUsers, Revoked, Session, User, UserList, UserPatch,
 };
 use reqwest::Method;
 use serde::{de::DeserializeOwned, Serialize};
@@ -190,5 +190,16 @@ impl Browser {
     pub async fn audit(&self, limit: u32) -> Answer<Vec<AuditEntry>> {
         self.call(Method::GET, &format!("/api/admin/audit?limit={limit}"))
             .await
+    }
+
+    /// `GET /api/admin/events` with the query as given (`after=3&limit=2`).
+    pub async fn events(&self, query: &str) -> Answer<EventPage> {
+        self.call(Method::GET, &format!("/api/admin/events?{query}"))
+            .await
+    }
+
+    /// `GET /api/admin/events/status`.
+    pub async fn event_status(&self) -> Answer<EventStatus> {
+        self.call(Method::GET, "/api/admin/events/status").await
     }
 }

@@ -13,6 +13,8 @@
 //! - `cookies` — `Set-Cookie` taken apart.
 //! - `tab` — `Tab`: a tab's WebSocket, reading `ServerMessage`s.
 //! - `command` — the `bouncer` binary as another process.
+//! - `receiver` — the webhook receiver (Node.js, Standard Webhooks' library).
+//! - `stream` — `GET /api/admin/events/stream` as an SSE client reads it.
 
 mod answer;
 mod app;
@@ -20,6 +22,8 @@ mod browser;
 mod command;
 mod cookies;
 mod endpoints;
+mod receiver;
+mod stream;
 mod tab;
 
 pub use self::{
@@ -33,5 +37,7 @@ pub use self::{
     cookies::{
         attribute, attributes, cookie_header_from, cookie_value, session_cookie, session_set_cookie,
     },
+    receiver::{new_secret, Arrivals, Receiver},
+    stream::{EventStream, Message},
     tab::{upgrade_refusal, upgrade_status, Tab, WAIT},
 };
