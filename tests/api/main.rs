@@ -29,3 +29,4 @@ mod security;
 mod sessions;
 mod shutdown;
 mod socket;
+mod webhooks;

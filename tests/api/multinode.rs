@@ -31,15 +31,15 @@ const PUSH_WITHIN: Duration = Duration::from_secs(1);
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Every user's password.
-const PASSWORD: &str = "correct-horse-battery";
+pub(crate) const PASSWORD: &str = "correct-horse-battery";
 
 /// A fresh shared database, or `None` when the tests are skipped.
-async fn shared_database() -> Option<PostgresDatabase> {
+pub(crate) async fn shared_database() -> Option<PostgresDatabase> {
     shared_postgres_database("the multi-node tests").await
 }
 
 /// One `bouncer serve` process.
-struct Node {
+pub(crate) struct Node {
     child: Child,
     port: u16,
     database_url: String,
@@ -48,7 +48,7 @@ struct Node {
 
 impl Node {
     /// Starts a node on a free port and waits until it answers.
-    async fn start(database_url: &str, env: &[(&str, &str)]) -> Node {
+    pub(crate) async fn start(database_url: &str, env: &[(&str, &str)]) -> Node {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -93,7 +93,7 @@ impl Node {
     }
 
     /// A new browser whose requests this node serves.
-    fn browser(&self) -> Browser {
+    pub(crate) fn browser(&self) -> Browser {
         Browser::new(&self.address())
     }
 
@@ -107,8 +107,13 @@ impl Node {
         Tab::connect(&self.address(), Some(cookie), Some(ORIGIN)).await
     }
 
+    /// The process id (a webhook lease's holder names it).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process (no graceful shutdown: a crash).
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -135,7 +140,7 @@ impl Node {
     }
 
     /// Starts the same node again, on the same port.
-    async fn restart(mut self) -> Node {
+    pub(crate) async fn restart(mut self) -> Node {
         self.kill();
         let env = std::mem::take(&mut self.env);
         Node::start_on(&self.database_url, self.port, env).await
@@ -169,7 +174,7 @@ async fn add_user(database_url: &str, args: &[&str]) {
 
 /// Signs `name` in through the browser's node; returns the cookie header and
 /// the session id.
-async fn sign_in(browser: &Browser, name: &str) -> (String, String) {
+pub(crate) async fn sign_in(browser: &Browser, name: &str) -> (String, String) {
     let answer = browser.login_as(name, PASSWORD).await;
     assert_eq!(answer.status, StatusCode::OK, "{name} signs in");
     let cookie = cookie_header_from(&answer.headers);
@@ -177,7 +182,7 @@ async fn sign_in(browser: &Browser, name: &str) -> (String, String) {
 }
 
 /// Ends a session through the admin's node.
-async fn revoke(admin: &Browser, session_id: &str) {
+pub(crate) async fn revoke(admin: &Browser, session_id: &str) {
     assert_eq!(
         admin.admin_end_session(session_id).await.status,
         StatusCode::NO_CONTENT,
@@ -206,15 +211,15 @@ async fn assert_told(tab: &mut Tab, reason: Reason) {
 
 /// Two nodes on a fresh shared database holding alice (at most
 /// `alice_max_sessions`) and root, with root signed in through B.
-struct Cluster {
-    database: PostgresDatabase,
-    a: Node,
-    b: Node,
-    admin: Browser,
+pub(crate) struct Cluster {
+    pub(crate) database: PostgresDatabase,
+    pub(crate) a: Node,
+    pub(crate) b: Node,
+    pub(crate) admin: Browser,
 }
 
 /// See [`Cluster`]; `None` when the tests are skipped.
-async fn cluster(alice_max_sessions: &str) -> Option<Cluster> {
+pub(crate) async fn cluster(alice_max_sessions: &str) -> Option<Cluster> {
     let database = shared_database().await?;
     add_user(
         &database.url,

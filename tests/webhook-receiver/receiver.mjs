@@ -90,8 +90,8 @@ const server = http.createServer(async (request, response) => {
       failUntil = 0;
       failNext = 0;
     }
-    if (control.fail_for_ms) failUntil = now() + control.fail_for_ms;
-    if (control.fail_next) failNext = control.fail_next;
+    if ("fail_for_ms" in control) failUntil = now() + control.fail_for_ms;
+    if ("fail_next" in control) failNext = control.fail_next;
     return answer(response, 204);
   }
   if (request.method !== "POST") {

@@ -37,7 +37,6 @@ pub use self::{
     cookies::{
         attribute, attributes, cookie_header_from, cookie_value, session_cookie, session_set_cookie,
     },
-    receiver::{new_secret, Arrivals, Receiver},
-    stream::{EventStream, Message},
+    receiver::{new_secret, Receiver},
     tab::{upgrade_refusal, upgrade_status, Tab, WAIT},
 };

@@ -17,11 +17,11 @@ use tokio::{
     process::{Child, Command},
 };
 
-/// What arrived at one path (see the receiver's header comment).
+/// What arrived at one path (see the receiver's header comment; the
+/// arrival times are the benchmarks').
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Arrivals {
     pub seqs: Vec<i64>,
-    pub arrived_at: Vec<f64>,
     pub duplicates: u64,
     pub invalid: u64,
     pub out_of_order: u64,
