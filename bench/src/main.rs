@@ -11,11 +11,13 @@
 //!
 //! - this file: the arguments, the dispatch, and the original benchmarks
 //!   (push, end-user, throughput, two-nodes, wasm);
-//! - `chaos/`, `soak.rs`, `login_flood.rs`: one benchmark each;
+//! - `chaos/`, `soak.rs`, `login_flood.rs`, `webhooks.rs`: one benchmark
+//!   each (`webhooks.rs` two: `webhooks` and `webhook-nodes`);
 //! - `node.rs` (server processes), `postgres.rs` (a database per benchmark),
 //!   `seed.rs` (users and sessions), `tabs.rs` (tabs that listen once),
 //!   `watcher.rs` (tabs that reconnect and resync like the browser),
-//!   `memory.rs` (RSS over time), `queries.rs` (statement counter);
+//!   `memory.rs` (RSS over time), `queries.rs` (statement counter),
+//!   `receiver.rs` (the webhook receiver process);
 //! - `stats.rs` and `report.rs`: percentiles, charts and BENCHMARKS.md.
 
 mod chaos;
@@ -24,12 +26,14 @@ mod memory;
 mod node;
 mod postgres;
 mod queries;
+mod receiver;
 mod report;
 mod seed;
 mod soak;
 mod stats;
 mod tabs;
 mod watcher;
+mod webhooks;
 
 use std::{
     path::PathBuf,
@@ -61,7 +65,8 @@ struct Args {
     #[arg(long)]
     smoke: bool,
     /// Run only these benchmarks (`push`, `end-user`, `throughput`,
-    /// `two-nodes`, `wasm`, `chaos`, `soak`, `login-flood`); the report keeps
+    /// `two-nodes`, `wasm`, `chaos`, `soak`, `login-flood`, `webhooks`,
+    /// `webhook-nodes`); the report keeps
     /// the others' figures from earlier runs.
     #[arg(long)]
     only: Vec<String>,
@@ -192,6 +197,29 @@ async fn main() -> anyhow::Result<()> {
         )
         .await
         .context("the soak")?;
+    }
+    if wanted("webhooks") {
+        webhooks::run(&args.server, &webhooks::Scale::of(args.smoke), &mut report)
+            .await
+            .context("the webhook benchmarks")?;
+    }
+    if wanted("webhook-nodes") {
+        match postgres::required(args.postgres.as_deref(), "webhook-nodes")? {
+            Some(url) => webhooks::two_nodes(
+                &args.server,
+                &url,
+                &webhooks::Scale::of(args.smoke),
+                &mut report,
+            )
+            .await
+            .context("the two-node webhook run")?,
+            None => report.skipped(
+                "webhook-nodes",
+                "15",
+                "Webhooks through two nodes (PostgreSQL)",
+                "no TEST_DATABASE_URL",
+            ),
+        }
     }
     if wanted("login-flood") {
         login_flood::run(

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::stats::{cdf_svg, line_svg, Samples};
 
 /// Every benchmark, in the report's order.
-pub const BENCHMARKS: [&str; 8] = [
+pub const BENCHMARKS: [&str; 10] = [
     "push",
     "end-user",
     "throughput",
@@ -29,6 +29,8 @@ pub const BENCHMARKS: [&str; 8] = [
     "chaos",
     "soak",
     "login-flood",
+    "webhooks",
+    "webhook-nodes",
 ];
 
 /// One figure.

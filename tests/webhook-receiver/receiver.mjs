@@ -20,6 +20,8 @@
 //                      `out_of_order` (first arrivals with a seq not above
 //                      the last), `failed` (500s given), `tests`
 //                      (webhook.test requests)
+//   GET  /_count       the same without `seqs` and `arrived_at`, plus
+//                      `received` (how many distinct events): cheap to poll
 
 import http from "node:http";
 import { performance } from "node:perf_hooks";
@@ -68,11 +70,11 @@ function answer(response, status, body) {
   }
 }
 
-function report() {
+function report(full) {
   const out = {};
   for (const [path, e] of endpoints) {
-    const { seen, last, ...rest } = e;
-    out[path] = rest;
+    const { seen, last, seqs, arrived_at, ...counts } = e;
+    out[path] = full ? { seqs, arrived_at, ...counts } : { received: seqs.length, ...counts };
   }
   return out;
 }
@@ -81,7 +83,10 @@ const server = http.createServer(async (request, response) => {
   const arrived = now();
   const body = await readBody(request);
   if (request.method === "GET" && request.url === "/_report") {
-    return answer(response, 200, report());
+    return answer(response, 200, report(true));
+  }
+  if (request.method === "GET" && request.url === "/_count") {
+    return answer(response, 200, report(false));
   }
   if (request.method === "POST" && request.url === "/_control") {
     const control = JSON.parse(body || "{}");
