@@ -314,14 +314,7 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
     tabs.drain(..scale.revocations);
     tabs.extend(tabs::connect_all(node.port, &spare, 4, 256).await?);
     let remaining = &mut tabs[..];
-    let sent = Instant::now();
-    let response = admin
-        .post(node.url("/api/admin/revoke-all"))
-        .json(&serde_json::json!({ "include_admins": false }))
-        .send()
-        .await?;
-    let answered = Instant::now();
-    let revoked: serde_json::Value = response.json().await?;
+    let (revoked, sent, answered) = revoke_all(&node, &admin).await?;
     let mut first = None::<Instant>;
     let mut last = sent;
     let mut lost = 0;
@@ -366,6 +359,25 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
     drop(node);
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
+}
+
+/// `POST /api/admin/revoke-all` (admins spared) through `node`: the
+/// answer (`{"revoked": n}`), when the call was sent and when answered.
+async fn revoke_all(
+    node: &node::Node,
+    admin: &reqwest::Client,
+) -> anyhow::Result<(serde_json::Value, Instant, Instant)> {
+    let sent = Instant::now();
+    let response = admin
+        .post(node.url("/api/admin/revoke-all"))
+        .json(&serde_json::json!({ "include_admins": false }))
+        .send()
+        .await?;
+    let answered = Instant::now();
+    if !response.status().is_success() {
+        bail!("revoke-all answered {}", response.status());
+    }
+    Ok((response.json().await?, sent, answered))
 }
 
 /// What row 3's figure is made of, for the report.

@@ -8,7 +8,7 @@ use std::{collections::HashMap, path::PathBuf, process::Stdio, time::Duration};
 
 use anyhow::{bail, Context};
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use serde::Deserialize;
+use serde::{de::DeserializeOwned, Deserialize};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
@@ -85,24 +85,21 @@ impl Receiver {
     }
 
     pub async fn counts(&self, path: &str) -> anyhow::Result<Counts> {
-        let mut all: HashMap<String, Counts> = self
-            .http
-            .get(self.url("/_count"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        Ok(all.remove(path).unwrap_or_default())
+        self.read("/_count", path).await
     }
 
     pub async fn arrivals(&self, path: &str) -> anyhow::Result<Arrivals> {
-        let mut all: HashMap<String, Arrivals> = self
-            .http
-            .get(self.url("/_report"))
-            .send()
-            .await?
-            .json()
-            .await?;
+        self.read("/_report", path).await
+    }
+
+    /// One path's part of the receiver's `what` (`/_count`, `/_report`).
+    async fn read<T: DeserializeOwned + Default>(
+        &self,
+        what: &str,
+        path: &str,
+    ) -> anyhow::Result<T> {
+        let answer = self.http.get(self.url(what)).send().await?;
+        let mut all: HashMap<String, T> = answer.json().await?;
         Ok(all.remove(path).unwrap_or_default())
     }
 

@@ -27,7 +27,7 @@ use crate::{
     postgres::Database,
     receiver::{add_webhook, Receiver},
     report::{Report, Row, Section},
-    seed, signed_in_admin,
+    revoke_all, seed, signed_in_admin,
     stats::Samples,
     tempdir,
 };
@@ -93,17 +93,8 @@ async fn seeded_sqlite(
 
 /// Ends every session but the admin's; returns how long the call took.
 async fn end_everyone(node: &Node, admin: &reqwest::Client) -> anyhow::Result<Duration> {
-    let sent = Instant::now();
-    let response = admin
-        .post(node.url("/api/admin/revoke-all"))
-        .json(&serde_json::json!({ "include_admins": false }))
-        .send()
-        .await?;
-    let took = sent.elapsed();
-    if !response.status().is_success() {
-        bail!("revoke-all answered {}", response.status());
-    }
-    Ok(took)
+    let (_, sent, answered) = revoke_all(node, admin).await?;
+    Ok(answered - sent)
 }
 
 /// Rows 11–14.
@@ -126,22 +117,19 @@ pub async fn run(server: &Path, scale: &Scale, report: &mut Report) -> anyhow::R
     let (webhook_lag, sse_lag) = lags(&node, &admin, &receiver, singles).await?;
     let webhook = Samples::new("ending → webhook arrival", &webhook_lag);
     let sse = Samples::new("ending → SSE message", &sse_lag);
-    report.row(Row::new(
-        "12",
-        "An ending's commit → its webhook's arrival, idle (one node, SQLite)",
-        "p99 ≤ 50 ms",
-        webhook.summary(),
-        Some(webhook.percentile(99.0) <= 50.0 && webhook_lag.len() == singles.len()),
-        "webhooks",
-    ));
-    report.row(Row::new(
-        "13",
-        "An ending's commit → its SSE message, idle (one node, SQLite)",
-        "p99 ≤ 10 ms",
-        sse.summary(),
-        Some(sse.percentile(99.0) <= 10.0 && sse_lag.len() == singles.len()),
-        "webhooks",
-    ));
+    for (number, what, samples, target_ms) in [
+        ("12", "webhook's arrival", &webhook, 50.0),
+        ("13", "SSE message", &sse, 10.0),
+    ] {
+        report.row(Row::new(
+            number,
+            format!("An ending's commit → its {what}, idle (one node, SQLite)"),
+            &format!("p99 ≤ {target_ms} ms"),
+            samples.summary(),
+            Some(samples.percentile(99.0) <= target_ms && samples.len() == singles.len()),
+            "webhooks",
+        ));
+    }
 
     // 11: the rest at once, one transaction: the endpoint's backlog.
     let committed = wall_ms();
