@@ -18,6 +18,7 @@ use axum::{
     http::{header, HeaderValue},
     middleware,
     routing::get,
+    serve::ListenerExt,
     Router,
 };
 use bouncer_engine::{
@@ -232,8 +233,15 @@ impl Application {
                 let _ = stopping_tx.send(true);
             }
         };
+        // Small writes go out at once: an SSE event, a tab's message and
+        // close frame must not wait up to 40 ms for an ACK (Nagle).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "Failed to set TCP_NODELAY");
+            }
+        });
         let serve = axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )

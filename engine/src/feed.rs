@@ -112,7 +112,8 @@ impl Feed {
 
     /// Where a reader asking for the events after `after` starts: the
     /// cursor itself, refused when the event right after it is gone; with
-    /// no cursor, `start` (the first kept event's predecessor, or the end).
+    /// no cursor, the end of the log (`from_end`, a live stream) or just
+    /// before the oldest event kept (a page).
     async fn cursor(&self, after: Option<i64>, from_end: bool) -> Result<i64, FeedError> {
         let oldest = self.log.first_seq().await?;
         match after {
