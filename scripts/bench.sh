@@ -5,8 +5,8 @@
 #   scripts/bench.sh                 every benchmark, full scale, release builds (~30 minutes)
 #   scripts/bench.sh --only chaos    one benchmark (push, end-user, throughput, two-nodes,
 #                                    wasm, chaos, soak, login-flood, hostile, idle,
-#                                    forward-auth); the report keeps the others' figures.
-#                                    --only may be repeated.
+#                                    forward-auth, webhooks, webhook-nodes); the report
+#                                    keeps the others' figures. --only may be repeated.
 #   scripts/bench.sh --only soak --soak-minutes 30
 #   scripts/bench.sh --smoke         small numbers on debug builds, report under
 #                                    target/bench-smoke/ (CI runs this so the harness keeps
@@ -30,6 +30,9 @@ for arg in "$@"; do
   case "$arg" in --only=*) only+=("${arg#--only=}") ;; esac
   previous="$arg"
 done
+
+# The webhook benchmarks' receiver (Node.js and the Standard Webhooks library).
+ensure_webhook_receiver
 
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 postgres_answers "$TEST_DATABASE_URL" || unset TEST_DATABASE_URL

@@ -84,6 +84,19 @@ ensure_browser_test_deps() {
   fi
 }
 
+# The webhook receiver of the tests and benchmarks (tests/webhook-receiver):
+# Node.js and the Standard Webhooks reference library from npm, at the
+# version its lock file pins.
+ensure_webhook_receiver() {
+  if ! command -v node >/dev/null; then
+    apt_install nodejs npm
+  fi
+  if [ ! -f "$ROOT/tests/webhook-receiver/node_modules/standardwebhooks/package.json" ]; then
+    say "Installing the webhook receiver's packages (standardwebhooks)"
+    (cd "$ROOT/tests/webhook-receiver" && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
 # Installs Debian packages that ship a system service the tests must never
 # have running: each test starts its own instance on a loopback port. Without
 # systemd a service's start would fail the install, and with it, it would

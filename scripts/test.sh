@@ -30,6 +30,9 @@ cargo clippy -p frontend -p app --target wasm32-unknown-unknown --features app/h
 ensure_nginx
 ensure_caddy
 
+# The webhook tests and the bench's smoke run verify with a real receiver.
+ensure_webhook_receiver
+
 # One package at a time: `--workspace` would unify app's ssr and hydrate features.
 for package in bouncer-wire bouncer-engine bouncer-web app bouncer bouncer-bench plain-axum; do
   say "cargo test -p $package"

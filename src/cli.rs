@@ -1,9 +1,9 @@
 //! The `bouncer` command line: `serve` (the default), `migrate`, `user add`,
-//! `user revoke`, `sessions list`, `token create|list|revoke`. Every
-//! subcommand works on the configured database, also while a server runs on
-//! it: the server's tailer picks up a revocation made here within its poll
-//! interval and tells the open tabs, and a token revoked here is refused at
-//! its next request.
+//! `user revoke`, `sessions list`, `token create|list|revoke`,
+//! `webhook add|list|remove|test`. Every subcommand works on the configured
+//! database, also while a server runs on it: the server's tailer picks up a
+//! revocation made here within its poll interval and tells the open tabs,
+//! and a token revoked here is refused at its next request.
 
 use std::{collections::BTreeSet, io::Read, sync::Arc};
 
@@ -21,6 +21,8 @@ use crate::{
     config::{parse_duration, Settings},
     demo, startup,
 };
+
+pub mod webhook;
 
 /// Controls user sessions and ends them live, in every open tab.
 #[derive(Debug, Parser)]
@@ -50,6 +52,9 @@ pub enum Command {
     /// (`Authorization: Bearer …`) instead of a person's password.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manages webhook endpoints (signed per Standard Webhooks).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,6 +177,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sessions(SessionsCommand::List { user }) => list_sessions(&settings, user).await,
         Command::Token(command) => token(&settings, command).await,
+        Command::Webhook(command) => webhook::run(&settings, command).await,
     }
 }
 

@@ -15,6 +15,7 @@
 //! - [`health`] — `GET /healthz` and `GET /readyz`.
 //! - [`exporter`] — the Prometheus metrics on their own listener.
 //! - [`wake`] — the command line telling the server beside it (SQLite) to read the log now.
+//! - [`webhooks`] — webhook requests: signing, the address check, reqwest.
 
 pub mod api;
 pub mod cli;
@@ -27,3 +28,4 @@ pub mod serve;
 pub mod startup;
 pub mod telemetry;
 pub mod wake;
+pub mod webhooks;

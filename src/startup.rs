@@ -37,6 +37,7 @@ use crate::{
     exporter::Exporter,
     health::{self, Readiness},
     pages,
+    webhooks::HttpTransport,
 };
 
 /// What every handler can reach. Cheap to clone: every `State` extractor
@@ -133,6 +134,8 @@ pub struct Application {
     shutdown_delay: Duration,
     /// The metrics listener, when `BOUNCER_METRICS_ADDR` is set.
     exporter: Option<Exporter>,
+    /// What sends the webhooks this node delivers.
+    webhooks: HttpTransport,
 }
 
 impl Application {
@@ -212,6 +215,7 @@ impl Application {
             readiness,
             shutdown_delay,
             exporter,
+            webhooks: HttpTransport::new()?,
         })
     }
 
@@ -266,7 +270,9 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
         hurry: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let workers = self.engine.start_workers();
+        let workers = self
+            .engine
+            .start_workers_delivering(Arc::new(self.webhooks.clone()));
         let wake_stop = CancellationToken::new();
         let wake = self.wake_socket.map(|path| {
             tokio::spawn(crate::wake::serve(
@@ -303,6 +309,7 @@ impl Application {
                     "Shutting down: closing the tabs' sockets"
                 );
                 tabs.close_all(CLOSE_SHUTTING_DOWN, "server shutting down");
+                engine.feed().close_streams();
                 let _ = stopping_tx.send(true);
             }
         };

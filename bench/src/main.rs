@@ -11,13 +11,16 @@
 //!
 //! - this file: the arguments, the dispatch, and the original benchmarks
 //!   (push, end-user, throughput, two-nodes, wasm);
-//! - `chaos/`, `soak.rs`, `login_flood.rs`, `hostile.rs`, `idle.rs`, `forward.rs`: one
-//!   benchmark each; `metrics_cost.rs`: row 5 with the metrics on and off;
+//! - `chaos/`, `soak.rs`, `login_flood.rs`, `hostile.rs`, `idle.rs`,
+//!   `forward.rs`, `webhooks.rs`: one benchmark each (`webhooks.rs` two:
+//!   `webhooks` and `webhook-nodes`); `metrics_cost.rs`: row 5 with the
+//!   metrics on and off;
 //! - `node.rs` (server processes), `postgres.rs` (a database per benchmark),
 //!   `seed.rs` (users and sessions), `tabs.rs` (tabs that listen once),
 //!   `watcher.rs` (tabs that reconnect and resync like the browser),
 //!   `memory.rs` (RSS over time), `queries.rs` (statement counter),
 //!   `versus.rs` (an endpoint of the app against a bare axum handler);
+//!   `receiver.rs` (the webhook receiver process);
 //! - `stats.rs` and `report.rs`: percentiles, charts and BENCHMARKS.md.
 
 mod chaos;
@@ -30,6 +33,7 @@ mod metrics_cost;
 mod node;
 mod postgres;
 mod queries;
+mod receiver;
 mod report;
 mod seed;
 mod soak;
@@ -37,6 +41,7 @@ mod stats;
 mod tabs;
 mod versus;
 mod watcher;
+mod webhooks;
 
 use std::{
     path::PathBuf,
@@ -69,7 +74,8 @@ struct Args {
     smoke: bool,
     /// Run only these benchmarks (`push`, `end-user`, `throughput`,
     /// `two-nodes`, `wasm`, `chaos`, `soak`, `login-flood`, `hostile`, `idle`,
-    /// `forward-auth`); the report keeps the others' figures from earlier runs.
+    /// `forward-auth`, `webhooks`, `webhook-nodes`); the report keeps the
+    /// others' figures from earlier runs.
     #[arg(long)]
     only: Vec<String>,
     /// How long the soak runs, in minutes (default 10; 20 s with `--smoke`).
@@ -208,6 +214,29 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("the soak")?;
     }
+    if wanted("webhooks") {
+        webhooks::run(&args.server, &webhooks::Scale::of(args.smoke), &mut report)
+            .await
+            .context("the webhook benchmarks")?;
+    }
+    if wanted("webhook-nodes") {
+        match postgres::required(args.postgres.as_deref(), "webhook-nodes")? {
+            Some(url) => webhooks::two_nodes(
+                &args.server,
+                &url,
+                &webhooks::Scale::of(args.smoke),
+                &mut report,
+            )
+            .await
+            .context("the two-node webhook run")?,
+            None => report.skipped(
+                "webhook-nodes",
+                "15",
+                "Webhooks through two nodes (PostgreSQL)",
+                "no TEST_DATABASE_URL",
+            ),
+        }
+    }
     if wanted("login-flood") {
         login_flood::run(
             &args.server,
@@ -293,10 +322,7 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
         early,
         lost,
     } = revoke_one_at_a_time(&node, &admin, sessions, &mut tabs, scale.revocations).await?;
-    let latency = Samples::new(
-        "revoke → tab, one node (from the request)",
-        &from_request,
-    );
+    let latency = Samples::new("revoke → tab, one node (from the request)", &from_request);
     let target_met = latency.percentile(99.0) <= 3.0;
     report.row(Row::new(
         "1",
@@ -320,14 +346,7 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
     tabs.drain(..scale.revocations);
     tabs.extend(tabs::connect_all(node.port, &spare, 4, 256).await?);
     let remaining = &mut tabs[..];
-    let sent = Instant::now();
-    let response = admin
-        .post(node.url("/api/admin/revoke-all"))
-        .json(&serde_json::json!({ "include_admins": false }))
-        .send()
-        .await?;
-    let answered = Instant::now();
-    let revoked: serde_json::Value = response.json().await?;
+    let (revoked, sent, answered) = revoke_all(&node, &admin).await?;
     let mut first = None::<Instant>;
     let mut last = sent;
     let mut lost = 0;
@@ -384,6 +403,25 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
     drop(node);
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
+}
+
+/// `POST /api/admin/revoke-all` (admins spared) through `node`: the
+/// answer (`{"revoked": n}`), when the call was sent and when answered.
+async fn revoke_all(
+    node: &node::Node,
+    admin: &reqwest::Client,
+) -> anyhow::Result<(serde_json::Value, Instant, Instant)> {
+    let sent = Instant::now();
+    let response = admin
+        .post(node.url("/api/admin/revoke-all"))
+        .json(&serde_json::json!({ "include_admins": false }))
+        .send()
+        .await?;
+    let answered = Instant::now();
+    if !response.status().is_success() {
+        bail!("revoke-all answered {}", response.status());
+    }
+    Ok((response.json().await?, sent, answered))
 }
 
 /// What row 3's figure is made of, for the report.

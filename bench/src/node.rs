@@ -101,6 +101,17 @@ impl Node {
         Ok(stopped.elapsed())
     }
 
+    /// Kills the process (SIGKILL: a crash, nothing released) and starts
+    /// it again on the same port. Returns how long the node did not answer.
+    pub async fn crash_and_restart(&mut self) -> anyhow::Result<Duration> {
+        let crashed = Instant::now();
+        self.child.kill()?;
+        self.child.wait()?;
+        self.child = spawn(&self.binary, &self.database_url, self.port, &self.env)?;
+        self.wait_until_answering().await?;
+        Ok(crashed.elapsed())
+    }
+
     async fn wait_until_answering(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + START_WITHIN;
         while reqwest::get(self.url("/api/auth/me")).await.is_err() {

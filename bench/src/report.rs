@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::stats::{cdf_svg, line_svg, Samples};
 
 /// Every benchmark, in the report's order.
-pub const BENCHMARKS: [&str; 11] = [
+pub const BENCHMARKS: [&str; 13] = [
     "push",
     "end-user",
     "throughput",
@@ -32,6 +32,8 @@ pub const BENCHMARKS: [&str; 11] = [
     "hostile",
     "idle",
     "forward-auth",
+    "webhooks",
+    "webhook-nodes",
 ];
 
 /// One figure.

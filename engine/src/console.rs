@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use bouncer_wire::{Reason, Role};
+use bouncer_wire::{Permission, Reason, Role};
 use serde_json::json;
 
 use crate::{
@@ -104,8 +104,9 @@ impl Operator<'_> {
         }
     }
 
-    /// The operator's own session, never ended by their bulk endings.
-    fn own_session(&self) -> Option<&SessionId> {
+    /// The operator's own session, never ended by their bulk endings (and
+    /// the one whose ending closes their event stream).
+    pub(crate) fn own_session(&self) -> Option<&SessionId> {
         match self {
             Operator::Person { session, .. } => Some(session),
             Operator::Token(_) | Operator::CommandLine => None,
@@ -133,11 +134,29 @@ impl Operator<'_> {
         }
     }
 
+    /// The person acting, if a person is.
+    pub(crate) fn person(&self) -> Option<&UserRecord> {
+        match self {
+            Operator::Person { user, .. } => Some(user),
+            Operator::Token(_) | Operator::CommandLine => None,
+        }
+    }
+
+    /// Requires `permission` (admins hold every one; the command line is
+    /// allowed everything).
+    pub(crate) fn require_permission(
+        &self,
+        permission: Permission,
+        why: &'static str,
+    ) -> Result<(), ConsoleError> {
+        self.allowed(|user| authz::holds(user, permission), why)
+    }
+
     fn require_staff(&self) -> Result<(), ConsoleError> {
         self.allowed(|g| authz::is_staff(g), NOT_STAFF)
     }
 
-    fn require_admin(&self) -> Result<(), ConsoleError> {
+    pub(crate) fn require_admin(&self) -> Result<(), ConsoleError> {
         self.allowed(|g| authz::can_manage_users(g), NOT_ADMIN)
     }
 

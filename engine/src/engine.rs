@@ -15,10 +15,13 @@ use crate::{
     credentials::Credentials,
     db::{Backend, Pool},
     deadlines::Deadlines,
+    delivery::{Delivery, Transport},
     devices::Devices,
+    feed::Feed,
     health::Health,
     hub::Hub,
     ids::SecretHash,
+    leases::Leases,
     log::EventLog,
     login::Login,
     measures::{Gauges, ListenerState},
@@ -37,6 +40,7 @@ use crate::{
     tokens::TokenStore,
     users::{UserRecord, Users},
     view::{LiveSession, View},
+    webhooks::Webhooks,
     workers::{Loops, Workers},
 };
 
@@ -62,12 +66,14 @@ struct Shared {
     tabs: Tabs,
     snapshots: Snapshots,
     tokens: ServiceTokens,
+    feed: Feed,
     /// The background loops' parts, until [`Engine::start_workers`].
     tailer: Tailer,
     pusher: Pusher,
     deadlines: Deadlines,
     activity: ActivityWriter,
     sweeper: Sweeper,
+    delivery: Delivery,
     /// Where other nodes' endings are announced (PostgreSQL's LISTEN), if shared.
     listen_url: Option<String>,
     /// Whether that LISTEN connection is up.
@@ -139,6 +145,23 @@ impl Engine {
             hashes: hasher.clone(),
         };
         let tokens = ServiceTokens::new(Arc::clone(&clock), TokenStore::new(pool.clone()));
+        let webhooks = Webhooks::new(pool.clone());
+        let delivery = Delivery {
+            webhooks: webhooks.clone(),
+            leases: Leases::new(pool.clone(), backend),
+            log: log.clone(),
+            tailer: tailer.clone(),
+            clock: Arc::clone(&clock),
+            node: crate::delivery::node_name(),
+        };
+        let feed = Feed {
+            clock: Arc::clone(&clock),
+            log: log.clone(),
+            users: users.clone(),
+            webhooks,
+            tailer: tailer.clone(),
+            stopping: tokio_util::sync::CancellationToken::new(),
+        };
         let changes = Changes::new(pool, Arc::clone(&clock), tailer.clone());
         let timeouts = Timeouts::new(
             Arc::clone(&policy),
@@ -229,6 +252,8 @@ impl Engine {
             accounts,
             snapshots,
             tokens,
+            feed,
+            delivery,
             tailer,
             deadlines,
             activity,
@@ -248,7 +273,18 @@ impl Engine {
     }
 
     /// Starts the background loops; the caller owns them and stops them.
+    /// No webhook is delivered (see [`Engine::start_workers_delivering`]).
     pub fn start_workers(&self) -> Workers {
+        self.workers(None)
+    }
+
+    /// Starts the background loops, webhook delivery included, whose
+    /// requests `transport` sends.
+    pub fn start_workers_delivering(&self, transport: Arc<dyn Transport>) -> Workers {
+        self.workers(Some(transport))
+    }
+
+    fn workers(&self, transport: Option<Arc<dyn Transport>>) -> Workers {
         let shared = &self.shared;
         Workers::start(Loops {
             tailer: shared.tailer.clone(),
@@ -258,6 +294,7 @@ impl Engine {
             sweeper: shared.sweeper.clone(),
             listen_url: shared.listen_url.clone(),
             listener_state: shared.listener_state.clone(),
+            delivery: transport.map(|transport| (shared.delivery.clone(), transport)),
         })
     }
 
@@ -338,6 +375,11 @@ impl Engine {
     /// Service tokens: made, listed, revoked, and checked on the admin API.
     pub fn tokens(&self) -> &ServiceTokens {
         &self.shared.tokens
+    }
+
+    /// The event feed and the webhook endpoints.
+    pub fn feed(&self) -> &Feed {
+        &self.shared.feed
     }
 
     /// The in-memory view, for tests that check it against the database.

@@ -22,6 +22,8 @@
 //! - [`sessions`] — `sessions`.
 //! - [`log`] — `events`, the append-only event log (endings and the rest).
 //! - [`tokens`] — `service_tokens`.
+//! - [`webhooks`] — `webhooks`, the endpoints and their delivery progress.
+//! - [`leases`] — `leases`, which node does a job only one may do.
 //!
 //! In memory:
 //! - [`view`] — the live sessions and tombstones the request path reads.
@@ -41,6 +43,8 @@
 //! - [`console`] — the operator's calls, permission checks included.
 //! - [`service_tokens`] — tokens for scripts: made, revoked, checked.
 //! - [`snapshot`] — a session described for lists.
+//! - [`feed`] — the event feed (pages, live) and the webhooks' management.
+//! - [`delivery`] — webhooks delivered in order, at least once, from one node.
 //! - [`tabs`] — what a connected tab may do.
 //! - [`pusher`], [`deadlines`], [`sweeper`], [`listener`] — background loops,
 //!   run by [`workers`].
@@ -57,13 +61,16 @@ pub mod console;
 pub mod credentials;
 pub mod db;
 pub mod deadlines;
+pub mod delivery;
 pub mod devices;
 pub mod engine;
+pub mod feed;
 pub mod hash_queue;
 pub mod health;
 pub mod hub;
 pub mod identity;
 pub mod ids;
+pub mod leases;
 pub mod listener;
 pub mod log;
 pub mod login;
@@ -88,6 +95,7 @@ pub mod timeouts;
 pub mod tokens;
 pub mod users;
 pub mod view;
+pub mod webhooks;
 pub mod workers;
 
 pub use crate::{check::Visitor, engine::Engine, snapshot::SessionSnapshot};

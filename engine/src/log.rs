@@ -90,6 +90,12 @@ impl EventKind {
         EventKind::UserPasswordChanged,
     ];
 
+    /// Whether other systems see it (the feed, the stream, webhooks); the
+    /// others are the nodes' own business.
+    pub fn is_public(self) -> bool {
+        self != EventKind::SessionRotated
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::SessionStarted => "session.started",

@@ -340,7 +340,11 @@ mod tests {
         assert_eq!(areas, [19 * 1024]);
         let x = Password::new("x");
         let broken = hasher
-            .verify(&x, Some("$argon2id$v=19$m=8,t=1,p=1$"), (INTERNAL, Lane::Open))
+            .verify(
+                &x,
+                Some("$argon2id$v=19$m=8,t=1,p=1$"),
+                (INTERNAL, Lane::Open),
+            )
             .await;
         assert!(
             broken.is_err(),

@@ -1,15 +1,24 @@
 //! The engine's background work, as one value the application owns: the
 //! tailer, the pusher, the deadline clock, the activity write-behind, the
-//! sweeper and (on PostgreSQL) the `LISTEN` connection. Each is a loop that
+//! sweeper, (on PostgreSQL) the `LISTEN` connection and, when the
+//! application gives a transport, the webhook delivery. Each is a loop that
 //! sleeps until it has something to do; [`Workers::stop`] cancels them all
 //! and waits until each has finished its last duty (the owed activity
 //! writes, the tab counts).
 
+use std::sync::Arc;
+
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    activity::ActivityWriter, deadlines::Deadlines, listener, measures::ListenerState,
-    pusher::Pusher, sweeper::Sweeper, tailer::Tailer,
+    activity::ActivityWriter,
+    deadlines::Deadlines,
+    delivery::{Delivery, Transport},
+    listener,
+    measures::ListenerState,
+    pusher::Pusher,
+    sweeper::Sweeper,
+    tailer::Tailer,
 };
 
 /// The loops a [`Workers`] runs.
@@ -24,6 +33,9 @@ pub struct Loops {
     pub listen_url: Option<String>,
     /// Whether that `LISTEN` connection is up, for the readiness check.
     pub listener_state: ListenerState,
+    /// The webhook delivery and what sends its requests; `None` delivers
+    /// none (an app that mounts the engine without an HTTP client).
+    pub delivery: Option<(Delivery, Arc<dyn Transport>)>,
 }
 
 /// The running background loops.
@@ -53,6 +65,9 @@ impl Workers {
         tracker.spawn(loops.deadlines.run(stop.clone()));
         tracker.spawn(loops.activity.run(stop.clone()));
         tracker.spawn(loops.sweeper.run(stop.clone()));
+        if let Some((delivery, transport)) = loops.delivery {
+            tracker.spawn(delivery.run(transport, stop.clone()));
+        }
         tracker.close();
         Workers { stop, tracker }
     }

@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod events;
 pub mod forward;
 mod sessions;
 
@@ -14,9 +15,15 @@ use axum::{
 use bouncer_web::{socket, ApiError};
 
 /// Paths whose requests are not user activity (see `bouncer_web::Edge`):
-/// the tab's own checks, and a reverse proxy's (`/api/auth/verify`, asked
-/// before every request of the app it guards, whatever the person does).
-pub const PASSIVE_PATHS: &[&str] = &["/api/auth/me", "/api/ws", "/api/auth/verify"];
+/// the tab's own checks, a reverse proxy's (`/api/auth/verify`, asked
+/// before every request of the app it guards, whatever the person does)
+/// and the event stream (a script reading it is not a person).
+pub const PASSIVE_PATHS: &[&str] = &[
+    "/api/auth/me",
+    "/api/ws",
+    "/api/auth/verify",
+    "/api/admin/events/stream",
+];
 
 /// The API routes, for any router state: the handlers take what they need
 /// from what the session layer (origin and session check, put around these
@@ -45,6 +52,9 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/api/admin/revoke", post(admin::revoke_users))
         .route("/api/admin/revoke-all", post(admin::revoke_all))
         .route("/api/admin/audit", get(admin::audit))
+        .route("/api/admin/events", get(events::page))
+        .route("/api/admin/events/stream", get(events::stream))
+        .route("/api/admin/events/status", get(events::status))
         .route("/api", any(not_found))
         .route("/api/", any(not_found))
         .route("/api/{*rest}", any(not_found))

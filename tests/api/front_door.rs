@@ -140,7 +140,10 @@ async fn guesses_spread_over_addresses_are_slowed_for_the_account_but_not_its_ow
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         checked += 1;
     }
-    assert!(checked <= 10, "{checked} guesses reached the password check");
+    assert!(
+        checked <= 10,
+        "{checked} guesses reached the password check"
+    );
     let retry_after = assert_throttled(app.browser_from(80).login(&alice).await);
     assert!(retry_after >= 1);
     assert_eq!(

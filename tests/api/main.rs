@@ -14,6 +14,8 @@
 //! - `privacy` — `BOUNCER_IP_PRIVACY`.
 //! - `shutdown` — a stopping node.
 //! - `cli` — the `bouncer` binary.
+//! - `events` — the event feed and its live stream.
+//! - `webhooks` — webhook endpoints: the command line, delivery, signatures.
 //! - `multinode` — several `bouncer` processes on one PostgreSQL database.
 //! - `proxies` — trusted proxies' forwarding headers, request ids.
 //! - `health` — `/healthz`, `/readyz`, and draining first when stopping.
@@ -27,6 +29,7 @@ mod admin;
 mod auth;
 mod balancer;
 mod cli;
+mod events;
 mod forward;
 mod front_door;
 mod health;
@@ -42,3 +45,4 @@ mod sessions;
 mod shutdown;
 mod socket;
 mod tokens;
+mod webhooks;

@@ -27,10 +27,10 @@ const PUSH_WITHIN: Duration = Duration::from_secs(1);
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Every user's password.
-const PASSWORD: &str = "correct-horse-battery";
+pub(crate) const PASSWORD: &str = "correct-horse-battery";
 
 /// A fresh shared database, or `None` when the tests are skipped.
-async fn shared_database() -> Option<PostgresDatabase> {
+pub(crate) async fn shared_database() -> Option<PostgresDatabase> {
     shared_postgres_database("the multi-node tests").await
 }
 
@@ -48,7 +48,7 @@ async fn add_user(database_url: &str, args: &[&str]) {
 
 /// Signs `name` in through the browser's node; returns the cookie header and
 /// the session id.
-async fn sign_in(browser: &Browser, name: &str) -> (String, String) {
+pub(crate) async fn sign_in(browser: &Browser, name: &str) -> (String, String) {
     let answer = browser.login_as(name, PASSWORD).await;
     assert_eq!(answer.status, StatusCode::OK, "{name} signs in");
     let cookie = cookie_header_from(&answer.headers);
@@ -56,7 +56,7 @@ async fn sign_in(browser: &Browser, name: &str) -> (String, String) {
 }
 
 /// Ends a session through the admin's node.
-async fn revoke(admin: &Browser, session_id: &str) {
+pub(crate) async fn revoke(admin: &Browser, session_id: &str) {
     assert_eq!(
         admin.admin_end_session(session_id).await.status,
         StatusCode::NO_CONTENT,
@@ -85,15 +85,15 @@ async fn assert_told(tab: &mut Tab, reason: Reason) {
 
 /// Two nodes on a fresh shared database holding alice (at most
 /// `alice_max_sessions`) and root, with root signed in through B.
-struct Cluster {
-    database: PostgresDatabase,
-    a: Node,
-    b: Node,
-    admin: Browser,
+pub(crate) struct Cluster {
+    pub(crate) database: PostgresDatabase,
+    pub(crate) a: Node,
+    pub(crate) b: Node,
+    pub(crate) admin: Browser,
 }
 
 /// See [`Cluster`]; `None` when the tests are skipped.
-async fn cluster(alice_max_sessions: &str) -> Option<Cluster> {
+pub(crate) async fn cluster(alice_max_sessions: &str) -> Option<Cluster> {
     let database = shared_database().await?;
     add_user(
         &database.url,

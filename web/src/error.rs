@@ -17,6 +17,7 @@ use bouncer_engine::{
     accounts::AccountError,
     console::ConsoleError,
     devices::{EndOwnError, ReauthError},
+    feed::FeedError,
     login::SignInError,
     messages::{self, UserFacing},
     service_tokens::BearerError,
@@ -57,6 +58,8 @@ pub enum ApiError {
     /// that is no token at all).
     #[error(transparent)]
     Bearer(#[from] BearerError),
+    #[error(transparent)]
+    Feed(#[from] FeedError),
     #[error("not found")]
     NotFound,
     /// The route exists, not with this method.
@@ -107,6 +110,7 @@ fn body(error: &str, message: impl Into<String>) -> ErrorBody {
         reason: None,
         sessions: None,
         request_id: crate::request_id::current(),
+        oldest: None,
     }
 }
 
@@ -220,6 +224,17 @@ impl HttpStatus for BearerError {
     }
 }
 
+impl HttpStatus for FeedError {
+    fn outcome(&self) -> Outcome<'_> {
+        match self {
+            FeedError::Console(e) => e.outcome(),
+            FeedError::Gone { .. } => Refused(S::GONE, None),
+            FeedError::Invalid(_) => Refused(S::BAD_REQUEST, None),
+            FeedError::Store(e) => Failed(e),
+        }
+    }
+}
+
 /// A domain error's status, body and wait in whole seconds: what the API
 /// answers, and what the pages' server functions answer too.
 pub fn domain<E: HttpStatus>(error: &E) -> (StatusCode, ErrorBody, Option<u64>) {
@@ -290,6 +305,15 @@ impl ApiError {
                 plain(S::PAYLOAD_TOO_LARGE, "payload_too_large", &message)
             }
             ApiError::Bearer(error) => domain(&error),
+            ApiError::Feed(FeedError::Console(error)) => ApiError::Console(error).parts(),
+            ApiError::Feed(error) => {
+                let (status, body, wait) = domain(&error);
+                let oldest = match &error {
+                    FeedError::Gone { oldest, .. } => Some(*oldest),
+                    _ => None,
+                };
+                (status, ErrorBody { oldest, ..body }, wait)
+            }
             ApiError::Unavailable => plain(
                 S::SERVICE_UNAVAILABLE,
                 "unavailable",

@@ -9,6 +9,13 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
+mod events;
+
+pub use crate::events::{
+    ActorKind, Event, EventActor, EventPage, EventStatus, EventType, StartedHow, UnknownEventType,
+    WebhookState, WebhookStatus,
+};
+
 /// Why a session ended. The names are the API's `reason` strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -161,7 +168,7 @@ impl FromStr for Role {
     }
 }
 
-/// A revoke permission a user may hold (admins hold both implicitly).
+/// A permission a staff member may hold (admins hold every one implicitly).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
@@ -169,13 +176,23 @@ pub enum Permission {
     RevokeUsers,
     /// May also end admins' sessions.
     RevokeAdmins,
+    /// May follow the event log (`GET /api/admin/events`, its stream).
+    ReadEvents,
 }
 
 impl Permission {
+    /// Every permission, in the order of the API's list.
+    pub const ALL: [Permission; 3] = [
+        Permission::RevokeUsers,
+        Permission::RevokeAdmins,
+        Permission::ReadEvents,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Permission::RevokeUsers => "revoke_users",
             Permission::RevokeAdmins => "revoke_admins",
+            Permission::ReadEvents => "read_events",
         }
     }
 }
@@ -184,13 +201,12 @@ impl FromStr for Permission {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "revoke_users" => Ok(Permission::RevokeUsers),
-            "revoke_admins" => Ok(Permission::RevokeAdmins),
-            other => Err(format!(
-                "unknown permission `{other}` (expected revoke_users or revoke_admins)"
-            )),
-        }
+        Permission::ALL
+            .into_iter()
+            .find(|permission| permission.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown permission `{s}` (expected revoke_users, revoke_admins or read_events)")
+            })
     }
 }
 
@@ -257,6 +273,9 @@ pub struct ErrorBody {
     /// the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// For `gone` (the event feed): the oldest `seq` still kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest: Option<i64>,
 }
 
 /// `GET /readyz` (v2): each check's answer, `"ok"` or what is wrong; the
@@ -779,6 +798,7 @@ mod tests {
             reason: None,
             sessions: None,
             request_id: None,
+            oldest: None,
         };
         assert_eq!(
             serde_json::to_string(&body).expect("serialises"),

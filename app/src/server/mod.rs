@@ -321,6 +321,7 @@ pub(crate) mod edge {
             reason: None,
             sessions: None,
             request_id: bouncer_web::request_id::current(),
+            oldest: None,
         };
         answer((status, body, None))
     }

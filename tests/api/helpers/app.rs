@@ -14,13 +14,15 @@ use bouncer::{
 };
 use bouncer_engine::{
     clock::ManualClock,
+    console::Operator,
     db::{self, Backend, Pool},
     ids::SessionId,
-    log::EventLog,
+    log::{EventKind, EventLog},
     password::Password,
     sessions::Sessions,
     test_util::{fresh_database_url, postgres_server},
     users::{NewUser, Username},
+    webhooks::{NewEndpoint, Secret},
     Engine,
 };
 pub use bouncer_engine::{privacy::IpPrivacy, test_util::PostgresDatabase};
@@ -335,5 +337,24 @@ impl TestApp {
             .mark_authenticated(&id, self.engine.now())
             .await
             .expect("written")
+    }
+
+    /// Adds a webhook endpoint for every `user.*` and `session.*` event
+    /// without the address check `bouncer webhook add` makes (and without
+    /// `--allow-private`), as if its host had resolved elsewhere then:
+    /// only the check at delivery stands. Returns its id.
+    pub async fn add_webhook_unchecked(&self, url: &str, secret: &str) -> String {
+        let endpoint = NewEndpoint {
+            url: url.to_owned(),
+            events: EventKind::ALL.to_vec(),
+            secret: Secret::new(secret),
+            allow_private: false,
+        };
+        self.engine
+            .feed()
+            .add_webhook(&Operator::CommandLine, endpoint)
+            .await
+            .expect("added")
+            .id
     }
 }

@@ -7,8 +7,8 @@
 use std::fmt::Debug;
 
 use bouncer_wire::{
-    AuditEntry, LoginRequest, Me, PasswordChange, Readiness, Reason, Reauthenticate, RevokeUsers,
-    Revoked, Session, User, UserList, UserPatch,
+    AuditEntry, EventPage, EventStatus, LoginRequest, Me, PasswordChange, Readiness, Reason,
+    Reauthenticate, RevokeUsers, Revoked, Session, User, UserList, UserPatch,
 };
 use reqwest::{Method, StatusCode};
 use serde::{de::DeserializeOwned, Serialize};
@@ -208,5 +208,16 @@ impl Browser {
         let response = send(self.request(Method::GET, "/readyz")).await;
         let status = response.status();
         (status, exact(&response.text().await.expect("a body")))
+    }
+
+    /// `GET /api/admin/events` with the query as given (`after=3&limit=2`).
+    pub async fn events(&self, query: &str) -> Answer<EventPage> {
+        self.call(Method::GET, &format!("/api/admin/events?{query}"))
+            .await
+    }
+
+    /// `GET /api/admin/events/status`.
+    pub async fn event_status(&self) -> Answer<EventStatus> {
+        self.call(Method::GET, "/api/admin/events/status").await
     }
 }

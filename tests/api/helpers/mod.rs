@@ -17,6 +17,8 @@
 //! - `nginx` — `Nginx`: Debian's nginx in front of nodes.
 //! - `scrape` — a node's Prometheus metrics, read.
 //! - `wait` — `eventually`: asking until something has happened.
+//! - `receiver` — the webhook receiver (Node.js, Standard Webhooks' library).
+//! - `stream` — `GET /api/admin/events/stream` as an SSE client reads it.
 
 mod answer;
 mod app;
@@ -26,7 +28,9 @@ mod cookies;
 mod endpoints;
 mod nginx;
 mod node;
+mod receiver;
 mod scrape;
+mod stream;
 mod tab;
 mod wait;
 
@@ -43,6 +47,7 @@ pub use self::{
     },
     nginx::{Nginx, LOCATION as NGINX_LOCATION},
     node::{free_port, Node, ORIGIN},
+    receiver::{new_secret, Receiver},
     scrape::Metrics,
     tab::{is_announcement, upgrade_refusal, upgrade_status, Tab, WAIT},
     wait::eventually,

@@ -123,6 +123,11 @@ impl Node {
         tab
     }
 
+    /// The process id (a webhook lease's holder names it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process (no graceful shutdown: a crash).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
