@@ -113,8 +113,9 @@ pub struct Settings {
     /// sessions (ASVS V3.3.4); `None` disables the requirement.
     #[serde(deserialize_with = "reauth_window")]
     pub reauth_window: Option<Duration>,
-    /// HTTP connections open at once, and tabs' sockets open at once (each
-    /// kept under the file handle limit; see `serve::connection_cap`).
+    /// HTTP connections open at once, and tabs' sockets open at once (each,
+    /// and both together kept under the file handle limit; see
+    /// `serve::connection_caps`).
     #[serde(deserialize_with = "max_connections")]
     pub max_connections: usize,
     /// HTTP connections one address (an IPv4 address, an IPv6 /64) may hold
@@ -171,7 +172,7 @@ impl Default for Settings {
             retention: Duration::from_secs(7 * 86_400),
             ip_privacy: IpPrivacy::Full,
             reauth_window: Some(Duration::from_secs(15 * 60)),
-            max_connections: 10_000,
+            max_connections: 50_000,
             max_connections_per_address: 1_000,
             header_timeout: Duration::from_secs(10),
             max_tabs_per_session: 20,

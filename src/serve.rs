@@ -17,9 +17,8 @@
 //! - a request's body must keep arriving ([`BODY_TIMEOUT`], `startup`).
 //!
 //! Upgraded connections (the tabs' WebSockets) leave hyper's hands at the
-//! upgrade; the hub caps them separately at the same number (see
-//! [`connection_cap`]), so between the two the process never runs out of
-//! file handles.
+//! upgrade; the hub caps them separately (see [`connection_caps`]), so
+//! between the two the process never runs out of file handles.
 
 use std::{
     collections::HashMap,
@@ -49,10 +48,19 @@ pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// File handles kept free for the database pool, the log and the like.
 const HANDLE_RESERVE: u64 = 64;
 
-/// The connection cap: `wanted`, kept so that as many HTTP connections and
-/// as many tabs' sockets fit under the process's file handle limit (raised
-/// first to its hard maximum).
-pub fn connection_cap(wanted: usize) -> usize {
+/// How many tabs' sockets and HTTP connections may be open at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    pub http: usize,
+    pub tabs: usize,
+}
+
+/// The caps for `wanted` (`BOUNCER_MAX_CONNECTIONS`, each), kept together
+/// under the process's file handle limit, which is raised to its hard
+/// maximum first. Tabs are many and long-lived, HTTP connections few and
+/// short-lived: HTTP gets at most an eighth of the room (at least 256), the
+/// tabs what is left.
+pub fn connection_caps(wanted: usize) -> Caps {
     let handles = match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => limit,
         Err(e) => {
@@ -60,15 +68,14 @@ pub fn connection_cap(wanted: usize) -> usize {
             1024
         }
     };
-    let room = usize::try_from(handles.saturating_sub(HANDLE_RESERVE) / 2).unwrap_or(usize::MAX);
-    if room < wanted {
-        tracing::warn!(
-            wanted,
-            allowed = room,
-            "BOUNCER_MAX_CONNECTIONS is above what the file handle limit allows; using the lower"
-        );
-    }
-    wanted.min(room).max(1)
+    caps_within(wanted, handles)
+}
+
+fn caps_within(wanted: usize, handles: u64) -> Caps {
+    let room = usize::try_from(handles.saturating_sub(HANDLE_RESERVE)).unwrap_or(usize::MAX);
+    let http = wanted.min((room / 8).max(256)).min(room / 2).max(1);
+    let tabs = wanted.min(room.saturating_sub(http)).max(1);
+    Caps { http, tabs }
 }
 
 /// The connection limits (see the module's documentation).
@@ -194,4 +201,42 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This machine's limit (20,000) holds 15,000 tabs and a few thousand
+    /// HTTP connections; a small limit still leaves both some; neither ever
+    /// passes what was asked or what the handles allow together.
+    #[test]
+    fn the_caps_share_the_handles_tabs_first() {
+        assert_eq!(
+            caps_within(50_000, 20_000),
+            Caps {
+                http: 2_492,
+                tabs: 17_444
+            }
+        );
+        assert_eq!(
+            caps_within(100, 20_000),
+            Caps {
+                http: 100,
+                tabs: 100
+            }
+        );
+        assert_eq!(
+            caps_within(50_000, 1_024),
+            Caps {
+                http: 256,
+                tabs: 704
+            }
+        );
+        for handles in [65, 100, 1_024, 20_000, 1_048_576] {
+            let caps = caps_within(1_000_000, handles);
+            let room = usize::try_from(handles - HANDLE_RESERVE).expect("small");
+            assert!(caps.http + caps.tabs <= room.max(2), "{handles}: {caps:?}");
+        }
+    }
 }

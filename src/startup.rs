@@ -75,7 +75,7 @@ pub fn policy_from(settings: &Settings) -> Policy {
         tab_limits: TabLimits {
             per_session: settings.max_tabs_per_session,
             per_user: settings.max_tabs_per_user,
-            total: crate::serve::connection_cap(settings.max_connections),
+            total: crate::serve::connection_caps(settings.max_connections).tabs,
         },
     }
 }
@@ -165,6 +165,15 @@ impl Application {
             settings.public_origin = PublicOrigin::for_listen_addr(bound);
         }
         let public_origin = settings.public_origin.clone();
+        let caps = crate::serve::connection_caps(settings.max_connections);
+        if caps.tabs < settings.max_connections || caps.http < settings.max_connections {
+            tracing::warn!(
+                wanted = settings.max_connections,
+                tabs = caps.tabs,
+                http = caps.http,
+                "BOUNCER_MAX_CONNECTIONS is above what the file handle limit allows; using these"
+            );
+        }
         let (max_per_address, header_timeout, proxies) = (
             settings.max_connections_per_address,
             settings.header_timeout,
@@ -203,8 +212,8 @@ impl Application {
             listener,
             router,
             limits: crate::serve::Limits {
-                total: engine.policy().tab_limits.total,
-                per_address: max_per_address.min(engine.policy().tab_limits.total),
+                total: caps.http,
+                per_address: max_per_address.min(caps.http),
                 header_timeout,
                 proxies,
             },

@@ -350,8 +350,11 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
     let mut first = None::<Instant>;
     let mut last = sent;
     let mut lost = 0;
+    // One deadline for all: a tab that is never told must not cost 30 s each.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let left = || deadline.saturating_duration_since(Instant::now());
     for tab in remaining.iter_mut() {
-        match tab.told(Duration::from_secs(30)).await {
+        match tab.told(left()).await {
             Some(told) if told.reason == "admin_revoked" => {
                 first = Some(first.map_or(told.at, |f| f.min(told.at)));
                 last = last.max(told.at);
@@ -363,7 +366,7 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
     let mut last_closed = last;
     let mut not_closed = 0;
     for tab in remaining.iter_mut() {
-        match tab.closed(Duration::from_secs(30)).await {
+        match tab.closed(left()).await {
             Some(at) => last_closed = last_closed.max(at),
             None => not_closed += 1,
         }

@@ -118,8 +118,8 @@ pub async fn run(server: &Path, scale: &Scale, report: &mut Report) -> anyhow::R
     let webhook = Samples::new("ending → webhook arrival", &webhook_lag);
     let sse = Samples::new("ending → SSE message", &sse_lag);
     for (number, what, samples, target_ms) in [
-        ("12", "webhook's arrival", &webhook, 50.0),
-        ("13", "SSE message", &sse, 10.0),
+        ("16", "webhook's arrival", &webhook, 50.0),
+        ("17", "SSE message", &sse, 10.0),
     ] {
         report.row(Row::new(
             number,
@@ -150,7 +150,7 @@ pub async fn run(server: &Path, scale: &Scale, report: &mut Report) -> anyhow::R
         report.fail(format!("webhook burst: {counts:?} of {total}"));
     }
     report.row(Row::new(
-        "11",
+        "15",
         "Webhooks delivered to one endpoint on loopback (one event per request, kept-alive)",
         "≥ 5,000 events/s",
         format!(
@@ -213,7 +213,7 @@ pub async fn run(server: &Path, scale: &Scale, report: &mut Report) -> anyhow::R
     let (without, with) = (median(&mut without), median(&mut with));
     let slower = with.as_secs_f64() / without.as_secs_f64() - 1.0;
     report.row(Row::new(
-        "14",
+        "18",
         format!(
             "End everyone ({} sessions) with a webhook endpoint vs without",
             scale.everyone
@@ -247,10 +247,10 @@ request with the `standardwebhooks` npm library, deduplicating by `webhook-id` a
 first arrivals with the wall clock). Rows 12–13 end one session at a time \
 (`DELETE /api/admin/sessions/{id}`), 20 ms apart, with an admin's \
 `GET /api/admin/events/stream` open; the lag runs from the revoking call's response (just \
-after the commit) to the receiver's stamp, or to the SSE message read here. Row 11 then ends \
+after the commit) to the receiver's stamp, or to the SSE message read here. Row 15 then ends \
 the other seeded sessions in one `POST /api/admin/revoke-all` and divides the events by the \
 time from their first arrival to the last: one request per event, in order, each waiting for \
-the previous one's answer. Row 14 \
+the previous one's answer. Row 18 \
 times `POST /api/admin/revoke-all` on a fresh node with and without the endpoint; the \
 deliveries run behind the call, on the same two cores.";
 
@@ -315,7 +315,7 @@ async fn lags(
     Ok((webhook, sse))
 }
 
-/// Row 15: two nodes on PostgreSQL, the delivering node killed twice.
+/// Row 19: two nodes on PostgreSQL, the delivering node killed twice.
 pub async fn two_nodes(
     server: &Path,
     postgres: &str,
@@ -391,7 +391,7 @@ pub async fn two_nodes(
         ));
     }
     report.row(Row::new(
-        "15",
+        "19",
         format!(
             "Webhooks: {} sessions ended through two nodes (PostgreSQL), the delivering node \
              killed twice, the receiver failing for 3 s",

@@ -51,7 +51,7 @@ fn defaults_with_empty_sources() {
             s.max_tabs_per_session,
             s.max_tabs_per_user
         ),
-        (10_000, 1_000, secs(10), 20, 100)
+        (50_000, 1_000, secs(10), 20, 100)
     );
     assert!(s.trusted_proxies.is_empty());
     assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
