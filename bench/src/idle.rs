@@ -34,9 +34,12 @@ impl Scale {
                 seconds: 3,
             }
         } else {
+            // Three heartbeat intervals (25 s): every tab is pinged exactly
+            // three times in any window this long, whatever the phase, so
+            // the two runs differ by the deadlines alone.
             Scale {
                 tabs: 15_000,
-                seconds: 60,
+                seconds: 75,
             }
         }
     }
@@ -88,7 +91,9 @@ pub async fn run(server: &Path, scale: &Scale, report: &mut Report) -> anyhow::R
                  after a settling pause; its CPU time is read from `/proc/<pid>/stat` before and \
                  after. Twice: with the default timeouts (30 min idle, 12 h absolute; none falls \
                  due during the run) and with both off, so there is no deadline to keep. Both \
-                 nodes ping every tab every 25 s (the heartbeat) and write nothing else. The \
+                 nodes ping every tab every 25 s (the heartbeat; the window is three of those, \
+                 so every tab is pinged exactly three times in each run) and write nothing \
+                 else. The \
                  deadline clock (`engine/src/deadlines.rs`) keeps the deadlines in order and \
                  sleeps until the next one is due, so with every tab idle it does nothing: the \
                  difference between the two runs is its cost, within the measurement's \

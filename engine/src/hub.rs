@@ -18,11 +18,11 @@ use std::{
 use bouncer_wire::{Reason, CLOSE_TOO_MANY_TABS, CLOSE_TRY_AGAIN};
 use bytes::Bytes;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use crate::{
     clock::Timestamp,
     ids::{SessionId, UserId},
+    inbox,
     policy::TabLimits,
 };
 
@@ -126,7 +126,7 @@ pub enum Push {
 
 #[derive(Debug)]
 struct Tab {
-    sender: mpsc::Sender<Push>,
+    sender: inbox::Sender,
 }
 
 #[derive(Debug)]
@@ -169,7 +169,7 @@ pub struct Hub {
 pub struct TabRegistration {
     pub id: u64,
     pub session_id: SessionId,
-    pub receiver: mpsc::Receiver<Push>,
+    pub receiver: inbox::Receiver,
     hub: Hub,
 }
 
@@ -198,7 +198,7 @@ impl Hub {
     /// then the new tab is told to close at once (4002, 4003, 1013).
     pub fn register(&self, session_id: SessionId, user_id: UserId, staff: bool) -> TabRegistration {
         let id = self.next_tab.fetch_add(1, Ordering::Relaxed);
-        let (sender, receiver) = mpsc::channel(TAB_QUEUE);
+        let (sender, receiver) = inbox::channel(TAB_QUEUE);
         let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
         let mut state = self.lock();
         let refused = state

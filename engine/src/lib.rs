@@ -70,6 +70,7 @@ pub mod health;
 pub mod hub;
 pub mod identity;
 pub mod ids;
+pub mod inbox;
 pub mod leases;
 pub mod listener;
 pub mod log;

@@ -9,14 +9,14 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use tokio::sync::mpsc;
 
 use crate::{
     activity::ActivityWriter,
     clock::Clock,
     deadlines::Deadlines,
-    hub::{Hub, Push, TabMessage, TabRegistration},
+    hub::{Hub, TabMessage, TabRegistration},
     ids::UserId,
+    inbox,
     policy::Policy,
     timeouts::Timeouts,
     view::{LiveSession, View},
@@ -47,7 +47,7 @@ pub struct TabConnection {
 
 impl TabConnection {
     /// The pushes waiting for this tab.
-    pub fn pushes(&mut self) -> Option<&mut mpsc::Receiver<Push>> {
+    pub fn pushes(&mut self) -> Option<&mut inbox::Receiver> {
         self.registration.as_mut().map(|r| &mut r.receiver)
     }
 

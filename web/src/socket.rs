@@ -20,7 +20,14 @@ use axum::{
     http::{header, HeaderMap},
     response::{IntoResponse, Response},
 };
-use bouncer_engine::{authz, hub::Push, measures, view::LiveSession, Engine};
+use bouncer_engine::{
+    authz,
+    hub::Push,
+    inbox::{self, TryRecvError},
+    measures,
+    view::LiveSession,
+    Engine,
+};
 use bouncer_wire::{
     ClientMessage, ServerMessage, CLOSE_SESSION_ENDED, CLOSE_TOO_BIG, MAX_CLIENT_FRAME,
 };
@@ -36,13 +43,13 @@ use crate::{
 };
 
 /// Small buffers: an idle tab must cost kilobytes, not tungstenite's 128 KiB
-/// defaults. The read buffer is allocated (and zeroed) up front for every
-/// socket, and a tab only ever sends `activity`, so 1 KiB (a client frame of
-/// up to `MAX_CLIENT_FRAME` is read in a few chunks). Outgoing frames wait in
+/// defaults. The read buffer is allocated up front for every socket, and a
+/// tab only ever sends `activity` (a few dozen bytes) and pongs, so 256
+/// bytes (a client frame of up to `MAX_CLIENT_FRAME` grows it while read). Outgoing frames wait in
 /// the write buffer only until the socket loop flushes, which it does after
 /// every batch of queued pushes (an ending's message and close leave in one
 /// write).
-const READ_BUFFER: usize = 1024;
+const READ_BUFFER: usize = 256;
 const WRITE_BUFFER: usize = 4 * 1024;
 const MAX_WRITE_BUFFER: usize = 64 * 1024;
 
@@ -188,7 +195,9 @@ where
                 }
             }
             push = pushes.recv() => {
-                match deliver(&engine, &mut sink, pushes, push).await {
+                // Boxed, like `receive`: a tab spends its life waiting, and
+                // inline the write's state would sit in every idle tab's task.
+                match Box::pin(deliver(&engine, &mut sink, pushes, push)).await {
                     Delivered::Open => {}
                     Delivered::Closed => {
                         // The tab leaves the hub now; the socket waits.
@@ -199,7 +208,7 @@ where
                 }
             }
             frame = stream.next() => {
-                if !receive(&engine, &live, &mut sink, frame).await {
+                if !Box::pin(receive(&engine, &live, &mut sink, frame)).await {
                     return None;
                 }
             }
@@ -224,7 +233,7 @@ enum Delivered {
 async fn deliver<S>(
     engine: &Engine,
     sink: &mut S,
-    pushes: &mut mpsc::Receiver<Push>,
+    pushes: &mut inbox::Receiver,
     mut push: Option<Push>,
 ) -> Delivered
 where
@@ -246,11 +255,11 @@ where
         }
         push = match pushes.try_recv() {
             Ok(next) => Some(next),
-            Err(mpsc::error::TryRecvError::Empty) => match sink.flush().await {
+            Err(TryRecvError::Empty) => match sink.flush().await {
                 Ok(()) => break Delivered::Open,
                 Err(_) => return Delivered::Failed,
             },
-            Err(mpsc::error::TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Disconnected) => None,
         };
     };
     if let Some(at) = ended_at.filter(|_| matches!(delivered, Delivered::Closed)) {
