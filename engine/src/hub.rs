@@ -126,7 +126,7 @@ pub enum Push {
 
 #[derive(Debug)]
 struct Tab {
-    sender: inbox::Sender,
+    sender: inbox::Sender<Push>,
 }
 
 #[derive(Debug)]
@@ -169,7 +169,7 @@ pub struct Hub {
 pub struct TabRegistration {
     pub id: u64,
     pub session_id: SessionId,
-    pub receiver: inbox::Receiver,
+    pub receiver: inbox::Receiver<Push>,
     hub: Hub,
 }
 

@@ -17,11 +17,11 @@ use std::{
 
 use tokio::sync::Notify;
 
-use crate::{hub::Push, sync::lock};
+use crate::sync::lock;
 
 #[derive(Debug)]
-struct Shared {
-    queue: Mutex<VecDeque<Push>>,
+struct Shared<T> {
+    queue: Mutex<VecDeque<T>>,
     ready: Notify,
     /// The sender is gone: once the queue is empty, nothing more comes.
     closed: AtomicBool,
@@ -30,11 +30,11 @@ struct Shared {
 
 /// The hub's end.
 #[derive(Debug)]
-pub struct Sender(Arc<Shared>);
+pub struct Sender<T>(Arc<Shared<T>>);
 
 /// The tab's end.
 #[derive(Debug)]
-pub struct Receiver(Arc<Shared>);
+pub struct Receiver<T>(Arc<Shared<T>>);
 
 /// Why [`Receiver::try_recv`] returned nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub enum TryRecvError {
 }
 
 /// A queue holding at most `capacity` pushes.
-pub fn channel(capacity: usize) -> (Sender, Receiver) {
+pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
         queue: Mutex::new(VecDeque::new()),
         ready: Notify::new(),
@@ -56,9 +56,9 @@ pub fn channel(capacity: usize) -> (Sender, Receiver) {
     (Sender(Arc::clone(&shared)), Receiver(shared))
 }
 
-impl Sender {
+impl<T> Sender<T> {
     /// Queues `push`, or hands it back when the queue is full.
-    pub fn try_send(&self, push: Push) -> Result<(), Push> {
+    pub fn try_send(&self, push: T) -> Result<(), T> {
         {
             let mut queue = lock(&self.0.queue);
             if queue.len() >= self.0.capacity {
@@ -77,17 +77,17 @@ impl Sender {
     }
 }
 
-impl Drop for Sender {
+impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         self.0.closed.store(true, Ordering::Release);
         self.0.ready.notify_one();
     }
 }
 
-impl Receiver {
+impl<T> Receiver<T> {
     /// The next push, waiting for one; `None` once the sender is gone and
     /// everything it queued has been taken.
-    pub async fn recv(&mut self) -> Option<Push> {
+    pub async fn recv(&mut self) -> Option<T> {
         loop {
             match self.try_recv() {
                 Ok(push) => return Some(push),
@@ -98,7 +98,7 @@ impl Receiver {
     }
 
     /// The next push if one is queued now.
-    pub fn try_recv(&mut self) -> Result<Push, TryRecvError> {
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         // Read before the queue: a push queued before the sender dropped
         // is still taken.
         let closed = self.0.closed.load(Ordering::Acquire);
@@ -116,32 +116,17 @@ mod tests {
 
     use super::*;
 
-    fn close(code: u16) -> Push {
-        Push::Close(code, "test")
-    }
-
-    fn code(push: Option<Push>) -> Option<u16> {
-        match push? {
-            Push::Close(code, _) => Some(code),
-            Push::Message(_) => None,
-        }
-    }
-
     #[tokio::test]
     async fn pushes_arrive_in_order_up_to_the_capacity_then_the_end() {
         let (sender, mut receiver) = channel(2);
-        assert!(sender.try_send(close(1)).is_ok());
-        assert!(sender.try_send(close(2)).is_ok());
-        assert!(sender.try_send(close(3)).is_err(), "full");
+        assert!(sender.try_send(1u16).is_ok());
+        assert!(sender.try_send(2u16).is_ok());
+        assert!(sender.try_send(3u16).is_err(), "full");
         assert_eq!(sender.capacity(), 0);
-        assert_eq!(code(receiver.recv().await), Some(1));
+        assert_eq!(receiver.recv().await, Some(1));
         assert_eq!(sender.capacity(), 1);
         drop(sender);
-        assert_eq!(
-            code(receiver.recv().await),
-            Some(2),
-            "queued before the drop"
-        );
+        assert_eq!(receiver.recv().await, Some(2), "queued before the drop");
         assert!(receiver.recv().await.is_none());
         assert_eq!(receiver.try_recv().err(), Some(TryRecvError::Disconnected));
     }
@@ -151,12 +136,12 @@ mod tests {
         let (sender, mut receiver) = channel(4);
         assert_eq!(receiver.try_recv().err(), Some(TryRecvError::Empty));
         let reader = tokio::spawn(async move {
-            let first = code(receiver.recv().await);
+            let first = receiver.recv().await;
             let end = receiver.recv().await.is_none();
             (first, end)
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert!(sender.try_send(close(7)).is_ok());
+        assert!(sender.try_send(7u16).is_ok());
         tokio::time::sleep(Duration::from_millis(20)).await;
         drop(sender);
         let (first, end) = tokio::time::timeout(Duration::from_secs(1), reader)

@@ -14,7 +14,7 @@ use crate::{
     activity::ActivityWriter,
     clock::Clock,
     deadlines::Deadlines,
-    hub::{Hub, TabMessage, TabRegistration},
+    hub::{Hub, Push, TabMessage, TabRegistration},
     ids::UserId,
     inbox,
     policy::Policy,
@@ -47,7 +47,7 @@ pub struct TabConnection {
 
 impl TabConnection {
     /// The pushes waiting for this tab.
-    pub fn pushes(&mut self) -> Option<&mut inbox::Receiver> {
+    pub fn pushes(&mut self) -> Option<&mut inbox::Receiver<Push>> {
         self.registration.as_mut().map(|r| &mut r.receiver)
     }
 

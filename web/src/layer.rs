@@ -50,7 +50,7 @@ pub struct Edge {
     /// set with [`Edge::trusting`]).
     pub proxies: TrustedProxies,
     /// Where tabs' closed sockets wait to be freed (see `socket`).
-    pub reaper: crate::socket::Reaper,
+    pub reaper: crate::reaper::Reaper,
 }
 
 impl Edge {
@@ -67,7 +67,7 @@ impl Edge {
             origin,
             passive_paths,
             proxies: TrustedProxies::default(),
-            reaper: crate::socket::Reaper::default(),
+            reaper: crate::reaper::Reaper::default(),
         }
     }
 

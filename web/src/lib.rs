@@ -27,6 +27,7 @@ pub mod forwarded;
 pub mod layer;
 pub mod operator;
 pub mod origin;
+pub mod reaper;
 pub mod request_id;
 pub mod script;
 pub mod socket;
