@@ -1,6 +1,7 @@
 //! The engine's background work, as one value the application owns: the
 //! tailer, the pusher, the deadline clock, the activity write-behind, the
-//! sweeper, (on PostgreSQL) the `LISTEN` connection and, when the
+//! sweeper, (on PostgreSQL) the `LISTEN` connection, (on SQLite) the
+//! background checkpoint and, when the
 //! application gives a transport, the webhook delivery. Each is a loop that
 //! sleeps until it has something to do; [`Workers::stop`] cancels them all
 //! and waits until each has finished its last duty (the owed activity
@@ -12,6 +13,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     activity::ActivityWriter,
+    db::{self, Pool},
     deadlines::Deadlines,
     delivery::{Delivery, Transport},
     listener,
@@ -36,6 +38,9 @@ pub struct Loops {
     /// The webhook delivery and what sends its requests; `None` delivers
     /// none (an app that mounts the engine without an HTTP client).
     pub delivery: Option<(Delivery, Arc<dyn Transport>)>,
+    /// On SQLite, the database whose write-ahead log is checkpointed in
+    /// the background (`db::checkpoint`).
+    pub checkpoint: Option<Pool>,
 }
 
 /// The running background loops.
@@ -67,6 +72,9 @@ impl Workers {
         tracker.spawn(loops.sweeper.run(stop.clone()));
         if let Some((delivery, transport)) = loops.delivery {
             tracker.spawn(delivery.run(transport, stop.clone()));
+        }
+        if let Some(pool) = loops.checkpoint {
+            tracker.spawn(db::checkpoint(pool, stop.clone()));
         }
         tracker.close();
         Workers { stop, tracker }
