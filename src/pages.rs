@@ -1,6 +1,9 @@
-//! The page guard: a page request whose session ended is redirected (303) to
-//! `/login?reason=…&next=…`, and a signed-out visitor to `/login?next=…`, before
-//! any page renders. The JSON API answers 401 instead (see `api`).
+//! The pages: the app's route list, and the page guard: a page request
+//! whose session ended is redirected (303) to `/login?reason=…&next=…`, and
+//! a signed-out visitor to `/login?next=…`, before any page renders. The JSON
+//! API answers 401 instead (see `api`).
+
+use std::sync::OnceLock;
 
 use axum::{
     extract::Request,
@@ -10,6 +13,20 @@ use axum::{
 };
 use bouncer_engine::Visitor;
 use bouncer_web::layer::RequestSession;
+use leptos_axum::AxumRouteListing;
+
+/// The app's routes, listed once per process. Listing them runs the app
+/// with every resource's loading switched off by a flag that is global to
+/// the process (leptos_server's `SuppressResourceLoad`), and a resource
+/// first polled meanwhile, by a page rendering for another application in
+/// the same process, never loads: its page hangs (leptos-rs/leptos#4773).
+/// Listed once, before the first application serves, nothing renders then.
+pub fn app_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES
+        .get_or_init(|| leptos_axum::generate_route_list(app::App))
+        .clone()
+}
 
 /// Pages anyone may open.
 const PUBLIC_PAGES: &[&str] = &["/login"];
@@ -95,7 +112,7 @@ mod tests {
     /// to it (`app::is_app_route`): the list must be the router's own.
     #[tokio::test]
     async fn the_app_s_route_list_is_its_router_s() {
-        let mut routed: Vec<String> = leptos_axum::generate_route_list(app::App)
+        let mut routed: Vec<String> = super::app_routes()
             .iter()
             .map(|route| route.path().to_owned())
             .collect();

@@ -6,7 +6,7 @@
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use app::{shell, App};
+use app::shell;
 use axum::{
     extract::FromRef,
     http::{header, HeaderValue, StatusCode},
@@ -23,7 +23,7 @@ use bouncer_engine::{
 use bouncer_web::{Edge, RequestIdLayer, SessionLayer};
 use bouncer_wire::CLOSE_SHUTTING_DOWN;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::LeptosRoutes;
 use tokio::{net::TcpListener, sync::watch};
 use tokio_util::sync::CancellationToken;
 use tower_http::{
@@ -395,7 +395,7 @@ fn router(state: AppState, readiness: Readiness) -> Router {
     let request_ids = RequestIdLayer::new(state.edge.proxies.clone());
     let engine = state.engine.clone();
     let edge = Arc::clone(&state.edge);
-    let routes = generate_route_list(App);
+    let routes = pages::app_routes();
     let leptos_options = LeptosOptions::clone(&state.leptos_options);
     let context = move || provide_context(engine.clone());
     // The page guard wraps the pages and the fallback only: the API answers

@@ -394,11 +394,16 @@ async fn push(args: &Args, scale: &Scale, report: &mut Report) -> anyhow::Result
         Some(all_told <= Duration::from_millis(150) && lost == 0),
         "push",
     ));
+    let per_tab = last.saturating_duration_since(answered).as_secs_f64() * 1e6
+        / remaining.len().max(1) as f64;
     report.section(
         "push",
         report::Section {
             title: "End everyone".to_owned(),
-            body: END_EVERYONE.to_owned(),
+            body: format!(
+                "{END_EVERYONE} This run: {per_tab:.1} µs of the two cores per tab from the \
+                 answer to the last tab told."
+            ),
             chart: None,
         },
     );
@@ -430,13 +435,13 @@ async fn revoke_all(
 /// What row 3's figure is made of, for the report.
 const END_EVERYONE: &str = "The call `POST /api/admin/revoke-all` ends every session in one \
 transaction: one `UPDATE … RETURNING` marks the rows ended, one `INSERT` appends a log row per \
-session (the sessions travel as one JSON array), and after the commit the tailer reads the new \
-log rows back as one JSON row and applies them. Only then does the pusher tell the tabs: per tab \
-one write (message and close frame together) and the socket's teardown, on the same two cores \
-as the load generator, which reads every tab's frames and closes its sockets. Both processes \
-are busy for the whole push, so the last tab's time is the two cores' work for all the tabs, \
-not a wait. The target is not met at 15000 tabs on this machine; `revoke → tab` for one \
-session (row 1) is well within its own.";
+session (the sessions travel as one JSON array). After the commit the node applies what it \
+wrote from memory (no read-back) and the pusher tells the tabs: per tab one write (message and \
+close frame together); the sockets are freed afterwards, in one go, by the reaper, and the load \
+generator closes its own only after it has recorded every tab's frame and the server's close. \
+The two processes share the same two cores for the whole push, so the last tab's time is their \
+work for all the tabs (the server's wake and write, the client's read), not a wait; \
+`revoke → tab` for one session is row 1.";
 
 /// What [`revoke_one_at_a_time`] measured.
 struct Revocations {
@@ -606,9 +611,9 @@ async fn throughput(
     report.row(Row::new(
         "5",
         "Authenticated API call (POST /api/auth/activity) vs a bare axum handler",
-        "≥ 0.7×, 0 queries per request",
+        "≥ 0.85×, 0 queries per request",
         outcome.summary("request"),
-        Some(outcome.ratio() >= 0.7 && outcome.app_queries == 0),
+        Some(outcome.ratio() >= 0.85 && outcome.app_queries == 0),
         "throughput",
     ));
     Ok(())

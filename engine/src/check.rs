@@ -43,33 +43,15 @@ impl Visitor {
 /// The check. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Check {
-    clock: Arc<dyn Clock>,
-    view: View,
-    sessions: Sessions,
-    users: Users,
-    timeouts: Timeouts,
-    activity: ActivityWriter,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) view: View,
+    pub(crate) sessions: Sessions,
+    pub(crate) users: Users,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) activity: ActivityWriter,
 }
 
 impl Check {
-    pub fn new(
-        clock: Arc<dyn Clock>,
-        view: View,
-        sessions: Sessions,
-        users: Users,
-        timeouts: Timeouts,
-        activity: ActivityWriter,
-    ) -> Self {
-        Check {
-            clock,
-            view,
-            sessions,
-            users,
-            timeouts,
-            activity,
-        }
-    }
-
     /// The view the check reads.
     pub fn view(&self) -> &View {
         &self.view

@@ -197,14 +197,14 @@ impl Engine {
             changes: changes.clone(),
         };
         let shared = Shared {
-            check: Check::new(
-                Arc::clone(&clock),
-                view.clone(),
-                sessions.clone(),
-                users.clone(),
-                timeouts.clone(),
-                activity.clone(),
-            ),
+            check: Check {
+                clock: Arc::clone(&clock),
+                view: view.clone(),
+                sessions: sessions.clone(),
+                users: users.clone(),
+                timeouts: timeouts.clone(),
+                activity: activity.clone(),
+            },
             login: Login {
                 policy: Arc::clone(&policy),
                 credentials: credentials.clone(),
