@@ -271,10 +271,16 @@ const TAILER_READ: &str = "FROM events WHERE seq >";
 /// many requests (`activity.rs`).
 const LAST_SEEN_WRITE: &str = "UPDATE sessions SET last_seen_at";
 
+/// What other loops run on their own clocks, whatever the requests: the
+/// webhook delivery renewing its lease (`leases.rs`) and, on SQLite, the
+/// background checkpoint (`db::checkpoint`).
+const BACKGROUND: [&str; 2] = ["INSERT INTO leases", "PRAGMA wal_checkpoint"];
+
 /// The statements a server logged, sorted by who ran them.
 #[derive(Debug)]
 struct Statements {
-    /// Everything but the two below: what a request's own path ran.
+    /// Everything but the two below and the [`BACKGROUND`] loops': what a
+    /// request's own path ran.
     requests: Vec<String>,
     tailer: usize,
     last_seen_writes: usize,
@@ -350,6 +356,8 @@ impl LoggedServer {
                 statements.tailer += 1;
             } else if line.contains(LAST_SEEN_WRITE) {
                 statements.last_seen_writes += 1;
+            } else if BACKGROUND.iter().any(|statement| line.contains(statement)) {
+                continue;
             } else {
                 statements.requests.push(line.to_owned());
             }
