@@ -107,30 +107,6 @@ fn sqlite_pool(url: &str) -> AnyPoolOptions {
         })
 }
 
-/// How often a server on SQLite checkpoints its write-ahead log.
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Checkpoints a SQLite database's write-ahead log every
-/// [`CHECKPOINT_INTERVAL`], until `stop`. Otherwise SQLite checkpoints
-/// inside whichever commit crosses 1,000 pages, with an `fsync` of the
-/// database file, and that commit (an admin's revoke, say) waits for the
-/// disk. A passive checkpoint here takes that off the requests: it never
-/// blocks a writer, and the log rarely grows past the threshold between two.
-pub async fn checkpoint(pool: Pool, stop: tokio_util::sync::CancellationToken) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(CHECKPOINT_INTERVAL) => {}
-            () = stop.cancelled() => return,
-        }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            tracing::debug!(error = %e, "A passive checkpoint failed; SQLite's own will do");
-        }
-    }
-}
-
 /// A database URL with its password masked, for messages and logs.
 pub fn redacted(url: &str) -> String {
     match url.split_once("://") {

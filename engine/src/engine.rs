@@ -76,8 +76,6 @@ struct Shared {
     delivery: Delivery,
     /// Where other nodes' endings are announced (PostgreSQL's LISTEN), if shared.
     listen_url: Option<String>,
-    /// The SQLite database to checkpoint in the background (`db::checkpoint`).
-    checkpoint: Option<Pool>,
     /// Whether that LISTEN connection is up.
     listener_state: ListenerState,
     /// The readiness checks.
@@ -109,7 +107,6 @@ impl Engine {
         listen_url: Option<String>,
     ) -> anyhow::Result<Self> {
         let backend = Backend::of(&*pool.acquire().await.map_err(anyhow::Error::new)?);
-        let pool_for_checkpoint = pool.clone();
         let policy = Arc::new(policy);
         let users = Users::new(pool.clone());
         let sessions = Sessions::new(pool.clone());
@@ -261,7 +258,6 @@ impl Engine {
             deadlines,
             activity,
             listen_url,
-            checkpoint: (backend == Backend::Sqlite).then_some(pool_for_checkpoint),
             listener_state,
             health,
             gauges,
@@ -299,7 +295,6 @@ impl Engine {
             listen_url: shared.listen_url.clone(),
             listener_state: shared.listener_state.clone(),
             delivery: transport.map(|transport| (shared.delivery.clone(), transport)),
-            checkpoint: shared.checkpoint.clone(),
         })
     }
 

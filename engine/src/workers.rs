@@ -1,7 +1,6 @@
 //! The engine's background work, as one value the application owns: the
 //! tailer, the pusher, the deadline clock, the activity write-behind, the
-//! sweeper, (on PostgreSQL) the `LISTEN` connection, (on SQLite) the
-//! background checkpoint and, when the
+//! sweeper, (on PostgreSQL) the `LISTEN` connection and, when the
 //! application gives a transport, the webhook delivery. Each is a loop that
 //! sleeps until it has something to do; [`Workers::stop`] cancels them all
 //! and waits until each has finished its last duty (the owed activity
@@ -13,7 +12,6 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     activity::ActivityWriter,
-    db::{self, Pool},
     deadlines::Deadlines,
     delivery::{Delivery, Transport},
     listener,
@@ -38,9 +36,6 @@ pub struct Loops {
     /// The webhook delivery and what sends its requests; `None` delivers
     /// none (an app that mounts the engine without an HTTP client).
     pub delivery: Option<(Delivery, Arc<dyn Transport>)>,
-    /// On SQLite, the database whose write-ahead log is checkpointed in
-    /// the background (`db::checkpoint`).
-    pub checkpoint: Option<Pool>,
 }
 
 /// The running background loops.
@@ -72,9 +67,6 @@ impl Workers {
         tracker.spawn(loops.sweeper.run(stop.clone()));
         if let Some((delivery, transport)) = loops.delivery {
             tracker.spawn(delivery.run(transport, stop.clone()));
-        }
-        if let Some(pool) = loops.checkpoint {
-            tracker.spawn(db::checkpoint(pool, stop.clone()));
         }
         tracker.close();
         Workers { stop, tracker }
