@@ -271,15 +271,14 @@ const TAILER_READ: &str = "FROM events WHERE seq >";
 /// many requests (`activity.rs`).
 const LAST_SEEN_WRITE: &str = "UPDATE sessions SET last_seen_at";
 
-/// What other loops run on their own clocks, whatever the requests: the
-/// webhook delivery renewing its lease (`leases.rs`) and, on SQLite, the
-/// background checkpoint (`db::checkpoint`).
-const BACKGROUND: [&str; 2] = ["INSERT INTO leases", "PRAGMA wal_checkpoint"];
+/// What another loop runs on its own clock, whatever the requests: the
+/// webhook delivery renewing its lease (`leases.rs`).
+const BACKGROUND: [&str; 1] = ["INSERT INTO leases"];
 
 /// The statements a server logged, sorted by who ran them.
 #[derive(Debug)]
 struct Statements {
-    /// Everything but the two below and the [`BACKGROUND`] loops': what a
+    /// Everything but the two below and the [`BACKGROUND`] loop's: what a
     /// request's own path ran.
     requests: Vec<String>,
     tailer: usize,

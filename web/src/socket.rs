@@ -30,11 +30,10 @@ use bouncer_wire::{
 };
 use bytes::Bytes;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use tracing::Instrument;
 
 use crate::{
     error::ApiError,
-    extract::{Auth, Caller, Client},
+    extract::{Auth, Caller},
     wire,
 };
 
@@ -64,11 +63,12 @@ pub struct TabOwner {
 }
 
 /// The upgrade handler: mount it at `GET /api/ws` behind the session layer.
-/// The tab's socket runs in a `tab` span (inside the upgrade request's)
-/// naming its session and the client's address.
+/// The tab's socket runs in no span: a span lives as long as the socket,
+/// and with the request's span it keeps alive it cost every idle tab about
+/// 0.3 KB in the log's registry (BENCHMARKS.md row 2: 7.5 → 7.2 KB); what
+/// the socket logs names its session.
 pub async fn upgrade(
     auth: Auth,
-    Client(client): Client,
     headers: HeaderMap,
     caller: Result<Caller, ApiError>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -95,7 +95,6 @@ pub async fn upgrade(
     };
     let engine = auth.engine().clone();
     let edge = Arc::clone(&auth.0.edge);
-    let span = tracing::info_span!("tab", session = %owner.live.id, client = %client.ip);
     upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
@@ -109,7 +108,6 @@ pub async fn upgrade(
                     edge.reaper.retire(closed);
                 }
             }
-            .instrument(span)
         })
 }
 
