@@ -117,7 +117,7 @@ impl Scale {
                 revocations: 1_000,
                 stored_users: 100_000,
                 throughput_secs: 5,
-                metrics_rounds: 4,
+                metrics_rounds: 8,
                 pg_tabs: 2_000,
                 pg_revocations: 1_000,
             }
@@ -608,12 +608,15 @@ async fn throughput(
             queries,
         )
         .await?;
+    // The calls are user activity: the session's "last seen" is written
+    // behind them, at most once per 30 s (`engine/src/activity.rs`).
+    let write_behind = scale.throughput_secs.div_ceil(30);
     report.row(Row::new(
         "5",
         "Authenticated API call (POST /api/auth/activity) vs a bare axum handler",
-        "≥ 0.85×, 0 queries per request",
+        "≥ 0.85×, 0 queries per request (but the last-seen write-behind: one per session per 30 s)",
         outcome.summary("request"),
-        Some(outcome.ratio() >= 0.85 && outcome.app_queries == 0),
+        Some(outcome.ratio() >= 0.85 && outcome.app_queries <= write_behind),
         "throughput",
     ));
     Ok(())

@@ -16,14 +16,82 @@ use crate::{queries, seed};
 /// The application with one seeded session, and a bare router beside it.
 /// Dropping it stops both, so one contest's background work never weighs
 /// on the next.
+///
+/// Each server runs on a runtime of its own (two worker threads, as a
+/// `bouncer serve` process has on this machine), not on the load
+/// generator's: sharing one runtime, the split of its two workers between
+/// the clients' tasks and the server's would decide the figure. In this
+/// process still, so the database statements are counted (`queries.rs`).
 pub struct Contest {
     app_port: u16,
     bare_port: u16,
     /// The seeded session's `Cookie` header.
     cookie: String,
     dir: PathBuf,
+    /// The application and the bare router.
+    servers: Option<[Served; 2]>,
+}
+
+/// A server on its own runtime, on a thread of its own; dropping it stops
+/// the server and waits for the thread.
+struct Served {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    bare: tokio::task::JoinHandle<std::io::Result<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Served {
+    /// Runs `serve` on a fresh two-worker runtime until dropped; `serve`
+    /// answers the port it listens on, then serves until the future it is
+    /// given resolves.
+    async fn start<S, F>(name: &str, serve: S) -> anyhow::Result<(u16, Served)>
+    where
+        S: FnOnce(tokio::sync::oneshot::Receiver<()>) -> F + Send + 'static,
+        F: std::future::Future<Output = anyhow::Result<(u16, tokio::task::JoinHandle<()>)>>,
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(format!("bench-{name}"))
+            .enable_all()
+            .build()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (port_tx, port_rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("bench-{name}-main"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match serve(stopped).await {
+                        Ok((port, serving)) => {
+                            let _ = port_tx.send(Ok(port));
+                            let _ = serving.await;
+                        }
+                        Err(e) => {
+                            let _ = port_tx.send(Err(e));
+                        }
+                    }
+                });
+            })?;
+        let port = port_rx
+            .await
+            .context("the server's thread ended before it listened")??;
+        Ok((
+            port,
+            Served {
+                stop: Some(stop),
+                thread: Some(thread),
+            },
+        ))
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Contest {
@@ -38,26 +106,42 @@ impl Contest {
             database_url: database_url.clone(),
             ..Settings::default()
         };
-        let app = Application::build(settings).await?;
-        let app_port = app.port();
+        let (app_port, app) = Served::start("app", move |stopped| async move {
+            let app = Application::build(settings).await?;
+            let port = app.port();
+            let serving = tokio::spawn(async move {
+                let _ = app
+                    .run_until(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+            Ok((port, serving))
+        })
+        .await?;
         let pool = seed::open(&database_url).await?;
         let users = seed::users(&pool, 1).await?;
         let session = seed::sessions(&pool, &users, 1).await?.remove(0);
         pool.close().await;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async move {
-            let _ = stopped.await;
-        }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let bare_port = listener.local_addr()?.port();
-        let bare = tokio::spawn(async move { axum::serve(listener, bare).await });
+        let (bare_port, bare) = Served::start("bare", move |stopped| async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let port = listener.local_addr()?.port();
+            let serving = tokio::spawn(async move {
+                let _ = axum::serve(listener, bare)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+            Ok((port, serving))
+        })
+        .await?;
         Ok(Contest {
             app_port,
             bare_port,
             cookie: session.cookie,
             dir,
-            stop: Some(stop),
-            bare,
+            servers: Some([app, bare]),
         })
     }
 
@@ -109,10 +193,8 @@ impl Contest {
 
 impl Drop for Contest {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.bare.abort();
+        // The servers first: the database file goes once they have stopped.
+        drop(self.servers.take());
         std::fs::remove_dir_all(&self.dir).ok();
     }
 }
