@@ -86,12 +86,15 @@ async fn a_revoke_reaches_the_open_socket_at_once() {
         .and_then(|v| v.split(';').next())
         .expect("a session cookie")
         .to_owned();
-    let page = client
-        .get(format!("http://{address}/"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("answered");
+    let home = || async {
+        client
+            .get(format!("http://{address}/"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("answered")
+    };
+    let page = home().await;
     assert!(page.text().await.expect("a page").contains("Hello, carol"));
 
     // The page's socket says hello.
@@ -134,12 +137,7 @@ async fn a_revoke_reaches_the_open_socket_at_once() {
     }
 
     // And the cookie no longer opens the page.
-    let page = client
-        .get(format!("http://{address}/"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("answered");
+    let page = home().await;
     assert_eq!(page.status(), 303);
     workers.stop().await;
 }
