@@ -123,15 +123,26 @@ impl Contest {
         let users = seed::users(&pool, 1).await?;
         let session = seed::sessions(&pool, &users, 1).await?.remove(0);
         pool.close().await;
+        // Through the application's own accept loop (`bouncer::serve`, with
+        // its default limits), so the two differ only in what the
+        // application adds to a request: its layers and its handler.
         let (bare_port, bare) = Served::start("bare", move |stopped| async move {
+            let defaults = Settings::default();
+            let limits = bouncer::serve::Limits {
+                total: bouncer::serve::connection_caps(defaults.max_connections).http,
+                per_address: defaults.max_connections_per_address,
+                header_timeout: defaults.header_timeout,
+                proxies: Default::default(),
+            };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let port = listener.local_addr()?.port();
             let serving = tokio::spawn(async move {
-                let _ = axum::serve(listener, bare)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await;
+                let stop = async move {
+                    let _ = stopped.await;
+                };
+                if let Err(e) = bouncer::serve::serve(listener, bare, limits, stop).await {
+                    eprintln!("versus: the bare server failed: {e:#}");
+                }
             });
             Ok((port, serving))
         })
