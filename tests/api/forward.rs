@@ -273,12 +273,12 @@ const LAST_SEEN_WRITE: &str = "UPDATE sessions SET last_seen_at";
 
 /// What another loop runs on its own clock, whatever the requests: the
 /// webhook delivery renewing its lease (`leases.rs`).
-const BACKGROUND: [&str; 1] = ["INSERT INTO leases"];
+const LEASE_RENEWAL: &str = "INSERT INTO leases";
 
 /// The statements a server logged, sorted by who ran them.
 #[derive(Debug)]
 struct Statements {
-    /// Everything but the two below and the [`BACKGROUND`] loop's: what a
+    /// Everything but the two below and [`LEASE_RENEWAL`]: what a
     /// request's own path ran.
     requests: Vec<String>,
     tailer: usize,
@@ -355,7 +355,7 @@ impl LoggedServer {
                 statements.tailer += 1;
             } else if line.contains(LAST_SEEN_WRITE) {
                 statements.last_seen_writes += 1;
-            } else if BACKGROUND.iter().any(|statement| line.contains(statement)) {
+            } else if line.contains(LEASE_RENEWAL) {
                 continue;
             } else {
                 statements.requests.push(line.to_owned());
