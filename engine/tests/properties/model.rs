@@ -34,10 +34,17 @@ use bouncer_wire::Reason;
 
 use crate::scenario::{Op, Rules, BROWSERS, RETENTION};
 
-/// The throttle's limits (the engine's defaults).
+/// The throttle's limits (the engine's defaults, `throttle::Limits`).
 const FAILURES_PER_ACCOUNT: usize = 5;
 const FAILURES_PER_ADDRESS: usize = 50;
+/// Failures of an account from all addresses before an address that has not
+/// signed in to it waits a delay doubling from `FIRST_DELAY` up to `MAX_DELAY`.
+const FREE_ACCOUNT_FAILURES: usize = 10;
+const FIRST_DELAY: Duration = Duration::from_secs(1);
+const MAX_DELAY: Duration = Duration::from_secs(5 * 60);
 const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How long an address that signed in to an account stays known to it.
+const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Where a session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +169,13 @@ pub struct Model {
     account_failures: Vec<(usize, usize, Timestamp)>,
     /// Failed logins per browser (IP address), never cleared by a success.
     address_failures: Vec<(usize, Timestamp)>,
+    /// Failed logins per user from any browser, never cleared by a success.
+    user_failures: Vec<(usize, Timestamp)>,
+    /// The last right password per (user, browser): the browser's address is
+    /// known to the account and skips the account-wide delay.
+    known: Vec<(usize, usize, Timestamp)>,
+    /// Per user, when the last check from an address not known to it began.
+    last_unknown_start: Vec<Option<Timestamp>>,
 }
 
 /// The model's verdict on an operation: the sessions it allows the engine to
@@ -189,6 +203,9 @@ impl Model {
             sessions: Vec::new(),
             account_failures: Vec::new(),
             address_failures: Vec::new(),
+            user_failures: Vec::new(),
+            known: Vec::new(),
+            last_unknown_start: vec![None; max_sessions.len()],
         }
     }
 
@@ -293,27 +310,55 @@ impl Model {
 
     /// The password check with the failed-login throttle.
     fn authenticate(&mut self, user: usize, b: usize, right: bool) -> Result<(), Refusal> {
+        // The engine forgets failures a whole window old.
         let since = self.now.minus(THROTTLE_WINDOW);
         let per_account = self
             .account_failures
             .iter()
-            .filter(|&&(u, browser, at)| u == user && browser == b && at >= since)
+            .filter(|&&(u, browser, at)| u == user && browser == b && at > since)
             .count();
         let per_address = self
             .address_failures
             .iter()
-            .filter(|&&(browser, at)| browser == b && at >= since)
+            .filter(|&&(browser, at)| browser == b && at > since)
             .count();
-        if per_account >= FAILURES_PER_ACCOUNT || per_address >= FAILURES_PER_ADDRESS {
+        let per_user = self
+            .user_failures
+            .iter()
+            .filter(|&&(u, at)| u == user && at > since)
+            .count();
+        let known = self
+            .known
+            .iter()
+            .any(|&(u, browser, at)| u == user && browser == b && self.now.since(at) < KNOWN_FOR);
+        let delayed = !known
+            && per_user
+                .checked_sub(FREE_ACCOUNT_FAILURES)
+                .is_some_and(|over| {
+                    let doublings = u32::try_from(over).unwrap_or(u32::MAX).min(20);
+                    let delay = FIRST_DELAY.saturating_mul(1 << doublings).min(MAX_DELAY);
+                    self.last_unknown_start[user]
+                        .unwrap_or(self.now)
+                        .plus(delay)
+                        > self.now
+                });
+        if per_account >= FAILURES_PER_ACCOUNT || per_address >= FAILURES_PER_ADDRESS || delayed {
             return Err(Refusal::TooManyAttempts);
+        }
+        if !known {
+            self.last_unknown_start[user] = Some(self.now);
         }
         if !right {
             self.account_failures.push((user, b, self.now));
             self.address_failures.push((b, self.now));
+            self.user_failures.push((user, self.now));
             return Err(Refusal::InvalidCredentials);
         }
         self.account_failures
             .retain(|&(u, browser, _)| !(u == user && browser == b));
+        self.known
+            .retain(|&(u, browser, _)| !(u == user && browser == b));
+        self.known.push((user, b, self.now));
         if !self.users[user].active {
             return Err(Refusal::AccountDisabled);
         }
