@@ -95,11 +95,16 @@ fn sqlite_pool(url: &str) -> AnyPoolOptions {
         .after_connect(|connection, _| {
             Box::pin(async move {
                 // The `Any` URL cannot carry these. WAL lets the command line
-                // read and write while the server runs.
+                // read and write while the server runs. Each connection keeps
+                // its own page cache (2 MB by default, filled as it is used):
+                // 256 KB each bounds the pool's at 2 MB, so a long-running
+                // node's memory stays flat (BENCHMARKS.md, soak); the
+                // operating system caches the file for all of them anyway.
                 connection
                     .execute(
                         "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; \
-                         PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
+                         PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
+                         PRAGMA cache_size = -256;",
                     )
                     .await?;
                 Ok(())
