@@ -85,8 +85,21 @@ impl ActivityWriter {
             Owed::NotYet => true,
             Owed::Settled => false,
         });
-        for live in due {
-            self.write(&live).await;
+        if due.is_empty() {
+            return;
+        }
+        let activity: Vec<_> = due
+            .iter()
+            .map(|live| {
+                (
+                    live.id.clone(),
+                    live.last_seen_at(),
+                    live.last_activity_at(),
+                )
+            })
+            .collect();
+        if let Err(e) = self.sessions.record_activities(&activity).await {
+            tracing::warn!(error = ?e, sessions = activity.len(), "Failed to persist last-seen");
         }
     }
 

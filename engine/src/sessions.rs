@@ -368,18 +368,43 @@ impl Sessions {
         last_seen_at: Timestamp,
         last_activity_at: Timestamp,
     ) -> anyhow::Result<()> {
-        sqlx::query(
-            "UPDATE sessions SET \
-               last_seen_at = CASE WHEN last_seen_at < $1 THEN $1 ELSE last_seen_at END, \
-               last_activity_at = CASE WHEN last_activity_at < $2 THEN $2 ELSE last_activity_at END \
-             WHERE id = $3 AND ended_at IS NULL",
-        )
-        .bind(last_seen_at.as_millis())
-        .bind(last_activity_at.as_millis())
-        .bind(id.as_str())
-        .execute(&self.pool)
-        .await
-        .context("Failed to record a session's last activity")?;
+        record_activity_query(id, last_seen_at, last_activity_at)
+            .execute(&self.pool)
+            .await
+            .context("Failed to record a session's last activity")?;
+        Ok(())
+    }
+
+    /// [`Sessions::record_activity`] for many sessions, in transactions of
+    /// at most [`ACTIVITY_BATCH`]: one commit per batch instead of one per
+    /// session (a node's owed writes come due together, e.g. 30 s after
+    /// thousands of tabs connected), and no batch holds the write lock
+    /// long enough to hold up an ending.
+    pub async fn record_activities(
+        &self,
+        activity: &[(SessionId, Timestamp, Timestamp)],
+    ) -> anyhow::Result<()> {
+        if let [(id, last_seen_at, last_activity_at)] = activity {
+            return self
+                .record_activity(id, *last_seen_at, *last_activity_at)
+                .await;
+        }
+        for batch in activity.chunks(ACTIVITY_BATCH) {
+            let mut tx = self
+                .pool
+                .begin()
+                .await
+                .context("Failed to start a transaction")?;
+            for (id, last_seen_at, last_activity_at) in batch {
+                record_activity_query(id, *last_seen_at, *last_activity_at)
+                    .execute(&mut *tx)
+                    .await
+                    .context("Failed to record a session's last activity")?;
+            }
+            tx.commit()
+                .await
+                .context("Failed to record sessions' last activity")?;
+        }
         Ok(())
     }
 
@@ -566,6 +591,27 @@ impl Sessions {
     }
 }
 
+/// Sessions whose activity one transaction writes (see
+/// [`Sessions::record_activities`]).
+const ACTIVITY_BATCH: usize = 100;
+
+/// Moves one live session's stored timestamps forward (never back).
+fn record_activity_query<'q>(
+    id: &'q SessionId,
+    last_seen_at: Timestamp,
+    last_activity_at: Timestamp,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(
+        "UPDATE sessions SET \
+           last_seen_at = CASE WHEN last_seen_at < $1 THEN $1 ELSE last_seen_at END, \
+           last_activity_at = CASE WHEN last_activity_at < $2 THEN $2 ELSE last_activity_at END \
+         WHERE id = $3 AND ended_at IS NULL",
+    )
+    .bind(last_seen_at.as_millis())
+    .bind(last_activity_at.as_millis())
+    .bind(id.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,5 +624,71 @@ mod tests {
         assert_eq!(device_label(safari), "Safari on iPhone");
         assert_eq!(device_label("curl/8.5.0"), "curl");
         assert_eq!(device_label(""), "Unknown device");
+    }
+
+    #[tokio::test]
+    async fn many_sessions_activity_is_written_in_batches_and_never_moves_back() {
+        use crate::{
+            db,
+            password::Password,
+            users::{NewUser, Username, Users},
+        };
+
+        let pool = db::connect("sqlite::memory:").await.expect("opened");
+        db::migrate(&pool).await.expect("migrated");
+        let at = Timestamp::from_millis;
+        let new = NewUser {
+            username: Username::parse("alice").expect("valid"),
+            password: Password::new("unused"),
+            role: bouncer_wire::Role::User,
+            permissions: Default::default(),
+            max_sessions: None,
+        };
+        let user = Users::new(pool.clone())
+            .insert(&new, "unused".to_owned(), at(0))
+            .await
+            .expect("user");
+        let client = ClientInfo {
+            ip: "192.0.2.1".into(),
+            user_agent: String::new(),
+        };
+        // More than two batches, so the last one is partial.
+        let ids: Vec<SessionId> = (0..ACTIVITY_BATCH * 2 + 7)
+            .map(|_| SessionId::generate())
+            .collect();
+        let mut tx = pool.begin().await.expect("tx");
+        for id in &ids {
+            let secret = SecretHash::of_secret(id.as_str());
+            Sessions::insert(&mut tx, id, &user.id, &secret, &client, at(1_000))
+                .await
+                .expect("inserted");
+        }
+        tx.commit().await.expect("committed");
+        let sessions = Sessions::new(pool);
+        // Every other session is told an older time than it has: kept.
+        let activity: Vec<_> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let seen = if i % 2 == 0 { at(5_000) } else { at(500) };
+                (id.clone(), seen, at(if i % 2 == 0 { 4_000 } else { 400 }))
+            })
+            .collect();
+        sessions
+            .record_activities(&activity)
+            .await
+            .expect("written");
+        let mut stored = sessions.activity_of(&ids).await.expect("read");
+        stored.sort();
+        let mut expected: Vec<(String, i64, i64)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| match i % 2 {
+                0 => (id.to_string(), 5_000, 4_000),
+                _ => (id.to_string(), 1_000, 1_000),
+            })
+            .collect();
+        expected.sort();
+        assert_eq!(stored, expected);
     }
 }
