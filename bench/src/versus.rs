@@ -13,6 +13,9 @@ use axum::http::{Method, StatusCode};
 
 use crate::{queries, seed};
 
+/// Rounds per contest, alternating which side goes first.
+const ROUNDS: u32 = 4;
+
 /// The application with one seeded session, and a bare router beside it.
 /// Dropping it stops both, so one contest's background work never weighs
 /// on the next.
@@ -162,10 +165,12 @@ impl Contest {
     }
 
     /// `method app_path` with the session's cookie against `method
-    /// bare_path`, each for `how_long` after a second's warm-up (the first
-    /// check of a session reads it from the database); both must answer
-    /// `expect`. Background statements (the tailer's poll) are measured in
-    /// an idle window as long, and subtracted.
+    /// bare_path`, each for `how_long` in all after a second's warm-up (the
+    /// first check of a session reads it from the database); both must
+    /// answer `expect`. The time is split into `ROUNDS` alternating rounds
+    /// (app first, then bare first, …) so that a neighbour's burst on the
+    /// shared machine falls on both sides alike. Background statements (the
+    /// tailer's poll) are measured in an idle window as long, and subtracted.
     pub async fn run(
         &self,
         (method, expect): (Method, StatusCode),
@@ -188,10 +193,20 @@ impl Contest {
         let idle_before = queries.count();
         tokio::time::sleep(how_long).await;
         let background = queries.count() - idle_before;
-        let before = queries.count();
-        let app_requests = app.hammer(call, how_long).await?;
-        let app_queries = (queries.count() - before).saturating_sub(background);
-        let bare_requests = bare.hammer(call, how_long).await?;
+        let round = how_long / ROUNDS;
+        let (mut app_requests, mut app_queries, mut bare_requests) = (0, 0, 0);
+        for number in 0..ROUNDS {
+            if number % 2 == 1 {
+                bare_requests += bare.hammer(call, round).await?;
+            }
+            let before = queries.count();
+            app_requests += app.hammer(call, round).await?;
+            app_queries += queries.count() - before;
+            if number % 2 == 0 {
+                bare_requests += bare.hammer(call, round).await?;
+            }
+        }
+        let app_queries = app_queries.saturating_sub(background);
         Ok(Outcome {
             app_requests,
             bare_requests,
