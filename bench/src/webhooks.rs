@@ -21,6 +21,7 @@ use std::{
 };
 
 use anyhow::{bail, Context};
+use bouncer_wire as wire;
 
 use crate::{
     node::Node,
@@ -97,6 +98,75 @@ async fn end_everyone(node: &Node, admin: &reqwest::Client) -> anyhow::Result<Du
     Ok(answered - sent)
 }
 
+/// Row 15's ceiling: events per second the receiver takes when a client
+/// that does nothing else sends it `count` signed events, shaped like
+/// Bouncer's, one request at a time over one kept-alive connection (bodies
+/// and signatures made beforehand). Delivery in order is one request at a
+/// time, so no sender gets further than this with this receiver.
+async fn receiver_ceiling(receiver: &Receiver, count: usize) -> anyhow::Result<f64> {
+    let key = bouncer::webhooks::signature::SigningKey::parse(&receiver.secret)?;
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let requests = (1..=i64::try_from(count)?)
+        .map(|seq| {
+            let event = wire::Event {
+                seq,
+                id: wire::Event::id_of(seq),
+                kind: wire::EventType::SessionEnded,
+                at: "2026-11-29T12:00:00.123Z".into(),
+                user_id: format!("u_{seq:020}"),
+                actor: wire::EventActor {
+                    kind: wire::ActorKind::Staff,
+                    name: "admin".into(),
+                    id: Some(format!("u_{:020}", 1)),
+                },
+                session_id: Some(format!("s_{seq:020}")),
+                reason: Some(wire::Reason::AdminRevoked),
+                device: None,
+                ip: None,
+                user_agent: None,
+                how: None,
+                username: None,
+                role: None,
+                permissions: None,
+                active: None,
+            };
+            let id = event.id.clone();
+            let body = serde_json::to_vec(&event)?;
+            let signature = key.sign(&id, timestamp, &body);
+            Ok((id, body, signature))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .no_proxy()
+        .build()?;
+    let url = receiver.url("/ceiling");
+    let started = Instant::now();
+    for (id, body, signature) in requests {
+        let answer = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await?;
+        if !answer.status().is_success() {
+            bail!("the receiver refused a ceiling request: {}", answer.status());
+        }
+        answer.bytes().await?;
+    }
+    let took = started.elapsed();
+    let counts = receiver.counts("/ceiling").await?;
+    if counts.received != count || counts.invalid > 0 {
+        bail!("the receiver's ceiling run: {counts:?} of {count}");
+    }
+    Ok(count as f64 / took.as_secs_f64().max(1e-9))
+}
+
 /// Rows 11–14.
 pub async fn run(server: &Path, scale: &Scale, report: &mut Report) -> anyhow::Result<()> {
     let receiver = Receiver::spawn().await?;
@@ -149,6 +219,7 @@ pub async fn run(server: &Path, scale: &Scale, report: &mut Report) -> anyhow::R
     if !complete {
         report.fail(format!("webhook burst: {counts:?} of {total}"));
     }
+    let ceiling = receiver_ceiling(&receiver, times.len()).await?;
     report.row(Row::new(
         "15",
         "Webhooks delivered to one endpoint on loopback (one event per request, kept-alive)",
@@ -156,7 +227,9 @@ pub async fn run(server: &Path, scale: &Scale, report: &mut Report) -> anyhow::R
         format!(
             "{rate:.0} events/s: {} `session.ended` events committed at once, first to last \
              arrival {:.0} ms (the last {:.0} ms after the commit); each verified by the \
-             receiver, {} repeated, {} out of order",
+             receiver, {} repeated, {} out of order; the receiver alone, fed the same number \
+             of signed requests one at a time by a client doing nothing else: {ceiling:.0} \
+             events/s",
             times.len(),
             last - first,
             last - committed,
