@@ -108,30 +108,24 @@ async fn receiver_ceiling(receiver: &Receiver, count: usize) -> anyhow::Result<f
     let timestamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    // An ending by an admin, as the feed writes one.
+    let template: wire::Event = serde_json::from_value(serde_json::json!({
+        "seq": 0,
+        "id": "evt_0",
+        "type": "session.ended",
+        "at": "2026-11-29T12:00:00.123Z",
+        "user_id": "u_0",
+        "actor": {"kind": "staff", "name": "admin", "id": format!("u_{:032}", 1)},
+        "session_id": "s_0",
+        "reason": "admin_revoked",
+    }))?;
     let requests = (1..=i64::try_from(count)?)
         .map(|seq| {
-            let event = wire::Event {
-                seq,
-                id: wire::Event::id_of(seq),
-                kind: wire::EventType::SessionEnded,
-                at: "2026-11-29T12:00:00.123Z".into(),
-                user_id: format!("u_{seq:020}"),
-                actor: wire::EventActor {
-                    kind: wire::ActorKind::Staff,
-                    name: "admin".into(),
-                    id: Some(format!("u_{:020}", 1)),
-                },
-                session_id: Some(format!("s_{seq:020}")),
-                reason: Some(wire::Reason::AdminRevoked),
-                device: None,
-                ip: None,
-                user_agent: None,
-                how: None,
-                username: None,
-                role: None,
-                permissions: None,
-                active: None,
-            };
+            let mut event = template.clone();
+            event.seq = seq;
+            event.id = wire::Event::id_of(seq);
+            event.user_id = format!("u_{seq:032}");
+            event.session_id = Some(format!("s_{seq:032}"));
             let id = event.id.clone();
             let body = serde_json::to_vec(&event)?;
             let signature = key.sign(&id, timestamp, &body);
