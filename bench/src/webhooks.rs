@@ -149,7 +149,10 @@ async fn receiver_ceiling(receiver: &Receiver, count: usize) -> anyhow::Result<f
             .send()
             .await?;
         if !answer.status().is_success() {
-            bail!("the receiver refused a ceiling request: {}", answer.status());
+            bail!(
+                "the receiver refused a ceiling request: {}",
+                answer.status()
+            );
         }
         answer.bytes().await?;
     }
