@@ -271,14 +271,15 @@ const TAILER_READ: &str = "FROM events WHERE seq >";
 /// many requests (`activity.rs`).
 const LAST_SEEN_WRITE: &str = "UPDATE sessions SET last_seen_at";
 
-/// What another loop runs on its own clock, whatever the requests: the
-/// webhook delivery renewing its lease (`leases.rs`).
-const LEASE_RENEWAL: &str = "INSERT INTO leases";
+/// What the webhook delivery runs on its own clock, whatever the requests:
+/// renewing its lease every 750 ms (`leases.rs`) and, while it holds it,
+/// listing the endpoints every second (`delivery.rs`, `REFRESH`).
+const DELIVERY_LOOP: [&str; 2] = ["INSERT INTO leases", "FROM webhooks ORDER BY"];
 
 /// The statements a server logged, sorted by who ran them.
 #[derive(Debug)]
 struct Statements {
-    /// Everything but the two below and [`LEASE_RENEWAL`]: what a
+    /// Everything but the two below and [`DELIVERY_LOOP`]'s: what a
     /// request's own path ran.
     requests: Vec<String>,
     tailer: usize,
@@ -355,7 +356,10 @@ impl LoggedServer {
                 statements.tailer += 1;
             } else if line.contains(LAST_SEEN_WRITE) {
                 statements.last_seen_writes += 1;
-            } else if line.contains(LEASE_RENEWAL) {
+            } else if DELIVERY_LOOP
+                .iter()
+                .any(|statement| line.contains(statement))
+            {
                 continue;
             } else {
                 statements.requests.push(line.to_owned());
