@@ -29,22 +29,11 @@ use bouncer_engine::{
     clock::Timestamp,
     ids::{SecretHash, SessionId},
     policy::OnLimit,
+    throttle::Limits,
 };
 use bouncer_wire::Reason;
 
 use crate::scenario::{Op, Rules, BROWSERS, RETENTION};
-
-/// The throttle's limits (the engine's defaults, `throttle::Limits`).
-const FAILURES_PER_ACCOUNT: usize = 5;
-const FAILURES_PER_ADDRESS: usize = 50;
-/// Failures of an account from all addresses before an address that has not
-/// signed in to it waits a delay doubling from `FIRST_DELAY` up to `MAX_DELAY`.
-const FREE_ACCOUNT_FAILURES: usize = 10;
-const FIRST_DELAY: Duration = Duration::from_secs(1);
-const MAX_DELAY: Duration = Duration::from_secs(5 * 60);
-const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// How long an address that signed in to an account stays known to it.
-const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// Where a session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +158,9 @@ pub struct Model {
     account_failures: Vec<(usize, usize, Timestamp)>,
     /// Failed logins per browser (IP address), never cleared by a success.
     address_failures: Vec<(usize, Timestamp)>,
+    /// The throttle's limits: the engine's defaults, which the harness's
+    /// engine runs with.
+    throttle: Limits,
     /// Failed logins per user from any browser, never cleared by a success.
     user_failures: Vec<(usize, Timestamp)>,
     /// The last right password per (user, browser): the browser's address is
@@ -203,6 +195,7 @@ impl Model {
             sessions: Vec::new(),
             account_failures: Vec::new(),
             address_failures: Vec::new(),
+            throttle: Limits::default(),
             user_failures: Vec::new(),
             known: Vec::new(),
             last_unknown_start: vec![None; max_sessions.len()],
@@ -311,7 +304,8 @@ impl Model {
     /// The password check with the failed-login throttle.
     fn authenticate(&mut self, user: usize, b: usize, right: bool) -> Result<(), Refusal> {
         // The engine forgets failures a whole window old.
-        let since = self.now.minus(THROTTLE_WINDOW);
+        let limits = &self.throttle;
+        let since = self.now.minus(limits.window);
         let per_account = self
             .account_failures
             .iter()
@@ -327,22 +321,25 @@ impl Model {
             .iter()
             .filter(|&&(u, at)| u == user && at > since)
             .count();
-        let known = self
-            .known
-            .iter()
-            .any(|&(u, browser, at)| u == user && browser == b && self.now.since(at) < KNOWN_FOR);
+        let known = self.known.iter().any(|&(u, browser, at)| {
+            u == user && browser == b && self.now.since(at) < limits.known_for
+        });
         let delayed = !known
             && per_user
-                .checked_sub(FREE_ACCOUNT_FAILURES)
+                .checked_sub(limits.per_account_free)
                 .is_some_and(|over| {
                     let doublings = u32::try_from(over).unwrap_or(u32::MAX).min(20);
-                    let delay = FIRST_DELAY.saturating_mul(1 << doublings).min(MAX_DELAY);
+                    let delay = limits
+                        .first_delay
+                        .saturating_mul(1 << doublings)
+                        .min(limits.max_delay);
                     self.last_unknown_start[user]
                         .unwrap_or(self.now)
                         .plus(delay)
                         > self.now
                 });
-        if per_account >= FAILURES_PER_ACCOUNT || per_address >= FAILURES_PER_ADDRESS || delayed {
+        if per_account >= limits.per_account_address || per_address >= limits.per_address || delayed
+        {
             return Err(Refusal::TooManyAttempts);
         }
         if !known {
